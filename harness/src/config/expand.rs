@@ -1,0 +1,150 @@
+//! The matrix: cartesian product of the axes, minus `exclude:` rules.
+
+use serde::{Deserialize, Serialize};
+
+use super::schema::{ExcludeRule, HardwareSpec, MeasureSpec, WorkloadSpec};
+use super::Grid;
+use crate::models::ModelSpec;
+use crate::techniques::TechniqueName;
+
+/// One fully resolved cell: everything a worker needs, nothing from YAML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellConfig {
+    pub model: String,
+    pub model_spec: ModelSpec,
+    pub technique: String,
+    pub threads: usize,
+    pub workload: String,
+    pub workload_spec: WorkloadSpec,
+    pub hardware: String,
+    pub hardware_spec: HardwareSpec,
+    pub measure: MeasureSpec,
+}
+
+/// Expand a grid into its cells, in a stable order (model, hardware,
+/// workload, technique, threads).
+pub fn expand(g: &Grid) -> Vec<CellConfig> {
+    let f = &g.file;
+    let models = f.axes.model.clone().or(f.defaults.model.clone()).unwrap_or_else(|| f.models.keys().cloned().collect());
+    let workloads =
+        f.axes.workload.clone().or(f.defaults.workload.clone()).unwrap_or_else(|| f.workloads.keys().cloned().collect());
+    let techniques = f
+        .axes
+        .technique
+        .clone()
+        .or(f.defaults.technique.clone())
+        .unwrap_or_else(|| vec![TechniqueName::parse("f32").expect("f32 is registered")]);
+    let threads = f.axes.threads.clone().or(f.defaults.threads.clone()).unwrap_or_else(|| vec![default_threads()]);
+    let hardware = f.axes.hardware.clone().or(f.defaults.hardware.clone()).unwrap_or_else(|| vec!["local".into()]);
+    let mut cells = Vec::new();
+    for m in &models {
+        for h in &hardware {
+            for w in &workloads {
+                for t in &techniques {
+                    for &n in &threads {
+                        if f.exclude.iter().any(|r| excluded(r, m, t, n, w, h)) {
+                            continue;
+                        }
+                        cells.push(CellConfig {
+                            model: m.clone(),
+                            model_spec: f.models[m].clone(),
+                            technique: t.to_string(),
+                            threads: n,
+                            workload: w.clone(),
+                            workload_spec: f.workloads[w].clone(),
+                            hardware: h.clone(),
+                            hardware_spec: f.hardware.get(h).cloned().unwrap_or_default(),
+                            measure: f.measure.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    cells
+}
+
+fn excluded(r: &ExcludeRule, m: &String, t: &TechniqueName, n: usize, w: &String, h: &String) -> bool {
+    let any = r.model.is_some() || r.technique.is_some() || r.threads.is_some() || r.workload.is_some() || r.hardware.is_some();
+    any && r.model.as_ref().is_none_or(|x| x.contains(m))
+        && r.technique.as_ref().is_none_or(|x| x.contains(t))
+        && r.threads.as_ref().is_none_or(|x| x.contains(&n))
+        && r.workload.as_ref().is_none_or(|x| x.contains(w))
+        && r.hardware.as_ref().is_none_or(|x| x.contains(h))
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::parse;
+    use super::*;
+
+    const GRID: &str = r#"
+name: t
+models:
+  tiny:
+    synthetic: {layers: 1, hidden: 32, heads: 2, intermediate: 64}
+  other:
+    synthetic: {layers: 1, hidden: 32, heads: 2, intermediate: 64, seed: 1}
+workloads:
+  short: {prompt_tokens: 4, output_tokens: 2}
+  long: {prompt_tokens: 8, output_tokens: 2, batch: 2}
+axes:
+  technique: [f32, q8_0, q4k+kv-off]
+  threads: [1, 2]
+exclude:
+  - {technique: q8_0, threads: 2}
+  - {model: other, workload: [long, short], technique: f32}
+"#;
+
+    #[test]
+    fn cartesian_product_minus_excludes() {
+        let g = parse(Path::new("t.yaml"), GRID).unwrap();
+        let cells = expand(&g);
+        // 2 models x 2 workloads x 3 techniques x 2 threads = 24,
+        // minus q8_0@2 threads (2x2=4), minus other/f32 (2 workloads x 2 threads = 4).
+        assert_eq!(cells.len(), 16);
+        assert!(!cells.iter().any(|c| c.technique == "q8_0" && c.threads == 2));
+        assert!(!cells.iter().any(|c| c.model == "other" && c.technique == "f32"));
+        assert!(cells.iter().any(|c| c.technique == "q4k+kv-off" && c.workload_spec.batch == 2));
+        assert!(cells.iter().all(|c| c.hardware == "local"));
+    }
+
+    #[test]
+    fn defaults_fill_missing_axes() {
+        let text = GRID.replace("  threads: [1, 2]\n", "").replace("exclude:", "defaults:\n  threads: [3]\nexclude:");
+        let g = parse(Path::new("t.yaml"), &text).unwrap();
+        assert!(expand(&g).iter().all(|c| c.threads == 3));
+    }
+
+    #[test]
+    fn unknown_technique_names_line_and_known_names() {
+        let text = GRID.replace("q4k+kv-off", "q4_k");
+        let e = parse(Path::new("grid.yaml"), &text).unwrap_err();
+        assert_eq!(e.line, Some(14), "{e}");
+        let s = e.to_string();
+        assert!(s.starts_with("grid.yaml:14"), "{s}");
+        assert!(s.contains("unknown technique `q4_k`") && s.contains("q4k") && s.contains("f16"), "{s}");
+    }
+
+    #[test]
+    fn malformed_yaml_and_unknown_fields_have_lines() {
+        let e = parse(Path::new("g.yaml"), "models: {\n  a: [\n").unwrap_err();
+        assert!(e.line.is_some(), "{e}");
+        let e = parse(Path::new("g.yaml"), &GRID.replace("batch: 2", "batch: 2, batsh: 3")).unwrap_err();
+        assert!(e.to_string().contains("batsh") && e.line == Some(11), "{e}");
+    }
+
+    #[test]
+    fn unknown_model_reference_names_line() {
+        let text = GRID.replace("  threads: [1, 2]\n", "  threads: [1, 2]\n  model: [tiny, huge]\n");
+        let e = parse(Path::new("g.yaml"), &text).unwrap_err();
+        assert_eq!(e.line, Some(16), "{e}");
+        assert!(e.to_string().contains("unknown model `huge`"), "{e}");
+    }
+}

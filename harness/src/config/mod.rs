@@ -1,0 +1,49 @@
+//! Grid files: the YAML schema, validation with file:line errors, and the
+//! expansion of the matrix into cells.
+
+mod error;
+mod expand;
+mod locate;
+mod schema;
+
+pub use error::ConfigError;
+pub use expand::{expand, CellConfig};
+pub use schema::{Axes, ExcludeRule, GridFile, HardwareSpec, MeasureSpec, WorkloadSpec};
+
+use std::path::{Path, PathBuf};
+
+/// A parsed and validated grid file.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    pub path: PathBuf,
+    pub text: String,
+    pub file: GridFile,
+}
+
+impl Grid {
+    /// The grid's name: its `name:` field, else the file stem.
+    pub fn name(&self) -> String {
+        self.file.name.clone().unwrap_or_else(|| {
+            self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "grid".into())
+        })
+    }
+
+    /// Line of `key:` (a definition) in the file, for error messages.
+    pub fn line_of_key(&self, key: &str) -> Option<usize> {
+        locate::key_line(&self.text, key)
+    }
+}
+
+/// Read, parse and validate a grid file. Every error names the file, the line
+/// and the field.
+pub fn load(path: &Path) -> Result<Grid, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(path, None, "", format!("cannot read: {e}")))?;
+    parse(path, &text)
+}
+
+pub fn parse(path: &Path, text: &str) -> Result<Grid, ConfigError> {
+    let file: GridFile = serde_yaml::from_str(text).map_err(|e| ConfigError::from_yaml(path, &e))?;
+    let grid = Grid { path: path.to_path_buf(), text: text.to_string(), file };
+    schema::validate(&grid)?;
+    Ok(grid)
+}

@@ -1,0 +1,208 @@
+//! The typed shape of a grid file. Nothing below the config stage sees YAML.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, Grid};
+use crate::models::ModelSpec;
+use crate::techniques::TechniqueName;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridFile {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Named models; the `model` axis refers to these names.
+    pub models: BTreeMap<String, ModelSpec>,
+    /// Named workloads; the `workload` axis refers to these names.
+    pub workloads: BTreeMap<String, WorkloadSpec>,
+    /// Named hardware profiles; `local` (this machine) always exists.
+    #[serde(default)]
+    pub hardware: BTreeMap<String, HardwareSpec>,
+    /// Values per axis; the cells are their cartesian product.
+    #[serde(default)]
+    pub axes: Axes,
+    /// Values for axes that `axes` leaves out.
+    #[serde(default)]
+    pub defaults: Axes,
+    /// Combinations to leave out: a cell matching every key of a rule is dropped.
+    #[serde(default)]
+    pub exclude: Vec<ExcludeRule>,
+    #[serde(default)]
+    pub measure: MeasureSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Axes {
+    pub model: Option<Vec<String>>,
+    pub technique: Option<Vec<TechniqueName>>,
+    pub threads: Option<Vec<usize>>,
+    pub workload: Option<Vec<String>>,
+    pub hardware: Option<Vec<String>>,
+}
+
+/// One `exclude:` rule; each key holds one value or a list.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExcludeRule {
+    pub model: Option<OneOrMany<String>>,
+    pub technique: Option<OneOrMany<TechniqueName>>,
+    pub threads: Option<OneOrMany<usize>>,
+    pub workload: Option<OneOrMany<String>>,
+    pub hardware: Option<OneOrMany<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T: PartialEq> OneOrMany<T> {
+    pub fn contains(&self, v: &T) -> bool {
+        match self {
+            OneOrMany::One(x) => x == v,
+            OneOrMany::Many(xs) => xs.contains(v),
+        }
+    }
+}
+
+/// A workload: what is asked of the model in one timed request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Folder under the corpus directory the text comes from.
+    #[serde(default = "default_corpus")]
+    pub corpus: String,
+    /// Prompt length in tokens (of the model's own tokenizer).
+    pub prompt_tokens: usize,
+    /// Tokens generated per sequence.
+    pub output_tokens: usize,
+    /// Sequences decoded together.
+    #[serde(default = "one")]
+    pub batch: usize,
+    /// Held-out tokens scored for perplexity and fidelity.
+    #[serde(default = "default_eval_tokens")]
+    pub eval_tokens: usize,
+    /// Seed for where in the corpus prompts are cut.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// A hardware profile. Cost = runtime x price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareSpec {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Price per hour of the node, in dollars.
+    #[serde(default = "default_price")]
+    pub price_per_hour: f64,
+}
+
+impl Default for HardwareSpec {
+    fn default() -> Self {
+        Self { description: Some("this machine's CPU".into()), price_per_hour: default_price() }
+    }
+}
+
+/// How long and how often to measure a cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeasureSpec {
+    pub warmup: usize,
+    pub min_reps: usize,
+    pub max_reps: usize,
+    pub min_time_s: f64,
+    pub max_time_s: f64,
+    /// Coefficient of variation above which a cell is judged too noisy.
+    pub max_cv: f64,
+    /// Wall-clock limit of one cell's worker process.
+    pub timeout_s: f64,
+    pub bootstrap_resamples: usize,
+}
+
+impl Default for MeasureSpec {
+    fn default() -> Self {
+        Self {
+            warmup: 1,
+            min_reps: 5,
+            max_reps: 50,
+            min_time_s: 2.0,
+            max_time_s: 30.0,
+            max_cv: 0.25,
+            timeout_s: 600.0,
+            bootstrap_resamples: 1000,
+        }
+    }
+}
+
+fn default_corpus() -> String {
+    "licenses".into()
+}
+fn one() -> usize {
+    1
+}
+fn default_eval_tokens() -> usize {
+    128
+}
+fn default_price() -> f64 {
+    0.10
+}
+
+/// Checks serde cannot do: references between sections, ranges.
+pub(super) fn validate(g: &Grid) -> Result<(), ConfigError> {
+    let f = &g.file;
+    let err = |line, field: &str, msg: String| Err(ConfigError::new(&g.path, line, field, msg));
+    for (section, axes) in [("axes", &f.axes), ("defaults", &f.defaults)] {
+        for m in axes.model.iter().flatten() {
+            if !f.models.contains_key(m) {
+                let known: Vec<_> = f.models.keys().cloned().collect();
+                return err(g.value_line(section, m), &format!("{section}.model"), format!("unknown model `{m}`; models defined in this file: {}", known.join(", ")));
+            }
+        }
+        for w in axes.workload.iter().flatten() {
+            if !f.workloads.contains_key(w) {
+                let known: Vec<_> = f.workloads.keys().cloned().collect();
+                return err(g.value_line(section, w), &format!("{section}.workload"), format!("unknown workload `{w}`; workloads defined in this file: {}", known.join(", ")));
+            }
+        }
+        for h in axes.hardware.iter().flatten() {
+            if h != "local" && !f.hardware.contains_key(h) {
+                return err(g.value_line(section, h), &format!("{section}.hardware"), format!("unknown hardware profile `{h}`; define it under `hardware:`"));
+            }
+        }
+        for &t in axes.threads.iter().flatten() {
+            if t == 0 {
+                return err(g.line_of_key("threads"), &format!("{section}.threads"), "thread counts must be at least 1".into());
+            }
+        }
+    }
+    for (name, w) in &f.workloads {
+        let line = g.line_of_key(name);
+        if w.prompt_tokens == 0 || w.output_tokens == 0 || w.batch == 0 {
+            return err(line, &format!("workloads.{name}"), "prompt_tokens, output_tokens and batch must be at least 1".into());
+        }
+        if w.eval_tokens < 2 {
+            return err(line, &format!("workloads.{name}.eval_tokens"), "need at least 2 held-out tokens".into());
+        }
+    }
+    let m = &f.measure;
+    if m.min_reps == 0 || m.max_reps < m.min_reps {
+        return err(g.line_of_key("measure"), "measure.min_reps", "need 1 <= min_reps <= max_reps".into());
+    }
+    Ok(())
+}
+
+impl Grid {
+    fn value_line(&self, section: &str, value: &str) -> Option<usize> {
+        super::locate::value_line(&self.text, section, value)
+    }
+}

@@ -1,0 +1,30 @@
+//! The execute stage: plan cells from a grid, run each in its own worker
+//! process, store what comes back.
+
+pub mod plan;
+pub mod runner;
+pub mod worker;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::CellConfig;
+use crate::store::{CellStatus, SampleSeries, Summary};
+
+/// What the parent sends a worker on stdin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerRequest {
+    pub config: CellConfig,
+    pub hub_cache: PathBuf,
+    pub corpus_dir: PathBuf,
+}
+
+/// What a worker prints as its last stdout line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerReply {
+    pub status: CellStatus,
+    pub reason: Option<String>,
+    pub summary: Option<Summary>,
+    pub samples: Vec<SampleSeries>,
+}

@@ -1,0 +1,178 @@
+//! The parent side of `harness run`: skip stored cells, run the rest one by
+//! one in worker processes, store each as soon as it ends.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::plan::PlannedCell;
+use super::{WorkerReply, WorkerRequest};
+use crate::hardware::fingerprint::{code_version, fingerprint};
+use crate::store::{CellRecord, CellStatus, Store};
+
+pub struct RunOptions {
+    pub hub_cache: PathBuf,
+    pub corpus_dir: PathBuf,
+    /// Run again cells stored as failed (by default they count as finished).
+    pub retry_failed: bool,
+    /// Hide the progress bar (tests, non-terminals).
+    pub quiet: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub planned: usize,
+    pub skipped: usize,
+    pub executed: Vec<CellRecord>,
+}
+
+impl RunReport {
+    pub fn failed(&self) -> usize {
+        self.executed.iter().filter(|r| r.status == CellStatus::Failed).count()
+    }
+}
+
+pub fn run(cells: &[PlannedCell], grid_name: &str, store: &Store, opts: &RunOptions) -> Result<RunReport> {
+    let done = store.keys()?;
+    let failed = if opts.retry_failed { store.keys_with_status(CellStatus::Failed)? } else { Default::default() };
+    let todo: Vec<&PlannedCell> = cells.iter().filter(|c| !done.contains(&c.key) || failed.contains(&c.key)).collect();
+    let mut report = RunReport { planned: cells.len(), skipped: cells.len() - todo.len(), executed: vec![] };
+    let fp = fingerprint();
+    let version = code_version();
+    let bar = if opts.quiet || todo.is_empty() { ProgressBar::hidden() } else { ProgressBar::new(todo.len() as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cells, ETA {eta} {msg}")
+            .expect("valid template"),
+    );
+    for cell in todo {
+        let c = &cell.config;
+        bar.set_message(format!("{} {} {}t {}", c.model, c.technique, c.threads, c.workload));
+        let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let t0 = Instant::now();
+        let reply = spawn_worker(cell, opts).unwrap_or_else(|e| WorkerReply {
+            status: CellStatus::Failed,
+            reason: Some(format!("{e:#}")),
+            summary: None,
+            samples: vec![],
+        });
+        let rec = CellRecord {
+            key: cell.key.clone(),
+            grid: grid_name.to_string(),
+            model: c.model.clone(),
+            technique: c.technique.clone(),
+            threads: c.threads,
+            workload: c.workload.clone(),
+            hardware: c.hardware.clone(),
+            emulated: false,
+            status: reply.status,
+            reason: reply.reason,
+            summary: reply.summary,
+            samples: reply.samples,
+            config_json: serde_json::to_string(c)?,
+            fingerprint: fp.clone(),
+            model_digest: cell.model_digest.clone(),
+            code_version: version.clone(),
+            started_at,
+            wall_s: t0.elapsed().as_secs_f64(),
+        };
+        store.insert(&rec).with_context(|| format!("storing cell {}", rec.key))?;
+        if rec.status == CellStatus::Failed {
+            bar.println(format!(
+                "cell failed: {} {} {}t {}: {}",
+                c.model,
+                c.technique,
+                c.threads,
+                c.workload,
+                rec.reason.as_deref().unwrap_or("")
+            ));
+        }
+        report.executed.push(rec);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// Run one cell in a child `harness worker` with the cell's thread count.
+fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
+    let req = WorkerRequest { config: cell.config.clone(), hub_cache: opts.hub_cache.clone(), corpus_dir: opts.corpus_dir.clone() };
+    let exe = std::env::current_exe().context("locating the harness executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("worker")
+        .env("RAYON_NUM_THREADS", cell.config.threads.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    die_with_parent(&mut cmd);
+    let mut child = cmd.spawn().context("starting a worker process")?;
+    child.stdin.take().expect("piped").write_all(serde_json::to_string(&req)?.as_bytes())?;
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let limit = Duration::from_secs_f64(cell.config.measure.timeout_s);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break Some(s);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out_t.join().unwrap_or_default();
+    let stderr = err_t.join().unwrap_or_default();
+    let Some(status) = status else {
+        anyhow::bail!("timed out after {:.0} s (measure.timeout_s)", limit.as_secs_f64());
+    };
+    if let Some(line) = stdout.lines().rev().find(|l| !l.trim().is_empty()) {
+        if let Ok(reply) = serde_json::from_str::<WorkerReply>(line) {
+            return Ok(reply);
+        }
+    }
+    let tail: Vec<&str> = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+    let why = match status.code() {
+        Some(code) => format!("worker exited with code {code}"),
+        None => {
+            use std::os::unix::process::ExitStatusExt;
+            match status.signal() {
+                Some(9) => "worker killed by SIGKILL (out of memory?)".to_string(),
+                Some(s) => format!("worker killed by signal {s}"),
+                None => "worker ended abnormally".to_string(),
+            }
+        }
+    };
+    anyhow::bail!("{why}: {}", tail.join(" | "))
+}
+
+/// Make the worker die when the parent does (a `kill -9` of the run must not
+/// leave a worker measuring on, or racing the resumed run for the CPU).
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+}

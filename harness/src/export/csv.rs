@@ -1,0 +1,86 @@
+//! CSV: one row per cell with the `cells` table's flat columns, for spreadsheets
+//! and pandas. Samples and the JSON blobs stay out (use the JSON export for those);
+//! `config_json` stays in because it is what distinguishes otherwise equal cells.
+
+use super::Exporter;
+use crate::store::schema::FLAT_COLUMNS;
+use crate::store::CellRecord;
+use rusqlite::types::Value;
+
+/// Comma-separated values with a header row; NULL is an empty field.
+pub struct CsvExporter;
+
+impl Exporter for CsvExporter {
+    fn name(&self) -> &'static str {
+        "csv"
+    }
+
+    fn extension(&self) -> &'static str {
+        "csv"
+    }
+
+    fn write(&self, records: &[CellRecord], out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(FLAT_COLUMNS)?;
+        for rec in records {
+            w.write_record(rec.flat_columns().into_iter().map(|(_, v)| field(v)))?;
+        }
+        w.flush()?;
+        Ok(())
+    }
+}
+
+/// A column value as CSV text; reals use Rust's shortest round-trip form.
+fn field(v: Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Integer(n) => n.to_string(),
+        Value::Real(x) => x.to_string(),
+        Value::Text(s) => s,
+        Value::Blob(b) => hex::encode(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{test_record, CellStatus};
+
+    #[test]
+    fn header_then_one_row_per_record_and_parses_back() {
+        let failed = CellRecord {
+            status: CellStatus::Failed,
+            reason: Some("panicked: \"index out of bounds\",\nline 2".into()),
+            summary: None,
+            ..test_record("b")
+        };
+        let records = [test_record("a"), failed];
+        let mut buf = Vec::new();
+        CsvExporter.write(&records, &mut buf).unwrap();
+
+        let mut r = csv::Reader::from_reader(buf.as_slice());
+        let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(header, FLAT_COLUMNS);
+        let rows: Vec<csv::StringRecord> = r.records().collect::<Result<_, _>>().unwrap();
+        assert_eq!(rows.len(), records.len());
+        let col = |row: &csv::StringRecord, name: &str| {
+            row[FLAT_COLUMNS.iter().position(|c| *c == name).unwrap()].to_string()
+        };
+        assert_eq!(col(&rows[0], "key"), "a");
+        assert_eq!(col(&rows[0], "workload"), "chat, short");
+        assert_eq!(
+            col(&rows[0], "latency_stdev_ms").parse::<f64>().unwrap(),
+            0.1 + 0.2
+        );
+        assert_eq!(col(&rows[0], "config_json"), records[0].config_json);
+        assert_eq!(col(&rows[1], "reason"), records[1].reason.clone().unwrap());
+        assert_eq!(col(&rows[1], "latency_p50_ms"), "");
+    }
+
+    #[test]
+    fn empty_export_still_has_header() {
+        let mut buf = Vec::new();
+        CsvExporter.write(&[], &mut buf).unwrap();
+        assert_eq!(String::from_utf8(buf).unwrap().lines().count(), 1);
+    }
+}

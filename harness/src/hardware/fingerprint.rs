@@ -1,0 +1,39 @@
+//! What machine and build produced a result.
+
+use sysinfo::System;
+
+use crate::store::Fingerprint;
+
+/// Crate version plus the measurement protocol revision: part of every cell's
+/// content key, so changing how we measure re-runs cells, while an unrelated
+/// commit does not. The git revision is recorded, not keyed.
+pub const PROTOCOL: &str = "m1";
+
+pub fn code_version() -> String {
+    format!("{}+{}+{}", env!("CARGO_PKG_VERSION"), PROTOCOL, build_flags())
+}
+
+/// RUSTFLAGS of this build, e.g. `-C target-cpu=native`.
+pub fn build_flags() -> &'static str {
+    env!("HARNESS_RUSTFLAGS")
+}
+
+pub fn fingerprint() -> Fingerprint {
+    let Ok(mut sys) = System::new() else {
+        return Fingerprint { crate_version: env!("CARGO_PKG_VERSION").to_string(), ..Default::default() };
+    };
+    sys.refresh_memory();
+    sys.refresh_cpu_all();
+    let cpu_model = sys.cpus().first().map(|c| c.brand().trim().to_string()).unwrap_or_default();
+    Fingerprint {
+        cpu_model,
+        physical_cores: System::physical_core_count().ok().unwrap_or(0),
+        logical_cores: sys.cpus().len(),
+        memory_mb: sys.total_memory() / (1024 * 1024),
+        os: System::long_os_version().ok().unwrap_or_default(),
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_revision: env!("HARNESS_GIT_REV").to_string(),
+        rustflags: build_flags().to_string(),
+        target_features: env!("HARNESS_TARGET_FEATURES").to_string(),
+    }
+}

