@@ -126,9 +126,9 @@ exclude:
     fn unknown_technique_names_line_and_known_names() {
         let text = GRID.replace("q4k+kv-off", "q4_k");
         let e = parse(Path::new("grid.yaml"), &text).unwrap_err();
-        assert_eq!(e.line, Some(14), "{e}");
+        assert_eq!(e.line, Some(12), "{e}");
         let s = e.to_string();
-        assert!(s.starts_with("grid.yaml:14"), "{s}");
+        assert!(s.starts_with("grid.yaml:12"), "{s}");
         assert!(s.contains("unknown technique `q4_k`") && s.contains("q4k") && s.contains("f16"), "{s}");
     }
 
@@ -137,14 +137,14 @@ exclude:
         let e = parse(Path::new("g.yaml"), "models: {\n  a: [\n").unwrap_err();
         assert!(e.line.is_some(), "{e}");
         let e = parse(Path::new("g.yaml"), &GRID.replace("batch: 2", "batch: 2, batsh: 3")).unwrap_err();
-        assert!(e.to_string().contains("batsh") && e.line == Some(11), "{e}");
+        assert!(e.to_string().contains("batsh") && e.line == Some(10), "{e}");
     }
 
     #[test]
     fn unknown_model_reference_names_line() {
         let text = GRID.replace("  threads: [1, 2]\n", "  threads: [1, 2]\n  model: [tiny, huge]\n");
         let e = parse(Path::new("g.yaml"), &text).unwrap_err();
-        assert_eq!(e.line, Some(16), "{e}");
+        assert_eq!(e.line, Some(14), "{e}");
         assert!(e.to_string().contains("unknown model `huge`"), "{e}");
     }
 }

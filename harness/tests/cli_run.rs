@@ -1,0 +1,169 @@
+//! `harness run` end to end on the smoke grid: store, resume, errors.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::*;
+use harness::store::{CellStatus, Store};
+
+#[test]
+fn smoke_run_stores_every_cell_and_resume_skips_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let db_s = db.to_str().unwrap();
+    let o = run(&["run", &smoke_grid(), "--store", db_s, "-q"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("8 cells: 8 run, 0 skipped"), "{}", text(&o));
+
+    let store = Store::open_existing(&db).unwrap();
+    let recs = store.all().unwrap();
+    assert_eq!(recs.len(), 8);
+    for r in &recs {
+        assert_eq!(r.status, CellStatus::Ok, "{r:?}");
+        let s = r.summary.as_ref().unwrap();
+        assert!(s.latency_ms.p50 > 0.0 && s.ttft_ms > 0.0 && s.tpot_ms > 0.0 && s.peak_rss_mb > 1.0);
+        assert!(s.latency_ms.p50_ci_lo <= s.latency_ms.p50 && s.latency_ms.p50 <= s.latency_ms.p50_ci_hi);
+        assert!(r.samples.iter().any(|x| x.metric == "latency_ms" && x.values.len() == s.reps));
+        assert!(!r.fingerprint.cpu_model.is_empty() && !r.fingerprint.crate_version.is_empty());
+        let ppl = s.perplexity.unwrap();
+        assert!(ppl.is_finite() && ppl > 1.0);
+    }
+    // The f32 cell is its own reference; quantized cells drift from it.
+    let get = |t: &str| recs.iter().find(|r| r.technique == t && r.workload == "short").unwrap().summary.clone().unwrap();
+    assert_eq!(get("f32").agreement, Some(1.0));
+    assert!(get("q4k").kl_mean.unwrap() > get("q8_0").kl_mean.unwrap());
+    assert!(get("q4k").weight_mb < get("f32").weight_mb);
+    // KV off recomputes: same outputs as f32, slower decode.
+    assert_eq!(get("kv-off").kl_mean, Some(0.0));
+
+    let o = run(&["run", &smoke_grid(), "--store", db_s, "-q"]);
+    assert!(o.status.success());
+    assert!(text(&o).contains("8 cells: 0 run, 8 skipped"), "{}", text(&o));
+    assert_eq!(count_cells(&db), 8);
+
+    // Export round trip through the CLI.
+    let o = run(&["export", "--store", db_s, "--format", "csv"]);
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 9);
+    let o = run(&["export", "--store", db_s, "--format", "json"]);
+    let back: Vec<harness::store::CellRecord> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(back.len(), 8);
+}
+
+#[test]
+fn unknown_technique_fails_with_line_and_known_names_and_leaves_store_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = dir.path().join("typo.yaml");
+    let text_in = fs::read_to_string(smoke_grid()).unwrap().replace("q4k, kv-off]", "q4_k, kv-off]");
+    fs::write(&grid, &text_in).unwrap();
+    let line = text_in.lines().position(|l| l.contains("q4_k")).unwrap() + 1;
+    let db = dir.path().join("h.db");
+    fs::write(&db, b"").unwrap();
+    let before = fs::read(&db).unwrap();
+    let o = run(&["run", grid.to_str().unwrap(), "--store", db.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = text(&o);
+    assert!(err.contains(&format!("typo.yaml:{line}")), "{err}");
+    assert!(err.contains("unknown technique `q4_k`") && err.contains("q4k") && err.contains("kv-off"), "{err}");
+    assert_eq!(fs::read(&db).unwrap(), before, "store untouched");
+}
+
+#[test]
+fn malformed_yaml_and_missing_model_exit_2_with_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    fs::write(&bad, "models:\n  a: {synthetic: [\n").unwrap();
+    let o = run(&["run", bad.to_str().unwrap(), "--store", dir.path().join("x.db").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("bad.yaml:"), "{}", text(&o));
+    assert!(!dir.path().join("x.db").exists(), "no store created on bad input");
+
+    let missing = dir.path().join("missing.yaml");
+    fs::write(
+        &missing,
+        "models:\n  ghost:\n    hub: {repo: nobody/ghost, file: ghost.gguf}\nworkloads:\n  w: {prompt_tokens: 4, output_tokens: 2}\n",
+    )
+    .unwrap();
+    let o = harness(&["run", missing.to_str().unwrap(), "--store", dir.path().join("x.db").to_str().unwrap()])
+        .env("HARNESS_HUB_CACHE", dir.path().join("empty-hub"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o);
+    assert!(err.contains("missing.yaml:2") && err.contains("models.ghost") && err.contains("scripts/fetch_models.sh"), "{err}");
+}
+
+#[test]
+fn a_failing_cell_is_stored_as_failed_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = dir.path().join("g.yaml");
+    // 30 is not divisible by 4 heads: that model fails to load in its worker.
+    fs::write(
+        &grid,
+        r#"
+models:
+  broken: {synthetic: {layers: 1, hidden: 30, heads: 4, intermediate: 32, vocab: 256}}
+  fine: {synthetic: {layers: 1, hidden: 32, heads: 4, intermediate: 32, vocab: 256}}
+workloads:
+  w: {prompt_tokens: 4, output_tokens: 2, eval_tokens: 8}
+  too-long: {prompt_tokens: 2000, output_tokens: 2, eval_tokens: 8}
+axes: {threads: [1]}
+measure: {min_reps: 2, min_time_s: 0.0, warmup: 0}
+"#,
+    )
+    .unwrap();
+    let db = dir.path().join("h.db");
+    let o = run(&["run", grid.to_str().unwrap(), "--store", db.to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let recs = Store::open_existing(&db).unwrap().all().unwrap();
+    assert_eq!(recs.len(), 4);
+    let broken: Vec<_> = recs.iter().filter(|r| r.model == "broken").collect();
+    assert!(broken.iter().all(|r| r.status == CellStatus::Failed || r.status == CellStatus::NotApplicable));
+    let f = broken.iter().find(|r| r.status == CellStatus::Failed).unwrap();
+    assert!(f.reason.as_deref().unwrap().contains("not divisible by heads"), "{:?}", f.reason);
+    let fine_w = recs.iter().find(|r| r.model == "fine" && r.workload == "w").unwrap();
+    assert_eq!(fine_w.status, CellStatus::Ok);
+    let fine_long = recs.iter().find(|r| r.model == "fine" && r.workload == "too-long").unwrap();
+    assert_eq!(fine_long.status, CellStatus::NotApplicable, "{:?}", fine_long.reason);
+    // Failed cells count as finished unless asked to retry.
+    let o = run(&["run", grid.to_str().unwrap(), "--store", db.to_str().unwrap(), "-q"]);
+    assert!(text(&o).contains("0 run, 4 skipped"), "{}", text(&o));
+    let o = run(&["run", grid.to_str().unwrap(), "--store", db.to_str().unwrap(), "-q", "--retry-failed"]);
+    assert!(text(&o).contains("1 run, 3 skipped"), "{}", text(&o));
+    assert_eq!(count_cells(&db), 4);
+}
+
+#[test]
+fn killed_run_resumes_and_stores_every_cell_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = dir.path().join("slow.yaml");
+    // Each cell measures for at least 0.3 s, so a kill lands mid-run.
+    let text_in = fs::read_to_string(smoke_grid()).unwrap().replace("min_time_s: 0.05", "min_time_s: 0.3").replace("max_reps: 10", "max_reps: 100000");
+    fs::write(&grid, text_in).unwrap();
+    let db = dir.path().join("h.db");
+    let args = ["run", grid.to_str().unwrap(), "--store", db.to_str().unwrap(), "-q"];
+    let mut child = harness(&args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    // Wait until at least two cells are stored, then kill -9 mid-run.
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let n = if db.exists() { Store::open_existing(&db).map(|s| s.keys().unwrap().len()).unwrap_or(0) } else { 0 };
+        if n >= 2 || t0.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = count_cells(&db);
+    assert!((2..8).contains(&partial), "killed after {partial} cells");
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(&format!("{} run, {partial} skipped", 8 - partial)), "{}", text(&o));
+    let store = Store::open_existing(&db).unwrap();
+    let recs = store.all().unwrap();
+    assert_eq!(recs.len(), 8);
+    let keys: std::collections::HashSet<_> = recs.iter().map(|r| r.key.clone()).collect();
+    assert_eq!(keys.len(), 8, "every cell exactly once");
+}

@@ -1,0 +1,50 @@
+//! Helpers for end-to-end tests: the built binary, the corpus, temp stores.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Once;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Gather the corpus once if a fresh checkout lacks it.
+pub fn corpus_dir() -> PathBuf {
+    static ONCE: Once = Once::new();
+    let dir = repo_root().join("data/corpus");
+    ONCE.call_once(|| {
+        if !dir.join("licenses").is_dir() {
+            let ok = Command::new("bash").arg(repo_root().join("scripts/fetch_corpus.sh")).status().unwrap().success();
+            assert!(ok, "scripts/fetch_corpus.sh failed");
+        }
+    });
+    dir
+}
+
+/// `harness ARGS` with the corpus and an empty hub cache configured.
+pub fn harness(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_harness"));
+    c.args(args).env("HARNESS_CORPUS_DIR", corpus_dir()).env("NO_COLOR", "1");
+    if std::env::var_os("HARNESS_HUB_CACHE").is_none() {
+        c.env("HARNESS_HUB_CACHE", repo_root().join("models/hub"));
+    }
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    harness(args).output().expect("harness runs")
+}
+
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+pub fn smoke_grid() -> String {
+    repo_root().join("experiments/smoke.yaml").to_string_lossy().into_owned()
+}
+
+/// (status, count) rows of a store, via the library.
+pub fn count_cells(store: &Path) -> usize {
+    harness::store::Store::open_existing(store).unwrap().all().unwrap().len()
+}
