@@ -101,8 +101,7 @@ pub fn run(cells: &[PlannedCell], grid_name: &str, store: &Store, opts: &RunOpti
 /// Run one cell in a child `harness worker` with the cell's thread count.
 fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
     let req = WorkerRequest { config: cell.config.clone(), hub_cache: opts.hub_cache.clone(), corpus_dir: opts.corpus_dir.clone() };
-    let exe = std::env::current_exe().context("locating the harness executable")?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(worker_exe()?);
     cmd.arg("worker")
         .env("RAYON_NUM_THREADS", cell.config.threads.to_string())
         .stdin(Stdio::piped())
@@ -159,6 +158,17 @@ fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
         }
     };
     anyhow::bail!("{why}: {}", tail.join(" | "))
+}
+
+/// The binary workers run. On Linux `/proc/self/exe` names this very binary
+/// even if a rebuild replaced the file mid-run, so every cell of a run is
+/// measured with the same code.
+fn worker_exe() -> Result<PathBuf> {
+    let proc_exe = PathBuf::from("/proc/self/exe");
+    if proc_exe.exists() {
+        return Ok(proc_exe);
+    }
+    std::env::current_exe().context("locating the harness executable")
 }
 
 /// Make the worker die when the parent does (a `kill -9` of the run must not
