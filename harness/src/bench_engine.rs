@@ -27,8 +27,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     // candle and rayon read the pool size once, at first use.
     std::env::set_var("RAYON_NUM_THREADS", a.threads.to_string());
     let cache = a.hub_cache.clone().unwrap_or_else(hub::default_cache_dir);
-    let path = hub::resolve(&cache, &a.repo, "main", &a.file)
-        .with_context(|| format!("{}/{} is not in the hub cache {}; run {}", a.repo, a.file, cache.display(), hub::FETCH_COMMAND))?;
+    let path = hub::resolve(&cache, &a.repo, "main", &a.file).with_context(|| {
+        format!("{}/{} is not in the hub cache {}; run {}", a.repo, a.file, cache.display(), hub::FETCH_COMMAND)
+    })?;
     let mut ours_src = GgufSource::open(&path)?;
     let ours = Decoder::load(&mut ours_src, WeightFormat::Native)?;
     let mut f = std::fs::File::open(&path)?;

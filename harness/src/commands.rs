@@ -58,7 +58,19 @@ fn summary_table(recs: &[CellRecord]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header([
-        "model", "technique", "thr", "workload", "status", "p50 ms", "TTFT ms", "TPOT ms", "out tok/s", "RSS MB", "ppl", "agree", "KL",
+        "model",
+        "technique",
+        "thr",
+        "workload",
+        "status",
+        "p50 ms",
+        "TTFT ms",
+        "TPOT ms",
+        "out tok/s",
+        "RSS MB",
+        "ppl",
+        "agree",
+        "KL",
     ]);
     let f = |x: f64, p: usize| format!("{x:.p$}");
     for r in recs {
@@ -101,7 +113,9 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            let mut f = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?);
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+            );
             exporter.write(&recs, &mut f)?;
             eprintln!("wrote {} cells to {}", recs.len(), path.display());
         }

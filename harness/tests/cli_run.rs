@@ -31,7 +31,8 @@ fn smoke_run_stores_every_cell_and_resume_skips_them() {
         assert!(ppl.is_finite() && ppl > 1.0);
     }
     // The f32 cell is its own reference; quantized cells drift from it.
-    let get = |t: &str| recs.iter().find(|r| r.technique == t && r.workload == "short").unwrap().summary.clone().unwrap();
+    let get =
+        |t: &str| recs.iter().find(|r| r.technique == t && r.workload == "short").unwrap().summary.clone().unwrap();
     assert_eq!(get("f32").agreement, Some(1.0));
     assert!(get("q4k").kl_mean.unwrap() > get("q8_0").kl_mean.unwrap());
     assert!(get("q4k").weight_mb < get("f32").weight_mb);
@@ -92,7 +93,10 @@ fn malformed_yaml_and_missing_model_exit_2_with_location() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o);
-    assert!(err.contains("missing.yaml:2") && err.contains("models.ghost") && err.contains("scripts/fetch_models.sh"), "{err}");
+    assert!(
+        err.contains("missing.yaml:2") && err.contains("models.ghost") && err.contains("scripts/fetch_models.sh"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -140,11 +144,15 @@ fn killed_run_resumes_and_stores_every_cell_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let grid = dir.path().join("slow.yaml");
     // Each cell measures for at least 0.3 s, so a kill lands mid-run.
-    let text_in = fs::read_to_string(smoke_grid()).unwrap().replace("min_time_s: 0.05", "min_time_s: 0.3").replace("max_reps: 10", "max_reps: 100000");
+    let text_in = fs::read_to_string(smoke_grid())
+        .unwrap()
+        .replace("min_time_s: 0.05", "min_time_s: 0.3")
+        .replace("max_reps: 10", "max_reps: 100000");
     fs::write(&grid, text_in).unwrap();
     let db = dir.path().join("h.db");
     let args = ["run", grid.to_str().unwrap(), "--store", db.to_str().unwrap(), "-q"];
-    let mut child = harness(&args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child =
+        harness(&args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
     let t0 = Instant::now();
     // Wait until at least two cells are stored, then kill -9 mid-run.
     loop {

@@ -8,7 +8,16 @@ use harness::models::synthetic::{SyntheticSpec, SyntheticWeights};
 use harness::models::WeightFormat;
 
 fn spec() -> SyntheticSpec {
-    SyntheticSpec { layers: 2, hidden: 32, heads: 4, kv_heads: Some(2), intermediate: 48, vocab: 300, max_seq: 64, seed: 3 }
+    SyntheticSpec {
+        layers: 2,
+        hidden: 32,
+        heads: 4,
+        kv_heads: Some(2),
+        intermediate: 48,
+        vocab: 300,
+        max_seq: 64,
+        seed: 3,
+    }
 }
 
 struct Naive<'a> {
@@ -51,7 +60,8 @@ impl Naive<'_> {
         let (h, nh, nkv) = (self.s.hidden, self.s.heads, self.s.kv_heads.unwrap());
         let hd = h / nh;
         let emb = self.t("token_embd.weight");
-        let mut xs: Vec<Vec<f32>> = tokens.iter().map(|&t| emb[t as usize * h..(t as usize + 1) * h].to_vec()).collect();
+        let mut xs: Vec<Vec<f32>> =
+            tokens.iter().map(|&t| emb[t as usize * h..(t as usize + 1) * h].to_vec()).collect();
         for l in 0..self.s.layers {
             let p = |n: &str| format!("blk.{l}.{n}.weight");
             let mut ks = vec![];
@@ -133,7 +143,13 @@ fn engine_matches_independent_reference() {
     model.forward(&pre, 0, Some(&mut kv), Logits::Last).unwrap();
     for (pos, &t) in tokens.iter().enumerate().skip(4) {
         let step = Tensor::new(&[[t]], &Device::Cpu).unwrap();
-        let got = model.forward(&step, pos, Some(&mut kv), Logits::Last).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
+        let got = model
+            .forward(&step, pos, Some(&mut kv), Logits::Last)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let d = max_abs_diff(&got, &expected[pos]);
         assert!(d < 1e-3 * scale.max(1.0), "cached decode at {pos}: max |diff| {d}");
     }

@@ -25,9 +25,14 @@ pub struct CellConfig {
 /// workload, technique, threads).
 pub fn expand(g: &Grid) -> Vec<CellConfig> {
     let f = &g.file;
-    let models = f.axes.model.clone().or(f.defaults.model.clone()).unwrap_or_else(|| f.models.keys().cloned().collect());
-    let workloads =
-        f.axes.workload.clone().or(f.defaults.workload.clone()).unwrap_or_else(|| f.workloads.keys().cloned().collect());
+    let models =
+        f.axes.model.clone().or(f.defaults.model.clone()).unwrap_or_else(|| f.models.keys().cloned().collect());
+    let workloads = f
+        .axes
+        .workload
+        .clone()
+        .or(f.defaults.workload.clone())
+        .unwrap_or_else(|| f.workloads.keys().cloned().collect());
     let techniques = f
         .axes
         .technique
@@ -65,7 +70,11 @@ pub fn expand(g: &Grid) -> Vec<CellConfig> {
 }
 
 fn excluded(r: &ExcludeRule, m: &String, t: &TechniqueName, n: usize, w: &String, h: &String) -> bool {
-    let any = r.model.is_some() || r.technique.is_some() || r.threads.is_some() || r.workload.is_some() || r.hardware.is_some();
+    let any = r.model.is_some()
+        || r.technique.is_some()
+        || r.threads.is_some()
+        || r.workload.is_some()
+        || r.hardware.is_some();
     any && r.model.as_ref().is_none_or(|x| x.contains(m))
         && r.technique.as_ref().is_none_or(|x| x.contains(t))
         && r.threads.as_ref().is_none_or(|x| x.contains(&n))

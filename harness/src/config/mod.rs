@@ -37,7 +37,8 @@ impl Grid {
 /// Read, parse and validate a grid file. Every error names the file, the line
 /// and the field.
 pub fn load(path: &Path) -> Result<Grid, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(path, None, "", format!("cannot read: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ConfigError::new(path, None, "", format!("cannot read: {e}")))?;
     parse(path, &text)
 }
 

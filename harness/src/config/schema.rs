@@ -165,30 +165,50 @@ pub(super) fn validate(g: &Grid) -> Result<(), ConfigError> {
         for m in axes.model.iter().flatten() {
             if !f.models.contains_key(m) {
                 let known: Vec<_> = f.models.keys().cloned().collect();
-                return err(g.value_line(section, m), &format!("{section}.model"), format!("unknown model `{m}`; models defined in this file: {}", known.join(", ")));
+                return err(
+                    g.value_line(section, m),
+                    &format!("{section}.model"),
+                    format!("unknown model `{m}`; models defined in this file: {}", known.join(", ")),
+                );
             }
         }
         for w in axes.workload.iter().flatten() {
             if !f.workloads.contains_key(w) {
                 let known: Vec<_> = f.workloads.keys().cloned().collect();
-                return err(g.value_line(section, w), &format!("{section}.workload"), format!("unknown workload `{w}`; workloads defined in this file: {}", known.join(", ")));
+                return err(
+                    g.value_line(section, w),
+                    &format!("{section}.workload"),
+                    format!("unknown workload `{w}`; workloads defined in this file: {}", known.join(", ")),
+                );
             }
         }
         for h in axes.hardware.iter().flatten() {
             if h != "local" && !f.hardware.contains_key(h) {
-                return err(g.value_line(section, h), &format!("{section}.hardware"), format!("unknown hardware profile `{h}`; define it under `hardware:`"));
+                return err(
+                    g.value_line(section, h),
+                    &format!("{section}.hardware"),
+                    format!("unknown hardware profile `{h}`; define it under `hardware:`"),
+                );
             }
         }
         for &t in axes.threads.iter().flatten() {
             if t == 0 {
-                return err(g.line_of_key("threads"), &format!("{section}.threads"), "thread counts must be at least 1".into());
+                return err(
+                    g.line_of_key("threads"),
+                    &format!("{section}.threads"),
+                    "thread counts must be at least 1".into(),
+                );
             }
         }
     }
     for (name, w) in &f.workloads {
         let line = g.line_of_key(name);
         if w.prompt_tokens == 0 || w.output_tokens == 0 || w.batch == 0 {
-            return err(line, &format!("workloads.{name}"), "prompt_tokens, output_tokens and batch must be at least 1".into());
+            return err(
+                line,
+                &format!("workloads.{name}"),
+                "prompt_tokens, output_tokens and batch must be at least 1".into(),
+            );
         }
         if w.eval_tokens < 2 {
             return err(line, &format!("workloads.{name}.eval_tokens"), "need at least 2 held-out tokens".into());

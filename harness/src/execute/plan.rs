@@ -66,7 +66,12 @@ pub fn plan(grid: &Grid, hub_cache: &Path, corpus_dir: &Path) -> Result<Vec<Plan
                 &grid.path,
                 grid.line_of_key(&c.workload),
                 format!("workloads.{}.corpus", c.workload),
-                format!("corpus `{}` not found at {}; gather it with `{}`", c.workload_spec.corpus, dir.display(), corpus::FETCH_COMMAND),
+                format!(
+                    "corpus `{}` not found at {}; gather it with `{}`",
+                    c.workload_spec.corpus,
+                    dir.display(),
+                    corpus::FETCH_COMMAND
+                ),
             )
             .into());
         }

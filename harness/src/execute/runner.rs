@@ -100,7 +100,11 @@ pub fn run(cells: &[PlannedCell], grid_name: &str, store: &Store, opts: &RunOpti
 
 /// Run one cell in a child `harness worker` with the cell's thread count.
 fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
-    let req = WorkerRequest { config: cell.config.clone(), hub_cache: opts.hub_cache.clone(), corpus_dir: opts.corpus_dir.clone() };
+    let req = WorkerRequest {
+        config: cell.config.clone(),
+        hub_cache: opts.hub_cache.clone(),
+        corpus_dir: opts.corpus_dir.clone(),
+    };
     let mut cmd = Command::new(worker_exe()?);
     cmd.arg("worker")
         .env("RAYON_NUM_THREADS", cell.config.threads.to_string())

@@ -26,8 +26,18 @@ pub fn main() -> Result<()> {
     let reply = match run_cell(&req) {
         Ok(r) => r,
         Err(e) => match e.downcast_ref::<NotApplicable>() {
-            Some(na) => WorkerReply { status: CellStatus::NotApplicable, reason: Some(na.0.clone()), summary: None, samples: vec![] },
-            None => WorkerReply { status: CellStatus::Failed, reason: Some(format!("{e:#}")), summary: None, samples: vec![] },
+            Some(na) => WorkerReply {
+                status: CellStatus::NotApplicable,
+                reason: Some(na.0.clone()),
+                summary: None,
+                samples: vec![],
+            },
+            None => WorkerReply {
+                status: CellStatus::Failed,
+                reason: Some(format!("{e:#}")),
+                summary: None,
+                samples: vec![],
+            },
         },
     };
     let mut out = std::io::stdout().lock();
@@ -45,7 +55,11 @@ pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
     let (mut src, tok) = cfg.model_spec.open(&req.hub_cache)?;
     let max_seq = src.config().max_seq_len;
     if w.prompt_tokens + w.output_tokens > max_seq || w.eval_tokens + 1 > max_seq {
-        return Err(NotApplicable(format!("workload needs {} positions, model allows {max_seq}", (w.prompt_tokens + w.output_tokens).max(w.eval_tokens + 1))).into());
+        return Err(NotApplicable(format!(
+            "workload needs {} positions, model allows {max_seq}",
+            (w.prompt_tokens + w.output_tokens).max(w.eval_tokens + 1)
+        ))
+        .into());
     }
     let corpus = Corpus::load(&req.corpus_dir, &w.corpus)?;
     let inputs = workloads::prepare(w, &corpus, &tok)?;
@@ -60,7 +74,15 @@ pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
     let latency: Vec<f64> = gens.iter().map(|g| ms(g.total)).collect();
     let ttft: Vec<f64> = gens.iter().map(|g| ms(g.ttft)).collect();
     let tpot: Vec<f64> =
-        gens.iter().map(|g| if g.steps.is_empty() { 0.0 } else { g.steps.iter().map(|d| ms(*d)).sum::<f64>() / g.steps.len() as f64 }).collect();
+        gens.iter()
+            .map(|g| {
+                if g.steps.is_empty() {
+                    0.0
+                } else {
+                    g.steps.iter().map(|d| ms(*d)).sum::<f64>() / g.steps.len() as f64
+                }
+            })
+            .collect();
     let itl: Vec<f64> = gens.iter().flat_map(|g| g.steps.iter().map(|d| ms(*d))).collect();
 
     // Accuracy: this technique against held-out text and against the f32 reference.
@@ -115,6 +137,11 @@ pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
         status: CellStatus::Ok,
         reason: None,
         summary: Some(summary),
-        samples: vec![series("latency_ms", latency), series("ttft_ms", ttft), series("tpot_ms", tpot), series("itl_ms", itl)],
+        samples: vec![
+            series("latency_ms", latency),
+            series("ttft_ms", ttft),
+            series("tpot_ms", tpot),
+            series("itl_ms", itl),
+        ],
     })
 }

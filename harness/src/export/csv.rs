@@ -68,10 +68,7 @@ mod tests {
         };
         assert_eq!(col(&rows[0], "key"), "a");
         assert_eq!(col(&rows[0], "workload"), "chat, short");
-        assert_eq!(
-            col(&rows[0], "latency_stdev_ms").parse::<f64>().unwrap(),
-            0.1 + 0.2
-        );
+        assert_eq!(col(&rows[0], "latency_stdev_ms").parse::<f64>().unwrap(), 0.1 + 0.2);
         assert_eq!(col(&rows[0], "config_json"), records[0].config_json);
         assert_eq!(col(&rows[1], "reason"), records[1].reason.clone().unwrap());
         assert_eq!(col(&rows[1], "latency_p50_ms"), "");

@@ -32,13 +32,7 @@ mod tests {
 
     #[test]
     fn parses_back_into_equal_records() {
-        let records = vec![
-            test_record("a"),
-            CellRecord {
-                summary: None,
-                ..test_record("b")
-            },
-        ];
+        let records = vec![test_record("a"), CellRecord { summary: None, ..test_record("b") }];
         let mut buf = Vec::new();
         JsonExporter.write(&records, &mut buf).unwrap();
         let back: Vec<CellRecord> = serde_json::from_slice(&buf).unwrap();

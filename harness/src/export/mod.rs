@@ -38,10 +38,7 @@ mod tests {
     #[test]
     fn registry_finds_each_format_by_name() {
         for e in exporters() {
-            assert_eq!(
-                exporter(e.name()).map(|f| f.extension()),
-                Some(e.extension())
-            );
+            assert_eq!(exporter(e.name()).map(|f| f.extension()), Some(e.extension()));
         }
         assert!(exporter("csv").is_some() && exporter("json").is_some());
         assert!(exporter("xlsx").is_none());

@@ -86,7 +86,13 @@ impl ModelSpec {
         match self {
             ModelSpec::Hub(h) => {
                 let path = hub::resolve(cache, &h.repo, &h.revision, &h.file).with_context(|| {
-                    format!("{}/{} is not in the hub cache {}; run {}", h.repo, h.file, cache.display(), hub::FETCH_COMMAND)
+                    format!(
+                        "{}/{} is not in the hub cache {}; run {}",
+                        h.repo,
+                        h.file,
+                        cache.display(),
+                        hub::FETCH_COMMAND
+                    )
                 })?;
                 let src = GgufSource::open(&path)?;
                 let tok = TextTokenizer::from_gguf(src.content())?;

@@ -22,7 +22,8 @@ impl GgufSource {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).with_context(|| format!("opening model file {}", path.display()))?;
         let mut reader = BufReader::new(file);
-        let content = Content::read(&mut reader).with_context(|| format!("reading GGUF header of {}", path.display()))?;
+        let content =
+            Content::read(&mut reader).with_context(|| format!("reading GGUF header of {}", path.display()))?;
         let cfg = config_from_metadata(&content).with_context(|| format!("GGUF metadata of {}", path.display()))?;
         Ok(Self { path: path.to_path_buf(), reader, content, cfg })
     }

@@ -77,14 +77,11 @@ impl Decoder {
     /// not) takes the technique's format like every other matmul.
     pub fn load(src: &mut dyn WeightSource, fmt: WeightFormat) -> Result<Self> {
         let cfg = src.config().clone();
-        ensure!(cfg.hidden_size % cfg.num_heads == 0, "hidden size not divisible by heads");
-        ensure!(cfg.num_heads % cfg.num_kv_heads == 0, "heads not divisible by kv heads");
+        ensure!(cfg.hidden_size.is_multiple_of(cfg.num_heads), "hidden size not divisible by heads");
+        ensure!(cfg.num_heads.is_multiple_of(cfg.num_kv_heads), "heads not divisible by kv heads");
         let mut stats = LoadStats::default();
-        let head_src = if src.has("output.weight") {
-            src.take("output.weight")?
-        } else {
-            src.take("token_embd.weight")?
-        };
+        let head_src =
+            if src.has("output.weight") { src.take("output.weight")? } else { src.take("token_embd.weight")? };
         let lm_head = Linear::build(head_src, fmt, &mut stats).context("output head")?;
         let embed = src.take("token_embd.weight")?.to_f32()?;
         stats.weight_bytes += embed.elem_count() * 4;

@@ -13,13 +13,16 @@ pub enum TextTokenizer {
 
 impl TextTokenizer {
     pub fn from_gguf(ct: &Content) -> Result<Self> {
-        let t = tokenizers::Tokenizer::from_gguf(ct).map_err(|e| anyhow!("building tokenizer from GGUF metadata: {e}"))?;
+        let t =
+            tokenizers::Tokenizer::from_gguf(ct).map_err(|e| anyhow!("building tokenizer from GGUF metadata: {e}"))?;
         Ok(TextTokenizer::Hf(Box::new(t)))
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         match self {
-            TextTokenizer::Hf(t) => Ok(t.encode(text, false).map_err(|e| anyhow!("tokenizing: {e}"))?.get_ids().to_vec()),
+            TextTokenizer::Hf(t) => {
+                Ok(t.encode(text, false).map_err(|e| anyhow!("tokenizing: {e}"))?.get_ids().to_vec())
+            }
             TextTokenizer::Bytes => Ok(text.bytes().map(u32::from).collect()),
         }
     }

@@ -80,11 +80,11 @@ pub fn fallback_dtype(d: GgmlDType) -> GgmlDType {
 /// Returns the tensor and whether the fallback was taken.
 pub fn quantize_rows(t: &Tensor, dtype: GgmlDType) -> Result<(QTensor, bool)> {
     let cols = *t.dims().last().unwrap_or(&0);
-    let (dtype, fell_back) = if cols % dtype.block_size() == 0 {
+    let (dtype, fell_back) = if cols.is_multiple_of(dtype.block_size()) {
         (dtype, false)
     } else {
         let fb = fallback_dtype(dtype);
-        if cols % fb.block_size() != 0 {
+        if !cols.is_multiple_of(fb.block_size()) {
             return Err(NotApplicable(format!(
                 "cannot quantize a row of {cols} values to {dtype:?} or {fb:?} (block size {})",
                 fb.block_size()

@@ -35,11 +35,7 @@ pub enum StoreError {
         "results store {path} has schema version {found}, newer than the {known} this harness \
          knows; use a newer harness or pass --store with another path; nothing was changed"
     )]
-    TooNew {
-        path: PathBuf,
-        found: i64,
-        known: i64,
-    },
+    TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("results store database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("results store JSON column could not be (de)serialised: {0}")]
@@ -77,27 +73,16 @@ impl Store {
         }
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        let store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
+        let store = Store { conn, path: path.to_path_buf() };
         if existed {
             // Read-only checks first: nothing below may write to a file we refuse.
             store.quick_check()?;
-            let found: i64 = store
-                .conn
-                .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let found: i64 = store.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             if found > schema::current_version() {
-                return Err(StoreError::TooNew {
-                    path: store.path,
-                    found,
-                    known: schema::current_version(),
-                });
+                return Err(StoreError::TooNew { path: store.path, found, known: schema::current_version() });
             }
         }
-        let _mode: String = store
-            .conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        let _mode: String = store.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         store.conn.pragma_update(None, "foreign_keys", "ON")?;
         store.migrate()?;
         Ok(store)
@@ -107,9 +92,7 @@ impl Store {
     /// missing file means a wrong path, not a fresh start.
     pub fn open_existing(path: &Path) -> Res<Store> {
         if !path.exists() {
-            return Err(StoreError::Missing {
-                path: path.to_path_buf(),
-            });
+            return Err(StoreError::Missing { path: path.to_path_buf() });
         }
         Store::open(path)
     }
@@ -121,30 +104,21 @@ impl Store {
 
     /// Whether a cell with this key has been recorded (whatever its status).
     pub fn has_key(&self, key: &str) -> Res<bool> {
-        let found = self
-            .conn
-            .query_row("SELECT 1 FROM cells WHERE key = ?1", [key], |_| Ok(()))
-            .optional()?;
+        let found = self.conn.query_row("SELECT 1 FROM cells WHERE key = ?1", [key], |_| Ok(())).optional()?;
         Ok(found.is_some())
     }
 
     /// Keys of every recorded cell.
     pub fn keys(&self) -> Res<HashSet<String>> {
         let mut stmt = self.conn.prepare("SELECT key FROM cells")?;
-        let keys = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let keys = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
         Ok(keys)
     }
 
     /// Keys of the cells that ended with `status` (e.g. failed cells to retry).
     pub fn keys_with_status(&self, status: CellStatus) -> Res<HashSet<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key FROM cells WHERE status = ?1")?;
-        let keys = stmt
-            .query_map([status], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let mut stmt = self.conn.prepare("SELECT key FROM cells WHERE status = ?1")?;
+        let keys = stmt.query_map([status], |r| r.get(0))?.collect::<Result<_, _>>()?;
         Ok(keys)
     }
 
@@ -153,45 +127,24 @@ impl Store {
     /// Two series with the same metric name violate the samples key and are refused.
     pub fn insert(&self, rec: &CellRecord) -> Res<()> {
         let mut cols = rec.flat_columns();
-        let summary_json = rec
-            .summary
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()?;
+        let summary_json = rec.summary.as_ref().map(serde_json::to_string).transpose()?;
         let metrics: Vec<&str> = rec.samples.iter().map(|s| s.metric.as_str()).collect();
-        cols.push((
-            "summary_json",
-            summary_json.map_or(Value::Null, Value::Text),
-        ));
-        cols.push((
-            "fingerprint_json",
-            Value::Text(serde_json::to_string(&rec.fingerprint)?),
-        ));
-        cols.push((
-            "sample_metrics",
-            Value::Text(serde_json::to_string(&metrics)?),
-        ));
+        cols.push(("summary_json", summary_json.map_or(Value::Null, Value::Text)));
+        cols.push(("fingerprint_json", Value::Text(serde_json::to_string(&rec.fingerprint)?)));
+        cols.push(("sample_metrics", Value::Text(serde_json::to_string(&metrics)?)));
         let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
         let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            "INSERT INTO cells ({}) VALUES ({})",
-            names.join(", "),
-            marks.join(", ")
-        );
+        let sql = format!("INSERT INTO cells ({}) VALUES ({})", names.join(", "), marks.join(", "));
 
         // `new_unchecked` because `&self` methods share the connection; the store
         // never nests transactions, so the check it skips cannot fire.
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM samples WHERE cell_key = ?1", [&rec.key])?;
         tx.execute("DELETE FROM cells WHERE key = ?1", [&rec.key])?;
-        tx.execute(
-            &sql,
-            rusqlite::params_from_iter(cols.iter().map(|(_, v)| v)),
-        )?;
+        tx.execute(&sql, rusqlite::params_from_iter(cols.iter().map(|(_, v)| v)))?;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO samples (cell_key, metric, idx, value) VALUES (?1, ?2, ?3, ?4)",
-            )?;
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO samples (cell_key, metric, idx, value) VALUES (?1, ?2, ?3, ?4)")?;
             for series in &rec.samples {
                 for (idx, value) in (0_i64..).zip(&series.values) {
                     stmt.execute(params![rec.key, series.metric, idx, value])?;
@@ -208,9 +161,9 @@ impl Store {
         let Some(mut rec) = stmt.query_row([key], read_cell).optional()? else {
             return Ok(None);
         };
-        let mut stmt = self.conn.prepare(
-            "SELECT cell_key, metric, value FROM samples WHERE cell_key = ?1 ORDER BY metric, idx",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT cell_key, metric, value FROM samples WHERE cell_key = ?1 ORDER BY metric, idx")?;
         let mut samples = collect_samples(stmt.query([key])?)?;
         rec.fill_samples(&mut samples);
         Ok(Some(rec.record))
@@ -218,15 +171,10 @@ impl Store {
 
     /// Every record, ordered by start time then key.
     pub fn all(&self) -> Res<Vec<CellRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT * FROM cells ORDER BY started_at, key")?;
-        let cells = stmt
-            .query_map([], read_cell)?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut stmt = self.conn.prepare(
-            "SELECT cell_key, metric, value FROM samples ORDER BY cell_key, metric, idx",
-        )?;
+        let mut stmt = self.conn.prepare("SELECT * FROM cells ORDER BY started_at, key")?;
+        let cells = stmt.query_map([], read_cell)?.collect::<Result<Vec<_>, _>>()?;
+        let mut stmt =
+            self.conn.prepare("SELECT cell_key, metric, value FROM samples ORDER BY cell_key, metric, idx")?;
         let mut samples = collect_samples(stmt.query([])?)?;
         Ok(cells
             .into_iter()
@@ -239,37 +187,22 @@ impl Store {
 
     /// How many cells ended with each status (statuses with no cells are omitted).
     pub fn count_by_status(&self) -> Res<Vec<(CellStatus, usize)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT status, COUNT(*) AS n FROM cells GROUP BY status ORDER BY status")?;
-        let rows = stmt
-            .query_map([], |r| Ok((parse_status(r, 0)?, count(r, "n")?)))?
-            .collect::<Result<_, _>>()?;
+        let mut stmt = self.conn.prepare("SELECT status, COUNT(*) AS n FROM cells GROUP BY status ORDER BY status")?;
+        let rows = stmt.query_map([], |r| Ok((parse_status(r, 0)?, count(r, "n")?)))?.collect::<Result<_, _>>()?;
         Ok(rows)
     }
 
     /// `PRAGMA quick_check`, mapping "this is not a database" to [`StoreError::Corrupt`].
     fn quick_check(&self) -> Res<()> {
-        let corrupt = |detail: String| StoreError::Corrupt {
-            path: self.path.clone(),
-            detail,
-        };
+        let corrupt = |detail: String| StoreError::Corrupt { path: self.path.clone(), detail };
         let result = self
             .conn
             .prepare("PRAGMA quick_check")
-            .and_then(|mut stmt| {
-                stmt.query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<Result<Vec<_>, _>>()
-            });
+            .and_then(|mut stmt| stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>());
         match result {
             Ok(lines) if lines == ["ok"] => Ok(()),
             Ok(lines) => Err(corrupt(format!("quick_check: {}", lines.join("; ")))),
-            Err(e)
-                if matches!(
-                    e.sqlite_error_code(),
-                    Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
-                ) =>
-            {
+            Err(e) if matches!(e.sqlite_error_code(), Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)) => {
                 Err(corrupt(e.to_string()))
             }
             Err(e) => Err(e.into()),
@@ -279,18 +212,13 @@ impl Store {
     /// Applies the migrations the store lacks, in one immediate transaction that
     /// re-reads the version, so concurrent first opens migrate exactly once.
     fn migrate(&self) -> Res<()> {
-        let version =
-            |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
+        let version = |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
         if version(&self.conn)? >= schema::current_version() {
             return Ok(());
         }
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         let found = version(&tx)?;
-        for (i, sql) in schema::MIGRATIONS
-            .iter()
-            .enumerate()
-            .skip(found.max(0) as usize)
-        {
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
         }
@@ -301,16 +229,10 @@ impl Store {
 
 /// Refuses, without opening it through SQLite, a non-empty file that is not SQLite.
 fn check_header(path: &Path) -> Res<()> {
-    let corrupt = |detail: String| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        detail,
-    };
+    let corrupt = |detail: String| StoreError::Corrupt { path: path.to_path_buf(), detail };
     let mut file = std::fs::File::open(path).map_err(|e| corrupt(format!("cannot read: {e}")))?;
     let mut head = Vec::with_capacity(16);
-    file.by_ref()
-        .take(16)
-        .read_to_end(&mut head)
-        .map_err(|e| corrupt(format!("cannot read: {e}")))?;
+    file.by_ref().take(16).read_to_end(&mut head).map_err(|e| corrupt(format!("cannot read: {e}")))?;
     if head.is_empty() || head == SQLITE_MAGIC {
         Ok(())
     } else {
@@ -361,18 +283,9 @@ pub(crate) fn test_record(key: &str) -> CellRecord {
             extra: serde_json::json!({"fallback": ["lm_head"], "n": 2}),
         }),
         samples: vec![
-            SampleSeries {
-                metric: "latency_ms".into(),
-                values: vec![10.5, 11.25, 12.0],
-            },
-            SampleSeries {
-                metric: "empty".into(),
-                values: vec![],
-            },
-            SampleSeries {
-                metric: "ttft_ms".into(),
-                values: vec![3.0, 3.5, 4.0],
-            },
+            SampleSeries { metric: "latency_ms".into(), values: vec![10.5, 11.25, 12.0] },
+            SampleSeries { metric: "empty".into(), values: vec![] },
+            SampleSeries { metric: "ttft_ms".into(), values: vec![3.0, 3.5, 4.0] },
         ],
         config_json: r#"{"model":"smollm2-135m","threads":4}"#.into(),
         fingerprint: Fingerprint {
@@ -423,9 +336,7 @@ mod tests {
         assert_eq!(store.all().unwrap(), vec![rec]);
         assert_eq!(store.get("nope").unwrap(), None);
         assert!(store.has_key("a").unwrap() && !store.has_key("nope").unwrap());
-        let p50: f64 = (store.conn)
-            .query_row("SELECT latency_p50_ms FROM cell_summary", [], |r| r.get(0))
-            .unwrap();
+        let p50: f64 = (store.conn).query_row("SELECT latency_p50_ms FROM cell_summary", [], |r| r.get(0)).unwrap();
         assert_eq!(p50, 10.5);
     }
 
@@ -437,11 +348,7 @@ mod tests {
         assert_eq!(store.get("f").unwrap(), Some(rec));
         let (verdict, p50): (Option<String>, Option<f64>) = store
             .conn
-            .query_row(
-                "SELECT verdict, latency_p50_ms FROM cells WHERE key='f'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT verdict, latency_p50_ms FROM cells WHERE key='f'", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
         assert_eq!((verdict, p50), (None, None));
     }
@@ -463,19 +370,10 @@ mod tests {
         let (_dir, store) = temp_store();
         store.insert(&failed("k")).unwrap();
         let mut retry = test_record("k");
-        retry.samples = vec![SampleSeries {
-            metric: "latency_ms".into(),
-            values: vec![1.0],
-        }];
+        retry.samples = vec![SampleSeries { metric: "latency_ms".into(), values: vec![1.0] }];
         store.insert(&retry).unwrap();
-        let rows: i64 = store
-            .conn
-            .query_row("SELECT COUNT(*) FROM cells", [], |r| r.get(0))
-            .unwrap();
-        let samples: i64 = store
-            .conn
-            .query_row("SELECT COUNT(*) FROM samples", [], |r| r.get(0))
-            .unwrap();
+        let rows: i64 = store.conn.query_row("SELECT COUNT(*) FROM cells", [], |r| r.get(0)).unwrap();
+        let samples: i64 = store.conn.query_row("SELECT COUNT(*) FROM samples", [], |r| r.get(0)).unwrap();
         assert_eq!((rows, samples), (1, 1));
         assert_eq!(store.get("k").unwrap(), Some(retry));
     }
@@ -488,14 +386,8 @@ mod tests {
         }
         let set = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<HashSet<_>>();
         assert_eq!(store.keys().unwrap(), set(&["a", "b", "c"]));
-        assert_eq!(
-            store.keys_with_status(CellStatus::Failed).unwrap(),
-            set(&["c"])
-        );
-        assert_eq!(
-            store.count_by_status().unwrap(),
-            vec![(CellStatus::Failed, 1), (CellStatus::Ok, 2)]
-        );
+        assert_eq!(store.keys_with_status(CellStatus::Failed).unwrap(), set(&["c"]));
+        assert_eq!(store.count_by_status().unwrap(), vec![(CellStatus::Failed, 1), (CellStatus::Ok, 2)]);
         let order: Vec<_> = store.all().unwrap().into_iter().map(|r| r.key).collect();
         assert_eq!(order, ["a", "b", "c"]);
     }
@@ -511,10 +403,7 @@ mod tests {
         assert!(err.to_string().contains("nothing was changed"));
         assert!(err.to_string().contains(&path.display().to_string()));
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
-        assert!(matches!(
-            Store::open_existing(&path),
-            Err(StoreError::Corrupt { .. })
-        ));
+        assert!(matches!(Store::open_existing(&path), Err(StoreError::Corrupt { .. })));
     }
 
     #[test]
@@ -526,9 +415,7 @@ mod tests {
             store.insert(&test_record("a")).unwrap();
             let _: String = store
                 .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    r.get(1).map(|n: i64| n.to_string())
-                })
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(1).map(|n: i64| n.to_string()))
                 .unwrap();
         }
         let mut bytes = std::fs::read(&path).unwrap();
@@ -545,13 +432,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.db");
         drop(Store::open(&path).unwrap());
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
-            .unwrap();
-        let err = Store::open(&path)
-            .err()
-            .expect("newer schema must be refused");
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        let err = Store::open(&path).err().expect("newer schema must be refused");
         assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     }
 
@@ -559,15 +441,10 @@ mod tests {
     fn open_existing_missing_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.db");
-        let err = Store::open_existing(&path)
-            .err()
-            .expect("missing must be refused");
+        let err = Store::open_existing(&path).err().expect("missing must be refused");
         assert!(matches!(err, StoreError::Missing { .. }), "{err}");
         assert!(!path.exists(), "open_existing must not create a store");
-        Store::open(&path)
-            .unwrap()
-            .insert(&test_record("a"))
-            .unwrap();
+        Store::open(&path).unwrap().insert(&test_record("a")).unwrap();
         let store = Store::open_existing(&path).unwrap();
         assert_eq!(store.path(), path);
         assert!(store.has_key("a").unwrap());

@@ -250,11 +250,7 @@ pub(super) fn collect_samples(mut rows: rusqlite::Rows<'_>) -> rusqlite::Result<
     let mut out = SamplesByCell::new();
     while let Some(row) = rows.next()? {
         let value: Option<f64> = row.get(2)?;
-        out.entry(row.get(0)?)
-            .or_default()
-            .entry(row.get(1)?)
-            .or_default()
-            .push(value.unwrap_or(f64::NAN));
+        out.entry(row.get(0)?).or_default().entry(row.get(1)?).or_default().push(value.unwrap_or(f64::NAN));
     }
     Ok(out)
 }
@@ -291,9 +287,7 @@ fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, name: &str) -> rusqli
 /// Rebuilds a record from a `SELECT *` row. The summary comes from its columns
 /// (NULL reads back as NaN, which JSON cannot carry) plus `extra` from `summary_json`.
 pub(super) fn read_cell(row: &Row<'_>) -> rusqlite::Result<PartialCell> {
-    let real = |name: &str| -> rusqlite::Result<f64> {
-        Ok(row.get::<_, Option<f64>>(name)?.unwrap_or(f64::NAN))
-    };
+    let real = |name: &str| -> rusqlite::Result<f64> { Ok(row.get::<_, Option<f64>>(name)?.unwrap_or(f64::NAN)) };
     let summary = match row.get::<_, Option<String>>("summary_json")? {
         None => None,
         Some(_) => {
@@ -349,10 +343,7 @@ pub(super) fn read_cell(row: &Row<'_>) -> rusqlite::Result<PartialCell> {
         started_at: real("started_at")?,
         wall_s: real("wall_s")?,
     };
-    Ok(PartialCell {
-        record,
-        metrics: json_col(row, "sample_metrics")?,
-    })
+    Ok(PartialCell { record, metrics: json_col(row, "sample_metrics")? })
 }
 
 #[cfg(test)]
@@ -363,22 +354,12 @@ mod tests {
     /// and exports silently shift columns.
     #[test]
     fn flat_columns_match_table() {
-        let names: Vec<_> = crate::store::test_record("x")
-            .flat_columns()
-            .into_iter()
-            .map(|c| c.0)
-            .collect();
+        let names: Vec<_> = crate::store::test_record("x").flat_columns().into_iter().map(|c| c.0).collect();
         assert_eq!(names, FLAT_COLUMNS);
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch(MIGRATIONS.concat().as_str()).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT name FROM pragma_table_info('cells')")
-            .unwrap();
-        let table: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('cells')").unwrap();
+        let table: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
         let expected: Vec<_> = FLAT_COLUMNS.iter().chain(BLOB_COLUMNS).collect();
         assert_eq!(table.iter().collect::<Vec<_>>(), expected);
     }

@@ -86,9 +86,10 @@ impl TechniqueName {
         let reg = registry();
         let mut plan = ExecutionPlan::default();
         for part in s.split('+').map(str::trim) {
-            let t = reg.iter().find(|t| t.name() == part).ok_or_else(|| {
-                format!("unknown technique `{part}`; known techniques: {}", known_names().join(", "))
-            })?;
+            let t = reg
+                .iter()
+                .find(|t| t.name() == part)
+                .ok_or_else(|| format!("unknown technique `{part}`; known techniques: {}", known_names().join(", ")))?;
             t.apply(&mut plan).map_err(|e| format!("technique `{s}`: {e}"))?;
         }
         Ok(Self(s.split('+').map(str::trim).collect::<Vec<_>>().join("+")))

@@ -14,7 +14,11 @@ impl Precision {
         Self { name: "native", describe: "weights exactly as the model file stores them", format: WeightFormat::Native }
     }
     pub fn f32() -> Self {
-        Self { name: "f32", describe: "f32 weights: the reference every other technique is compared with", format: WeightFormat::F32 }
+        Self {
+            name: "f32",
+            describe: "f32 weights: the reference every other technique is compared with",
+            format: WeightFormat::F32,
+        }
     }
     pub fn f16() -> Self {
         Self { name: "f16", describe: "f16 weights, f32 activations", format: WeightFormat::F16 }

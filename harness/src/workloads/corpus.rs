@@ -48,7 +48,8 @@ impl Corpus {
                 train.push('\n');
             }
         }
-        let heldout = heldout.with_context(|| format!("corpus `{name}` has no held-out file {held_name} in {}", root.display()))?;
+        let heldout = heldout
+            .with_context(|| format!("corpus `{name}` has no held-out file {held_name} in {}", root.display()))?;
         Ok(Self { train, heldout })
     }
 }
