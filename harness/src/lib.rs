@@ -13,6 +13,7 @@ pub mod export;
 pub mod hardware;
 pub mod measure;
 pub mod models;
+pub mod serving;
 pub mod store;
 pub mod techniques;
 pub mod workloads;

@@ -8,7 +8,7 @@ mod schema;
 
 pub use error::ConfigError;
 pub use expand::{expand, CellConfig};
-pub use schema::{Axes, ExcludeRule, GridFile, HardwareSpec, MeasureSpec, WorkloadSpec};
+pub use schema::{Axes, ExcludeRule, GridFile, HardwareSpec, MeasureSpec, ServingSpec, WorkloadSpec};
 
 use std::path::{Path, PathBuf};
 

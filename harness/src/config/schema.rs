@@ -91,9 +91,84 @@ pub struct WorkloadSpec {
     /// Held-out tokens scored for perplexity and fidelity.
     #[serde(default = "default_eval_tokens")]
     pub eval_tokens: usize,
-    /// Seed for where in the corpus prompts are cut.
+    /// Seed for where in the corpus prompts are cut (and for arrivals).
     #[serde(default)]
     pub seed: u64,
+    /// Present for serving workloads: many requests arriving over time.
+    /// `prompt_tokens`/`output_tokens` are then each request's (minimum) lengths.
+    #[serde(default)]
+    pub serving: Option<ServingSpec>,
+}
+
+/// Requests, arrivals, server limits and targets of a serving workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServingSpec {
+    /// Requests per session.
+    pub requests: usize,
+    /// Closed loop: this many clients, each sending its next request when answered.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Open loop: Poisson arrivals at this many requests per second.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Open loop: requests arriving together (bursty traffic).
+    #[serde(default = "one")]
+    pub burst: usize,
+    /// Most requests the server runs at once [default: concurrency, or 8].
+    #[serde(default)]
+    pub max_batch: Option<usize>,
+    /// Tokens of a prompt prefix every request shares (system prompt, few-shot).
+    #[serde(default)]
+    pub shared_prefix_tokens: usize,
+    /// Each request's unique prompt length is drawn from prompt_tokens..=this.
+    #[serde(default)]
+    pub prompt_tokens_max: Option<usize>,
+    /// Each request's answer length is drawn from output_tokens..=this.
+    #[serde(default)]
+    pub output_tokens_max: Option<usize>,
+    /// Token budget of one step under chunked prefill.
+    #[serde(default = "default_chunk")]
+    pub chunk_tokens: usize,
+    /// Tokens per KV block.
+    #[serde(default = "default_block")]
+    pub block_size: usize,
+    /// KV blocks in the pool.
+    #[serde(default = "default_kv_blocks")]
+    pub kv_blocks: usize,
+    /// Targets for goodput.
+    #[serde(default = "default_ttft_slo")]
+    pub ttft_slo_ms: f64,
+    #[serde(default = "default_tpot_slo")]
+    pub tpot_slo_ms: f64,
+    /// Static batching starts a partial batch once its oldest request waited this long.
+    #[serde(default = "default_static_wait")]
+    pub static_max_wait_ms: f64,
+}
+
+impl ServingSpec {
+    pub fn max_batch(&self) -> usize {
+        self.max_batch.or(self.concurrency).unwrap_or(8)
+    }
+}
+
+fn default_chunk() -> usize {
+    64
+}
+fn default_block() -> usize {
+    16
+}
+fn default_kv_blocks() -> usize {
+    4096
+}
+fn default_ttft_slo() -> f64 {
+    2000.0
+}
+fn default_tpot_slo() -> f64 {
+    150.0
+}
+fn default_static_wait() -> f64 {
+    100.0
 }
 
 /// A hardware profile. Cost = runtime x price.
@@ -212,6 +287,28 @@ pub(super) fn validate(g: &Grid) -> Result<(), ConfigError> {
         }
         if w.eval_tokens < 2 {
             return err(line, &format!("workloads.{name}.eval_tokens"), "need at least 2 held-out tokens".into());
+        }
+        if let Some(sv) = &w.serving {
+            let field = format!("workloads.{name}.serving");
+            if sv.concurrency.is_some() == sv.rate.is_some() {
+                return err(
+                    line,
+                    &field,
+                    "give exactly one of `concurrency` (closed loop) or `rate` (open loop)".into(),
+                );
+            }
+            if sv.requests == 0 || sv.concurrency == Some(0) || sv.rate.is_some_and(|r| r <= 0.0) || sv.max_batch() == 0
+            {
+                return err(line, &field, "requests, concurrency, rate and max_batch must be positive".into());
+            }
+            if sv.prompt_tokens_max.is_some_and(|m| m < w.prompt_tokens)
+                || sv.output_tokens_max.is_some_and(|m| m < w.output_tokens)
+            {
+                return err(line, &field, "prompt_tokens_max/output_tokens_max must be at least the minimums".into());
+            }
+            if sv.chunk_tokens == 0 || sv.block_size == 0 || sv.kv_blocks == 0 {
+                return err(line, &field, "chunk_tokens, block_size and kv_blocks must be positive".into());
+            }
         }
     }
     let m = &f.measure;

@@ -164,16 +164,45 @@ impl Decoder {
         cache: Option<&mut dyn super::kv_cache::KvCache>,
     ) -> Result<Tensor> {
         let (b, seq, hidden) = x.dims3()?;
-        let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim());
-        let q = blk.wq.forward(x)?.reshape((b, seq, nh, hd))?.transpose(1, 2)?.contiguous()?;
-        let k = blk.wk.forward(x)?.reshape((b, seq, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-        let v = blk.wv.forward(x)?.reshape((b, seq, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-        let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
+        let (q, k, v) = self.qkv(blk, x)?;
+        let (q, k, v) = self.rotate(q, k, v, b, seq, cos, sin)?;
         let (k, v) = match cache {
             Some(c) => c.append(&k, &v)?,
             None => (k, v),
         };
+        let y = self.attend(&q, k, v, mask)?;
+        blk.wo.forward(&y.transpose(1, 2)?.reshape((b, seq, hidden))?)
+    }
+
+    /// Query/key/value projections of `(b, seq, hidden)` activations, flat.
+    fn qkv(&self, blk: &Block, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        Ok((blk.wq.forward(x)?, blk.wk.forward(x)?, blk.wv.forward(x)?))
+    }
+
+    /// Split flat projections into heads `(b, heads, seq, head_dim)` and apply RoPE.
+    #[allow(clippy::too_many_arguments)]
+    fn rotate(
+        &self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        b: usize,
+        seq: usize,
+        cos: &Tensor,
+        sin: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim());
+        let q = q.reshape((b, seq, nh, hd))?.transpose(1, 2)?.contiguous()?;
+        let k = k.reshape((b, seq, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let v = v.reshape((b, seq, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
+        let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
+        Ok((q, k, v))
+    }
+
+    /// Scaled dot-product attention with grouped KV heads; `(b, heads, seq, head_dim)` out.
+    fn attend(&self, q: &Tensor, k: Tensor, v: Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let (nh, nkv, hd) = (self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim());
         let k = candle_transformers::utils::repeat_kv(k, nh / nkv)?;
         let v = candle_transformers::utils::repeat_kv(v, nh / nkv)?;
         let att = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
@@ -185,10 +214,87 @@ impl Decoder {
             }
         };
         let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&v.contiguous()?)?;
-        let y = y.transpose(1, 2)?.reshape((b, seq, hidden))?;
-        blk.wo.forward(&y)
+        Ok(att.matmul(&v.contiguous()?)?)
     }
+
+    /// One step over a ragged set of sequences, the way a serving engine batches:
+    /// every linear layer runs once over all new tokens of all sequences
+    /// (prefill chunks and decode tokens alike), attention runs per sequence
+    /// against that sequence's own cache. Returns the logits of each segment's
+    /// last token, `(segments, vocab)`.
+    pub fn forward_segments(&self, segs: &mut [Segment<'_>]) -> Result<Tensor> {
+        ensure!(!segs.is_empty() && segs.iter().all(|s| !s.tokens.is_empty()), "empty segment");
+        let h = self.cfg.hidden_size;
+        let total: usize = segs.iter().map(|s| s.tokens.len()).sum();
+        for s in segs.iter() {
+            ensure!(
+                s.pos + s.tokens.len() <= self.cfg.max_seq_len,
+                "sequence exceeds max length {}",
+                self.cfg.max_seq_len
+            );
+        }
+        let flat: Vec<u32> = segs.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+        let dev = Device::Cpu;
+        let masks: Vec<Option<Tensor>> = segs
+            .iter()
+            .map(|s| if s.tokens.len() > 1 { causal_mask(s.tokens.len(), s.pos, &dev).map(Some) } else { Ok(None) })
+            .collect::<Result<_>>()?;
+        let ropes: Vec<(Tensor, Tensor)> = segs
+            .iter()
+            .map(|s| Ok((self.cos.narrow(0, s.pos, s.tokens.len())?, self.sin.narrow(0, s.pos, s.tokens.len())?)))
+            .collect::<Result<_>>()?;
+        let mut x = self.embed.index_select(&Tensor::from_vec(flat, total, &dev)?, 0)?.reshape((1, total, h))?;
+        for (i, blk) in self.blocks.iter().enumerate() {
+            let hn = candle_nn::ops::rms_norm(&x, &blk.attn_norm, self.cfg.rms_norm_eps as f32)?;
+            let (q, k, v) = self.qkv(blk, &hn)?;
+            let mut outs = Vec::with_capacity(segs.len());
+            let mut off = 0;
+            for (j, s) in segs.iter_mut().enumerate() {
+                let l = s.tokens.len();
+                let (cos, sin) = &ropes[j];
+                let (qs, ks, vs) =
+                    self.rotate(q.narrow(1, off, l)?, k.narrow(1, off, l)?, v.narrow(1, off, l)?, 1, l, cos, sin)?;
+                let (kf, vf) = s.kv.append(i, &ks, &vs)?;
+                let y = self.attend(&qs, kf, vf, masks[j].as_ref())?;
+                outs.push(y.transpose(1, 2)?.reshape((1, l, h))?);
+                off += l;
+            }
+            let y = if outs.len() == 1 { outs.pop().expect("one") } else { Tensor::cat(&outs, 1)? };
+            x = (x + blk.wo.forward(&y)?)?;
+            let hn = candle_nn::ops::rms_norm(&x, &blk.ffn_norm, self.cfg.rms_norm_eps as f32)?;
+            let gate = candle_nn::ops::silu(&blk.w_gate.forward(&hn)?)?;
+            x = (x + blk.w_down.forward(&(gate * blk.w_up.forward(&hn)?)?)?)?;
+        }
+        let mut last = Vec::with_capacity(segs.len());
+        let mut off = 0;
+        for s in segs.iter() {
+            off += s.tokens.len();
+            last.push((off - 1) as u32);
+        }
+        let x = x.squeeze(0)?.index_select(&Tensor::new(last.as_slice(), &dev)?, 0)?;
+        let x = candle_nn::ops::rms_norm(&x, &self.norm, self.cfg.rms_norm_eps as f32)?;
+        self.lm_head.forward(&x)
+    }
+}
+
+/// Per-sequence key/value storage addressed by layer, for [`Decoder::forward_segments`].
+pub trait SequenceKv {
+    /// Append `(1, kv_heads, new, head_dim)` keys/values at `layer`; return all so far.
+    fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)>;
+}
+
+impl SequenceKv for KvState {
+    fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        self.layers[layer].append(k, v)
+    }
+}
+
+/// One sequence's share of a ragged step: its new tokens, the absolute position
+/// of the first of them, and where its keys/values live.
+pub struct Segment<'a> {
+    pub tokens: &'a [u32],
+    pub pos: usize,
+    pub kv: &'a mut dyn SequenceKv,
 }
 
 /// `(seq, pos+seq)` u8 mask, 1 where a query may not see a key.

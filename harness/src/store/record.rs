@@ -85,9 +85,34 @@ pub struct Summary {
     pub kl_mean: Option<f64>,
     /// Price of the hardware profile times runtime, per 1000 generated tokens.
     pub cost_per_1k_tokens: f64,
+    /// Request-level figures of a serving workload (arrivals, queueing, batching).
+    #[serde(default)]
+    pub serving: Option<ServingStats>,
     /// Anything technique-specific (fallback tensors, etc.).
     #[serde(default)]
     pub extra: serde_json::Value,
+}
+
+/// What a serving cell adds: distributions over requests and the session's rates.
+/// (The request latency, median TTFT and TPOT stay in [`Summary`].)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServingStats {
+    pub requests: usize,
+    pub ttft_p90_ms: f64,
+    pub ttft_p99_ms: f64,
+    pub ttft_mean_ms: f64,
+    pub tpot_p90_ms: f64,
+    pub tpot_p99_ms: f64,
+    /// Inter-token latency over every gap of every request.
+    pub itl_p50_ms: f64,
+    pub itl_p90_ms: f64,
+    pub itl_p99_ms: f64,
+    /// Completed requests per second of the session.
+    pub request_throughput: f64,
+    /// Share of requests meeting both the TTFT and the TPOT target of the workload.
+    pub goodput: f64,
+    /// Share of prompt tokens whose KV came from the prefix cache.
+    pub prefix_hit_rate: f64,
 }
 
 /// One named series of raw samples (e.g. `latency_ms`, `ttft_ms`).

@@ -43,6 +43,18 @@ pub const FLAT_COLUMNS: &[&str] = &[
     "agreement",
     "kl_mean",
     "cost_per_1k_tokens",
+    "requests",
+    "ttft_p90_ms",
+    "ttft_p99_ms",
+    "ttft_mean_ms",
+    "tpot_p90_ms",
+    "tpot_p99_ms",
+    "itl_p50_ms",
+    "itl_p90_ms",
+    "itl_p99_ms",
+    "request_throughput",
+    "goodput",
+    "prefix_hit_rate",
     "cpu_model",
     "rustflags",
     "git_revision",
@@ -98,6 +110,18 @@ CREATE TABLE cells (
     agreement            REAL,
     kl_mean              REAL,
     cost_per_1k_tokens   REAL,
+    requests             INTEGER,
+    ttft_p90_ms          REAL,
+    ttft_p99_ms          REAL,
+    ttft_mean_ms         REAL,
+    tpot_p90_ms          REAL,
+    tpot_p99_ms          REAL,
+    itl_p50_ms           REAL,
+    itl_p90_ms           REAL,
+    itl_p99_ms           REAL,
+    request_throughput   REAL,
+    goodput              REAL,
+    prefix_hit_rate      REAL,
     cpu_model            TEXT NOT NULL,
     rustflags            TEXT NOT NULL,
     git_revision         TEXT NOT NULL,
@@ -142,7 +166,7 @@ pub fn current_version() -> i64 {
 
 // ---- Mapping between `CellRecord` and rows ----------------------------------------
 
-use super::{CellRecord, CellStatus, LatencyStats, SampleSeries, Summary};
+use super::{CellRecord, CellStatus, LatencyStats, SampleSeries, ServingStats, Summary};
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Row, ToSql};
 use std::collections::HashMap;
@@ -175,6 +199,7 @@ impl CellRecord {
         let opt_real = |x: Option<f64>| x.map_or(Value::Null, real);
         let s = self.summary.as_ref();
         let sum = |f: &dyn Fn(&Summary) -> Value| s.map_or(Value::Null, f);
+        let serving = |f: &dyn Fn(&ServingStats) -> Value| s.and_then(|s| s.serving.as_ref()).map_or(Value::Null, f);
         let fp = &self.fingerprint;
         let values = vec![
             text(&self.key),
@@ -210,6 +235,18 @@ impl CellRecord {
             sum(&|s| opt_real(s.agreement)),
             sum(&|s| opt_real(s.kl_mean)),
             sum(&|s| real(s.cost_per_1k_tokens)),
+            serving(&|v| int(v.requests)),
+            serving(&|v| real(v.ttft_p90_ms)),
+            serving(&|v| real(v.ttft_p99_ms)),
+            serving(&|v| real(v.ttft_mean_ms)),
+            serving(&|v| real(v.tpot_p90_ms)),
+            serving(&|v| real(v.tpot_p99_ms)),
+            serving(&|v| real(v.itl_p50_ms)),
+            serving(&|v| real(v.itl_p90_ms)),
+            serving(&|v| real(v.itl_p99_ms)),
+            serving(&|v| real(v.request_throughput)),
+            serving(&|v| real(v.goodput)),
+            serving(&|v| real(v.prefix_hit_rate)),
             text(&fp.cpu_model),
             text(&fp.rustflags),
             text(&fp.git_revision),
@@ -318,6 +355,23 @@ pub(super) fn read_cell(row: &Row<'_>) -> rusqlite::Result<PartialCell> {
                 agreement: row.get("agreement")?,
                 kl_mean: row.get("kl_mean")?,
                 cost_per_1k_tokens: real("cost_per_1k_tokens")?,
+                serving: match row.get::<_, Option<i64>>("requests")? {
+                    None => None,
+                    Some(_) => Some(ServingStats {
+                        requests: count(row, "requests")?,
+                        ttft_p90_ms: real("ttft_p90_ms")?,
+                        ttft_p99_ms: real("ttft_p99_ms")?,
+                        ttft_mean_ms: real("ttft_mean_ms")?,
+                        tpot_p90_ms: real("tpot_p90_ms")?,
+                        tpot_p99_ms: real("tpot_p99_ms")?,
+                        itl_p50_ms: real("itl_p50_ms")?,
+                        itl_p90_ms: real("itl_p90_ms")?,
+                        itl_p99_ms: real("itl_p99_ms")?,
+                        request_throughput: real("request_throughput")?,
+                        goodput: real("goodput")?,
+                        prefix_hit_rate: real("prefix_hit_rate")?,
+                    }),
+                },
                 extra: blob.get("extra").cloned().unwrap_or_default(),
             })
         }

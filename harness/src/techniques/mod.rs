@@ -4,9 +4,13 @@
 //! Adding a technique: one new file with a [`Technique`] implementation and one
 //! line in [`registry`].
 
+mod chunked_prefill;
+mod continuous_batching;
 mod kv_off;
 mod precision;
+mod prefix_cache;
 mod quantize;
+mod static_batching;
 
 use std::fmt;
 
@@ -21,14 +25,38 @@ use crate::models::WeightFormat;
 pub struct ExecutionPlan {
     pub weights: WeightFormat,
     pub kv: KvMode,
+    /// Scheduling of a serving workload (ignored by plain workloads).
+    pub serving: ServingFlags,
     /// Technique that set `weights`, to reject two weight formats in one cell.
     weights_set_by: Option<&'static str>,
+    /// Technique that chose the batching policy, to reject two in one cell.
+    batching_set_by: Option<&'static str>,
+}
+
+/// Serving-level techniques of a cell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServingFlags {
+    pub continuous: bool,
+    pub chunked_prefill: bool,
+    pub prefix_cache: bool,
+}
+
+impl ServingFlags {
+    pub fn any(&self) -> bool {
+        self.continuous || self.chunked_prefill || self.prefix_cache
+    }
 }
 
 impl Default for ExecutionPlan {
     /// The baseline: f32 weights (a GGUF's dequantized reference), KV cache on.
     fn default() -> Self {
-        Self { weights: WeightFormat::F32, kv: KvMode::On, weights_set_by: None }
+        Self {
+            weights: WeightFormat::F32,
+            kv: KvMode::On,
+            serving: ServingFlags::default(),
+            weights_set_by: None,
+            batching_set_by: None,
+        }
     }
 }
 
@@ -40,6 +68,16 @@ impl ExecutionPlan {
         }
         self.weights_set_by = Some(by);
         self.weights = fmt;
+        Ok(())
+    }
+
+    /// Choose the batching policy; fails when another technique already did.
+    pub fn set_batching(&mut self, by: &'static str, continuous: bool) -> Result<(), String> {
+        if let Some(prev) = self.batching_set_by {
+            return Err(format!("`{prev}` and `{by}` both choose the batching policy; use one"));
+        }
+        self.batching_set_by = Some(by);
+        self.serving.continuous = continuous;
         Ok(())
     }
 }
@@ -69,6 +107,10 @@ pub fn registry() -> Vec<Box<dyn Technique>> {
         Box::new(quantize::Quantize::new("q5k", GgmlDType::Q5K)),
         Box::new(quantize::Quantize::new("q6k", GgmlDType::Q6K)),
         Box::new(kv_off::KvOff),
+        Box::new(static_batching::StaticBatching),
+        Box::new(continuous_batching::ContinuousBatching),
+        Box::new(chunked_prefill::ChunkedPrefill),
+        Box::new(prefix_cache::PrefixCache),
     ]
 }
 
@@ -150,5 +192,9 @@ mod tests {
         assert!(e.contains("unknown technique `q4_k`") && e.contains("q4k"), "{e}");
         let e = TechniqueName::parse("q4k+f16").unwrap_err();
         assert!(e.contains("both choose the weight format"), "{e}");
+        let e = TechniqueName::parse("static-batching+continuous-batching").unwrap_err();
+        assert!(e.contains("batching policy"), "{e}");
+        let all = TechniqueName::parse("prefix-cache+chunked-prefill+continuous-batching").unwrap().plan();
+        assert!(all.serving.continuous && all.serving.chunked_prefill && all.serving.prefix_cache);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod accuracy;
 pub mod corpus;
+pub mod serving;
 
 use anyhow::{ensure, Result};
 use rand::{Rng, SeedableRng};
@@ -15,6 +16,8 @@ use crate::models::tokenizer::TextTokenizer;
 pub struct Prepared {
     /// `batch` prompts of exactly `prompt_tokens` tokens each.
     pub prompts: Vec<Vec<u32>>,
+    /// The tokenized training text, for serving workloads to cut requests from.
+    pub train: Vec<u32>,
     /// `eval_tokens + 1` held-out tokens (inputs plus the targets shifted by one).
     pub eval: Vec<u32>,
 }
@@ -45,5 +48,5 @@ pub fn prepare(spec: &WorkloadSpec, corpus: &corpus::Corpus, tok: &TextTokenizer
             train[start..start + spec.prompt_tokens].to_vec()
         })
         .collect();
-    Ok(Prepared { prompts, eval: held[..=spec.eval_tokens].to_vec() })
+    Ok(Prepared { prompts, eval: held[..=spec.eval_tokens].to_vec(), train })
 }

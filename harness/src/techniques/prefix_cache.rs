@@ -1,0 +1,19 @@
+//! Prefix caching: KV blocks of shared prompt prefixes are computed once and
+//! reused by later requests (paged block cache with reference counts).
+
+use super::{ExecutionPlan, Technique};
+
+pub struct PrefixCache;
+
+impl Technique for PrefixCache {
+    fn name(&self) -> &'static str {
+        "prefix-cache"
+    }
+    fn describe(&self) -> &'static str {
+        "serving: reuse cached KV blocks of shared prompt prefixes"
+    }
+    fn apply(&self, plan: &mut ExecutionPlan) -> Result<(), String> {
+        plan.serving.prefix_cache = true;
+        Ok(())
+    }
+}
