@@ -5,9 +5,11 @@
 //! and a cell's row and samples land in one transaction, so an interrupted run never
 //! leaves a half-written cell behind.
 
+pub mod evaluation;
 pub mod record;
 pub mod schema;
 
+pub use evaluation::{EvaluationRecord, MetricCi, SelectorResult, TaskPick};
 pub use record::*;
 
 use rusqlite::types::Value;
@@ -98,6 +100,11 @@ impl Store {
     }
 
     /// The file this store lives in.
+    /// The connection, for sibling modules that own their tables (evaluations).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

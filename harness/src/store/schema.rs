@@ -157,7 +157,7 @@ ORDER BY model, workload, technique, threads;
 ";
 
 /// All migrations, in order; the store's current version is `MIGRATIONS.len()`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, super::evaluation::V2];
 
 /// The schema version this code writes and understands.
 pub fn current_version() -> i64 {
