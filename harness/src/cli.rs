@@ -56,6 +56,9 @@ pub struct RunArgs {
     /// Run cells stored as failed again (by default every stored cell counts as finished).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Also run again cells whose measurements were judged invalid (too noisy, too few samples).
+    #[arg(long)]
+    pub retry_invalid: bool,
     /// Print the planned cells and how many are stored, run nothing.
     #[arg(long)]
     pub dry_run: bool,

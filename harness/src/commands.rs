@@ -38,7 +38,13 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("{}: {} cells planned; store {}", grid.path.display(), cells.len(), store.path().display());
-    let opts = runner::RunOptions { hub_cache, corpus_dir, retry_failed: a.retry_failed, quiet: a.quiet };
+    let opts = runner::RunOptions {
+        hub_cache,
+        corpus_dir,
+        retry_failed: a.retry_failed,
+        retry_invalid: a.retry_invalid,
+        quiet: a.quiet,
+    };
     let report = runner::run(&cells, &grid.name(), &store, &opts)?;
     if !report.executed.is_empty() {
         println!("{}", summary_table(&report.executed));

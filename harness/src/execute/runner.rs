@@ -19,6 +19,8 @@ pub struct RunOptions {
     pub corpus_dir: PathBuf,
     /// Run again cells stored as failed (by default they count as finished).
     pub retry_failed: bool,
+    /// Run again cells whose verdict is `invalid`.
+    pub retry_invalid: bool,
     /// Hide the progress bar (tests, non-terminals).
     pub quiet: bool,
 }
@@ -39,7 +41,10 @@ impl RunReport {
 
 pub fn run(cells: &[PlannedCell], grid_name: &str, store: &Store, opts: &RunOptions) -> Result<RunReport> {
     let done = store.keys()?;
-    let failed = if opts.retry_failed { store.keys_with_status(CellStatus::Failed)? } else { Default::default() };
+    let mut failed = if opts.retry_failed { store.keys_with_status(CellStatus::Failed)? } else { Default::default() };
+    if opts.retry_invalid {
+        failed.extend(store.keys_with_verdict("invalid")?);
+    }
     let todo: Vec<&PlannedCell> = cells.iter().filter(|c| !done.contains(&c.key) || failed.contains(&c.key)).collect();
     let mut report = RunReport { planned: cells.len(), skipped: cells.len() - todo.len(), executed: vec![] };
     let fp = fingerprint();

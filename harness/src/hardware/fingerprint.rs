@@ -7,7 +7,7 @@ use crate::store::Fingerprint;
 /// Crate version plus the measurement protocol revision: part of every cell's
 /// content key, so changing how we measure re-runs cells, while an unrelated
 /// commit does not. The git revision is recorded, not keyed.
-pub const PROTOCOL: &str = "m1";
+pub const PROTOCOL: &str = "m2";
 
 pub fn code_version() -> String {
     format!("{}+{}+{}", env!("CARGO_PKG_VERSION"), PROTOCOL, build_flags())

@@ -10,7 +10,9 @@ use anyhow::Result;
 use crate::config::MeasureSpec;
 
 /// Run `f` `warmup` times untimed, then until both `min_reps` and
-/// `min_time_s` are reached (or `max_reps`/`max_time_s` cut it short).
+/// `min_time_s` are reached. `max_reps` and `max_time_s` cut the repetitions
+/// beyond `min_reps` short, never the minimum itself (slow cells take longer
+/// rather than end with too few samples to judge).
 pub fn repeat<T>(spec: &MeasureSpec, mut f: impl FnMut() -> Result<T>) -> Result<Vec<T>> {
     for _ in 0..spec.warmup {
         f()?;
@@ -21,7 +23,7 @@ pub fn repeat<T>(spec: &MeasureSpec, mut f: impl FnMut() -> Result<T>) -> Result
         out.push(f()?);
         let t = start.elapsed().as_secs_f64();
         let enough = out.len() >= spec.min_reps && t >= spec.min_time_s;
-        let cut = out.len() >= spec.max_reps || (t >= spec.max_time_s && out.len() >= 2);
+        let cut = out.len() >= spec.max_reps || (t >= spec.max_time_s && out.len() >= spec.min_reps);
         if enough || cut {
             return Ok(out);
         }

@@ -122,6 +122,13 @@ impl Store {
         Ok(keys)
     }
 
+    /// Keys of measured cells whose verdict is `verdict` (`valid`/`invalid`).
+    pub fn keys_with_verdict(&self, verdict: &str) -> Res<HashSet<String>> {
+        let mut stmt = self.conn.prepare("SELECT key FROM cells WHERE verdict = ?1")?;
+        let keys = stmt.query_map([verdict], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(keys)
+    }
+
     /// Keys of the cells that ended with `status` (e.g. failed cells to retry).
     pub fn keys_with_status(&self, status: CellStatus) -> Res<HashSet<String>> {
         let mut stmt = self.conn.prepare("SELECT key FROM cells WHERE status = ?1")?;
