@@ -58,13 +58,19 @@ pub fn run(cells: &[PlannedCell], grid_name: &str, store: &Store, opts: &RunOpti
         let c = &cell.config;
         bar.set_message(format!("{} {} {}t {}", c.model, c.technique, c.threads, c.workload));
         let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        // Background load ruins multi-threaded timings (a descheduled rayon
+        // thread stalls every parallel op): keep it with the result.
+        let load = sysinfo::System::load_average().map(|l| l.one).unwrap_or(f64::NAN);
         let t0 = Instant::now();
-        let reply = spawn_worker(cell, opts).unwrap_or_else(|e| WorkerReply {
+        let mut reply = spawn_worker(cell, opts).unwrap_or_else(|e| WorkerReply {
             status: CellStatus::Failed,
             reason: Some(format!("{e:#}")),
             summary: None,
             samples: vec![],
         });
+        if let Some(serde_json::Value::Object(extra)) = reply.summary.as_mut().map(|s| &mut s.extra) {
+            extra.insert("load_avg_1m_at_start".into(), serde_json::json!(load));
+        }
         let rec = CellRecord {
             key: cell.key.clone(),
             grid: grid_name.to_string(),
