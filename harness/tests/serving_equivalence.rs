@@ -52,7 +52,7 @@ fn every_policy_reproduces_greedy_decoding_of_each_request_alone() {
     let reqs = requests();
     let alone: Vec<Vec<u32>> = reqs
         .iter()
-        .map(|r| generate(&m, &[r.prompt.clone()], r.max_new, KvMode::On).unwrap().tokens[0].clone())
+        .map(|r| generate(&m, std::slice::from_ref(&r.prompt), r.max_new, KvMode::On).unwrap().tokens[0].clone())
         .collect();
     let policies = [
         ("static", config(false, None, false)),

@@ -1,0 +1,212 @@
+//! Small numerical building blocks the selectors share: kernel ridge regression,
+//! wrappers over smartcore's gradient-boosted trees and random forest, and the
+//! inner-fold regret used to tune hyper-parameters.
+
+use anyhow::{anyhow, Result};
+use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
+use smartcore::linalg::basic::matrix::DenseMatrix;
+use smartcore::xgboost::{XGRegressor, XGRegressorParameters};
+
+use super::cv::{Query, Training};
+use super::selector::Fitted;
+
+pub fn matrix(rows: &[Vec<f64>]) -> Result<DenseMatrix<f64>> {
+    DenseMatrix::from_2d_vec(&rows.to_vec()).map_err(|e| anyhow!("building a feature matrix: {e}"))
+}
+
+/// Linear-kernel ridge regression in its dual form: works for more features than rows
+/// (384-wide embeddings on a few dozen tasks) and is exact for few rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelRidge {
+    rows: Vec<Vec<f64>>,
+    alpha: Vec<f64>,
+    mean: f64,
+}
+
+impl KernelRidge {
+    pub fn fit(rows: &[Vec<f64>], y: &[f64], lambda: f64) -> KernelRidge {
+        let n = rows.len();
+        let mean = if n == 0 { 0.0 } else { y.iter().sum::<f64>() / n as f64 };
+        let mut k: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| dot(&rows[i], &rows[j])).collect()).collect();
+        for (i, row) in k.iter_mut().enumerate() {
+            row[i] += lambda;
+        }
+        let alpha = solve(k, y.iter().map(|v| v - mean).collect()).unwrap_or_else(|| vec![0.0; n]);
+        KernelRidge { rows: rows.to_vec(), alpha, mean }
+    }
+
+    pub fn predict(&self, x: &[f64]) -> f64 {
+        self.mean + self.rows.iter().zip(&self.alpha).map(|(r, a)| a * dot(r, x)).sum::<f64>()
+    }
+}
+
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+pub fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum()
+}
+
+/// Solves `a x = b` by Gaussian elimination with partial pivoting; `None` when singular.
+pub fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    for c in 0..n {
+        let p = (c..n).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
+        if a[p][c].abs() < 1e-12 {
+            return None;
+        }
+        a.swap(c, p);
+        b.swap(c, p);
+        for r in c + 1..n {
+            let f = a[r][c] / a[c][c];
+            if f != 0.0 {
+                let (top, rest) = a.split_at_mut(r);
+                rest[0][c..].iter_mut().zip(&top[c][c..]).for_each(|(x, p)| *x -= f * p);
+                b[r] -= f * b[c];
+            }
+        }
+    }
+    let mut x = vec![0.0; n];
+    for r in (0..n).rev() {
+        let s: f64 = (r + 1..n).map(|k| a[r][k] * x[k]).sum();
+        x[r] = (b[r] - s) / a[r][r];
+    }
+    Some(x)
+}
+
+/// The columns that vary over the training rows: trees cannot split on the others,
+/// and dropping them saves most of the fitting time when many descriptors are constant
+/// across a store (one machine, one price).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Varying(Vec<usize>);
+
+impl Varying {
+    pub fn of(rows: &[Vec<f64>]) -> Varying {
+        let d = rows.first().map_or(0, Vec::len);
+        let cols: Vec<usize> = (0..d).filter(|&j| rows.iter().any(|r| r[j] != rows[0][j])).collect();
+        // Keep one column so a matrix can be built even when nothing varies.
+        Varying(if cols.is_empty() { vec![0] } else { cols })
+    }
+
+    pub fn select(&self, rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        rows.iter().map(|r| self.0.iter().map(|&j| r[j]).collect()).collect()
+    }
+}
+
+/// smartcore's gradient-boosted regression trees (XGBoost-style second-order boosting).
+pub struct Gbdt(XGRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>, Varying);
+
+impl Gbdt {
+    pub fn fit(rows: &[Vec<f64>], y: &[f64], trees: usize, depth: u16, seed: u64) -> Result<Gbdt> {
+        let cols = Varying::of(rows);
+        let rows = &cols.select(rows);
+        let mean = y.iter().sum::<f64>() / y.len().max(1) as f64;
+        let params = XGRegressorParameters::default()
+            .with_n_estimators(trees)
+            .with_max_depth(depth)
+            .with_learning_rate(0.1)
+            .with_lambda(1.0)
+            .with_base_score(mean)
+            .with_seed(seed);
+        let m = XGRegressor::fit(&matrix(rows)?, &y.to_vec(), params).map_err(|e| anyhow!("gbdt fit: {e}"))?;
+        Ok(Gbdt(m, cols))
+    }
+
+    pub fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<f64>> {
+        self.0.predict(&matrix(&self.1.select(rows))?).map_err(|e| anyhow!("gbdt predict: {e}"))
+    }
+}
+
+/// smartcore's random forest regressor (bootstrap samples, best splits).
+pub struct Forest(RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>, Varying);
+
+impl Forest {
+    pub fn fit(rows: &[Vec<f64>], y: &[f64], trees: usize, seed: u64) -> Result<Forest> {
+        let cols = Varying::of(rows);
+        let rows = &cols.select(rows);
+        let d = rows.first().map_or(1, Vec::len);
+        let params =
+            RandomForestRegressorParameters::default().with_n_trees(trees).with_m((d / 3).max(1)).with_seed(seed);
+        let m = RandomForestRegressor::fit(&matrix(rows)?, &y.to_vec(), params)
+            .map_err(|e| anyhow!("random forest fit: {e}"))?;
+        Ok(Forest(m, cols))
+    }
+
+    pub fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<f64>> {
+        self.0.predict(&matrix(&self.1.select(rows))?).map_err(|e| anyhow!("random forest predict: {e}"))
+    }
+}
+
+/// Rows of `train` that ran arm `a`: (standardised features, targets).
+pub fn arm_rows(train: &Training, a: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
+    (0..train.n()).filter_map(|t| train.y[t][a].map(|y| (train.x[t].clone(), y))).unzip()
+}
+
+/// Expected regret of a score vector against true targets (ln perf/best), ties
+/// broken uniformly: the quantity hyper-parameters are tuned for.
+pub fn regret_of(scores: &[f64], truth: &[f64]) -> f64 {
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let tied: Vec<f64> = scores.iter().zip(truth).filter(|(s, _)| **s >= max - 1e-12).map(|(_, t)| *t).collect();
+    let best = truth.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    tied.iter().map(|t| 1.0 - (t - best).exp()).sum::<f64>() / tied.len().max(1) as f64
+}
+
+/// Mean inner-fold regret of a way of fitting: the hyper-parameter search criterion.
+/// Only `train` is read, never the outer held-out task.
+pub fn inner_regret(train: &Training, folds: usize, fit: &dyn Fn(&Training) -> Result<Box<dyn Fitted>>) -> f64 {
+    let mut total = 0.0;
+    let mut count = 0usize;
+    for (val, fit_idx) in train.inner_folds(folds) {
+        let inner = train.subset(&fit_idx);
+        let Ok(model) = fit(&inner) else { continue };
+        for &i in &val {
+            let q = train.inner_query(i, &inner);
+            let truth = q.truth.clone().unwrap_or_default();
+            total += regret_of(&model.scores(&q), &truth);
+            count += 1;
+        }
+    }
+    if count == 0 {
+        f64::INFINITY
+    } else {
+        total / count as f64
+    }
+}
+
+/// Scores from per-arm predictions, with the arm means where an arm has no model.
+pub fn per_arm_scores(q: &Query, predict: impl Fn(usize) -> Option<f64>, fallback: &[f64]) -> Vec<f64> {
+    q.candidates.iter().map(|&a| predict(a).unwrap_or(fallback[a])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn solve_and_ridge() {
+        let x = solve(vec![vec![2.0, 1.0], vec![1.0, 3.0]], vec![3.0, 5.0]).unwrap();
+        assert!((x[0] - 0.8).abs() < 1e-12 && (x[1] - 1.4).abs() < 1e-12);
+        let rows: Vec<Vec<f64>> = (0..20).map(|i| vec![i as f64 / 10.0, 1.0]).collect();
+        let y: Vec<f64> = rows.iter().map(|r| 3.0 * r[0]).collect();
+        let m = KernelRidge::fit(&rows, &y, 1e-6);
+        assert!((m.predict(&[0.55, 1.0]) - 1.65).abs() < 1e-3);
+    }
+
+    #[test]
+    fn smartcore_learners_fit_a_step() {
+        let rows: Vec<Vec<f64>> = (0..40).map(|i| vec![i as f64, (i * 7 % 5) as f64]).collect();
+        let y: Vec<f64> = rows.iter().map(|r| if r[0] < 20.0 { 0.0 } else { 1.0 }).collect();
+        let g = Gbdt::fit(&rows, &y, 50, 2, 1).unwrap().predict(&[vec![5.0, 0.0], vec![35.0, 0.0]]).unwrap();
+        assert!(g[0] < 0.2 && g[1] > 0.8, "{g:?}");
+        let f = Forest::fit(&rows, &y, 30, 1).unwrap().predict(&[vec![5.0, 0.0], vec![35.0, 0.0]]).unwrap();
+        assert!(f[0] < 0.2 && f[1] > 0.8, "{f:?}");
+    }
+
+    #[test]
+    fn regret_averages_over_ties() {
+        let truth = [0.0, (0.5f64).ln()];
+        assert_eq!(regret_of(&[1.0, 0.0], &truth), 0.0);
+        assert!((regret_of(&[0.0, 0.0], &truth) - 0.25).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,26 @@
+//! Learn from the store which technique to use for a task never run, and prove it
+//! with honest cross-validation (`harness evaluate`, `harness recommend`).
+//!
+//! Stages: [`load`] reads the cells into a [`tasks::TaskTable`] (task = model ×
+//! workload × hardware; arm = technique @ threads; one [`objective::Objective`],
+//! [`objective::Constraints`] making arms infeasible) with [`features`] and optional
+//! [`embeddings`] per task; [`cv`] splits it into folds without leakage; each
+//! selector of the [`selector::registry`] (one file each under [`selectors`]) is
+//! fitted per fold; [`metrics`] scores the picks with bootstrap CIs; [`evaluate`]
+//! ties it together into a [`crate::store::EvaluationRecord`]; [`recommend`] answers
+//! for a new task; [`cli`] is the command-line edge.
+
+pub mod cli;
+pub mod cv;
+pub mod embeddings;
+pub mod evaluate;
+pub mod features;
+pub mod learn;
+pub mod load;
+pub mod metrics;
+pub mod objective;
+pub mod output;
+pub mod recommend;
+pub mod selector;
+pub mod selectors;
+pub mod tasks;

@@ -1,0 +1,101 @@
+//! `heuristic`: the rules a practitioner would apply without any data, written
+//! down. Learns nothing; reads only the task's descriptors.
+//!
+//! 1. Serving workloads (requests arriving over time):
+//!    - a shared prompt prefix worth caching (≥ 25% of the mean prompt) → prefix
+//!      caching, combined with continuous batching and chunked prefill if offered;
+//!    - several requests in flight (≥ 2 clients, or open-loop bursts) → continuous
+//!      batching, with chunked prefill when prompts are long (≥ 128 tokens);
+//!    - one client at a time → static batching (nothing to batch, simplest scheduler).
+//! 2. Plain generation:
+//!    - decode-bound (≥ 25% of tokens generated) at batch ≤ 2 → memory-bound: stream
+//!      fewer weight bytes with 4-bit quantization (q4k, q4_0, q4_1, then the file's own
+//!      4/5-bit format, then q5k, q6k, q8_0);
+//!    - otherwise (prefill-bound or batched) → compute-bound: 8-bit weights (q8_0),
+//!      then 16-bit floats, then f32;
+//!    - never recompute the KV cache (`kv-off` last).
+//! 3. Threads: as many as the machine has cores (ties go to more threads).
+//!
+//! Arms the rules do not mention rank after the ones they do.
+
+use anyhow::Result;
+
+use crate::meta::cv::{Query, Training};
+use crate::meta::features::{idx, Arm};
+use crate::meta::selector::{Fitted, Selector};
+
+pub struct Heuristic;
+
+pub struct Rules {
+    arms: Vec<Arm>,
+}
+
+impl Rules {
+    pub fn new(arms: &[Arm]) -> Rules {
+        Rules { arms: arms.to_vec() }
+    }
+}
+
+impl Selector for Heuristic {
+    fn name(&self) -> &'static str {
+        "heuristic"
+    }
+    fn describe(&self) -> &'static str {
+        "written expert rules: memory-bound decode -> 4-bit, compute-bound -> 8/16-bit, shared prefix -> prefix cache, \
+         many clients -> continuous batching, all cores"
+    }
+    fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>> {
+        Ok(Box::new(Rules::new(&train.arms)))
+    }
+}
+
+/// Techniques in the order the rules prefer them for a task with raw features `f`.
+pub fn preference(f: &[f64]) -> Vec<&'static str> {
+    let serving = f[idx("serving")] > 0.5;
+    if serving {
+        let shared = f[idx("shared_prefix_share")] >= 0.25;
+        let many = f[idx("log2_batch")] >= 1.0 || f[idx("open_loop")] > 0.5;
+        let long = f[idx("log2_prompt_tokens")] >= 7.0;
+        let all = "prefix-cache+chunked-prefill+continuous-batching";
+        return if shared {
+            vec![all, "prefix-cache", "continuous-batching", "chunked-prefill", "static-batching"]
+        } else if many && long {
+            vec![all, "chunked-prefill", "continuous-batching", "prefix-cache", "static-batching"]
+        } else if many {
+            vec!["continuous-batching", all, "chunked-prefill", "prefix-cache", "static-batching"]
+        } else {
+            vec!["static-batching", "continuous-batching", "chunked-prefill", "prefix-cache", all]
+        };
+    }
+    let decode_bound = f[idx("decode_share")] >= 0.25 && f[idx("log2_batch")] <= 1.0;
+    let native_low_bit = f[idx("native_bits_per_weight")] <= 6.0;
+    let mut order: Vec<&'static str> =
+        if decode_bound { vec!["q4k", "q4_0", "q4_1"] } else { vec!["q8_0", "f16", "bf16", "f32"] };
+    if decode_bound {
+        if native_low_bit {
+            order.push("native");
+        }
+        order.extend(["q5k", "q5_0", "q5_1", "q6k", "q8_0", "f16", "f32", "bf16"]);
+    } else {
+        order.extend(["q6k", "q5k", "q4k", "q4_0", "native"]);
+    }
+    order.push("kv-off");
+    order
+}
+
+impl Fitted for Rules {
+    fn scores(&self, q: &Query) -> Vec<f64> {
+        let order = preference(&q.raw);
+        let cores = q.raw[idx("cores")];
+        q.candidates
+            .iter()
+            .map(|&a| {
+                let arm = &self.arms[a];
+                let rank = order.iter().position(|t| *t == arm.technique).unwrap_or(order.len());
+                // More threads preferred, up to the core count.
+                let threads = if (arm.threads as f64) <= cores.max(1.0) { arm.threads as f64 } else { 0.0 };
+                -(rank as f64) * 1000.0 + threads
+            })
+            .collect()
+    }
+}

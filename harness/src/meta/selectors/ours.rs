@@ -1,0 +1,337 @@
+//! `ours`: a ranking-aware ensemble over roofline features, its blend chosen on
+//! inner folds.
+//!
+//! Members, each predicting every arm's ln(perf / best) for the task:
+//! - `prior`: ln of the arm's mean share of the best over training tasks (ranks arms
+//!   exactly as `single-best` does: the safe default the blend falls back to);
+//! - `knn`: inverse-distance vote of the 3 nearest training tasks;
+//! - `ridge`: per-arm ridge regression on the standardised features;
+//! - `joint`: **one** gradient-boosted tree model over (task features, arm features)
+//!   pairs — bits per weight, weight bytes streamed per token under the arm, KV cache,
+//!   threads per core, batching policy, plus the arm's identity — so that what one arm
+//!   teaches (e.g. "fewer weight bytes win when decode dominates") carries to others,
+//!   which matters with a few dozen tasks;
+//! - `expert`: the written rules of `heuristic` as pseudo-targets — knowledge for
+//!   regimes no training task shows (a shared prefix when none of them had one);
+//! - `knn-text`: the 3 nearest tasks by text embedding, when embeddings exist.
+//!
+//! Ranking-aware in two ways: targets are per-task normalised and truncated at
+//! ln(0.2) (how bad a hopeless arm is does not change the pick, so no capacity is
+//! spent on it), and the blend weights (a simplex grid in steps of ¼) are chosen for
+//! the *regret of the pick* on inner folds of the training tasks, with a small
+//! squared-error term, by the one-standard-error rule towards the prior; serving and plain tasks get separate
+//! weights (each from its own inner cases, pooled when fewer than three). Nothing
+//! outside the fold's training tasks is read.
+
+use anyhow::Result;
+
+use crate::meta::cv::{Query, Training};
+use crate::meta::features::{arm_features, idx};
+use crate::meta::learn::{arm_rows, regret_of, Gbdt, KernelRidge};
+use crate::meta::selector::{Fitted, Selector};
+use crate::meta::selectors::heuristic::Rules;
+use crate::meta::selectors::knn::{KnnModel, Space};
+use crate::meta::selectors::single_best::ArmPrior;
+
+pub struct Ours;
+
+/// Targets below this (a fifth of the task's best) are clipped: all equally wrong.
+const FLOOR: f64 = -1.609_437_912_434_100_3;
+const INNER_FOLDS: usize = 4;
+/// Blend weights are multiples of 1/QUANTA.
+const QUANTA: usize = 4;
+/// Weight of the squared error against regret in the blend criterion.
+const MSE_WEIGHT: f64 = 0.05;
+
+type Member = fn(&Training) -> Result<Box<dyn Fitted>>;
+
+fn prior(t: &Training) -> Result<Box<dyn Fitted>> {
+    // ln of the mean share of best: ranks arms exactly as the single-best does.
+    Ok(Box::new(ArmPrior(t.arm_mean_shares().into_iter().map(|s| s.max(1e-9).ln().max(FLOOR)).collect())))
+}
+
+fn knn(t: &Training) -> Result<Box<dyn Fitted>> {
+    Ok(Box::new(KnnModel::fit(t, 3, Space::Features)))
+}
+
+fn knn_text(t: &Training) -> Result<Box<dyn Fitted>> {
+    Ok(Box::new(KnnModel::fit(t, 3, Space::Embedding)))
+}
+
+struct Ridge {
+    models: Vec<Option<KernelRidge>>,
+    prior: Vec<f64>,
+}
+
+fn ridge(t: &Training) -> Result<Box<dyn Fitted>> {
+    let models = (0..t.arms.len())
+        .map(|a| {
+            let (x, y) = arm_rows(t, a);
+            let y: Vec<f64> = y.into_iter().map(|v| v.max(FLOOR)).collect();
+            (x.len() >= 2).then(|| KernelRidge::fit(&x, &y, 3.0))
+        })
+        .collect();
+    Ok(Box::new(Ridge { models, prior: t.arm_means() }))
+}
+
+impl Fitted for Ridge {
+    fn scores(&self, q: &Query) -> Vec<f64> {
+        q.candidates.iter().map(|&a| self.models[a].as_ref().map_or(self.prior[a], |m| m.predict(&q.x))).collect()
+    }
+    fn predicted_targets(&self, q: &Query) -> Option<Vec<f64>> {
+        Some(self.scores(q))
+    }
+}
+
+/// One tree ensemble over (task, arm) pairs.
+struct Joint {
+    model: Gbdt,
+    arms: Vec<crate::meta::features::Arm>,
+}
+
+fn pair_row(arms: &[crate::meta::features::Arm], a: usize, x: &[f64], raw: &[f64]) -> Vec<f64> {
+    let mut row = x.to_vec();
+    row.extend(arm_features(&arms[a], raw));
+    row.extend((0..arms.len()).map(|b| if a == b { 1.0 } else { 0.0 }));
+    row
+}
+
+fn joint(t: &Training) -> Result<Box<dyn Fitted>> {
+    let mut rows = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..t.n() {
+        for a in 0..t.arms.len() {
+            if let Some(v) = t.y[i][a] {
+                rows.push(pair_row(&t.arms, a, &t.x[i], &t.raw[i]));
+                y.push(v.max(FLOOR));
+            }
+        }
+    }
+    anyhow::ensure!(!rows.is_empty(), "no training pairs");
+    Ok(Box::new(Joint { model: Gbdt::fit(&rows, &y, 60, 3, 5)?, arms: t.arms.clone() }))
+}
+
+impl Fitted for Joint {
+    fn scores(&self, q: &Query) -> Vec<f64> {
+        let rows: Vec<Vec<f64>> = q.candidates.iter().map(|&a| pair_row(&self.arms, a, &q.x, &q.raw)).collect();
+        self.model.predict(&rows).unwrap_or_else(|_| vec![0.0; rows.len()])
+    }
+    fn predicted_targets(&self, q: &Query) -> Option<Vec<f64>> {
+        Some(self.scores(q))
+    }
+}
+
+/// The expert rules as a member: their preference order turned into pseudo-targets
+/// (the rules' first choice 0, each later rank a step lower), so the blend can lean on
+/// written knowledge where the training tasks say nothing (a regime none of them shows,
+/// such as a shared prompt prefix when no training task has one).
+struct Expert(Rules);
+
+/// Pseudo-target drop per rank of the rules' preference.
+const EXPERT_STEP: f64 = 0.15;
+
+fn expert(t: &Training) -> Result<Box<dyn Fitted>> {
+    Ok(Box::new(Expert(Rules::new(&t.arms))))
+}
+
+impl Fitted for Expert {
+    fn scores(&self, q: &Query) -> Vec<f64> {
+        let s = self.0.scores(q);
+        s.iter().map(|v| (-EXPERT_STEP * s.iter().filter(|o| *o > v).count() as f64).max(FLOOR)).collect()
+    }
+    fn predicted_targets(&self, q: &Query) -> Option<Vec<f64>> {
+        Some(self.scores(q))
+    }
+}
+
+/// The members that apply to this training set, by name.
+fn members(t: &Training) -> Vec<(&'static str, Member)> {
+    let mut m: Vec<(&'static str, Member)> =
+        vec![("prior", prior), ("knn", knn), ("ridge", ridge), ("joint", joint), ("expert", expert)];
+    if t.n() > 0 && t.emb.iter().all(Option::is_some) {
+        m.push(("knn-text", knn_text));
+    }
+    m
+}
+
+/// Every weight vector on the simplex grid, most even blends first (they win ties).
+fn simplex(k: usize) -> Vec<Vec<f64>> {
+    fn rec(k: usize, left: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if cur.len() == k - 1 {
+            cur.push(left);
+            out.push(cur.clone());
+            cur.pop();
+            return;
+        }
+        for q in 0..=left {
+            cur.push(q);
+            rec(k, left - q, cur, out);
+            cur.pop();
+        }
+    }
+    let mut out = Vec::new();
+    rec(k, QUANTA, &mut Vec::new(), &mut out);
+    out.sort_by_key(|w| (*w.iter().max().unwrap_or(&0), w.iter().rev().copied().collect::<Vec<_>>()));
+    out.into_iter().map(|w| w.into_iter().map(|q| q as f64 / QUANTA as f64).collect()).collect()
+}
+
+/// Serving workloads (index 1) and plain generation (index 0) get their own blend
+/// weights: which members generalise differs between the two regimes.
+fn kind(raw: &[f64]) -> usize {
+    usize::from(raw[idx("serving")] > 0.5)
+}
+
+/// Inner validation cases of one kind fewer than this fall back to the pooled weights.
+const MIN_CASES: usize = 3;
+
+/// The fitted ensemble.
+pub struct Blend {
+    pub names: Vec<&'static str>,
+    /// Per task kind (plain, serving), one weight per member.
+    pub weights: [Vec<f64>; 2],
+    fitted: Vec<Box<dyn Fitted>>,
+}
+
+impl Blend {
+    fn predict(&self, q: &Query) -> Vec<f64> {
+        let mut out = vec![0.0; q.candidates.len()];
+        for (w, m) in self.weights[kind(&q.raw)].iter().zip(&self.fitted) {
+            if *w == 0.0 {
+                continue;
+            }
+            let p = m.predicted_targets(q).unwrap_or_else(|| m.scores(q));
+            out.iter_mut().zip(p).for_each(|(o, v)| *o += w * v);
+        }
+        out
+    }
+}
+
+impl Fitted for Blend {
+    fn scores(&self, q: &Query) -> Vec<f64> {
+        self.predict(q)
+    }
+    fn predicted_targets(&self, q: &Query) -> Option<Vec<f64>> {
+        Some(self.predict(q))
+    }
+}
+
+/// One inner validation case: per member the predicted targets, the truth, the kind.
+type Case = (Vec<Vec<f64>>, Vec<f64>, usize);
+
+/// The blend weights for `cases`, by the one-standard-error rule: among the simplex
+/// weights whose mean inner loss is within one standard error of the lowest, the one
+/// leaning most on the prior. A few noisy tasks then do not pull the blend away from
+/// the single-best unless the evidence is clear. Prior alone when there are no cases.
+fn best_weights(k: usize, cases: &[&Case]) -> Vec<f64> {
+    let mut only_prior = vec![0.0; k];
+    only_prior[0] = 1.0;
+    if cases.is_empty() {
+        return only_prior;
+    }
+    let losses: Vec<(Vec<f64>, Vec<f64>)> = simplex(k)
+        .into_iter()
+        .map(|w| {
+            let per_case = cases
+                .iter()
+                .map(|(preds, truth, _)| {
+                    let blend: Vec<f64> =
+                        (0..truth.len()).map(|c| (0..k).map(|m| w[m] * preds[m][c]).sum::<f64>()).collect();
+                    let mse = blend.iter().zip(truth).map(|(p, t)| (p - t.max(FLOOR)).powi(2)).sum::<f64>()
+                        / truth.len().max(1) as f64;
+                    regret_of(&blend, truth) + MSE_WEIGHT * mse
+                })
+                .collect();
+            (w, per_case)
+        })
+        .collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (best_loss, best_cases) =
+        losses.iter().map(|(_, l)| (mean(l), l)).min_by(|a, b| a.0.total_cmp(&b.0)).expect("the simplex is not empty");
+    let n = best_cases.len() as f64;
+    let se = (best_cases.iter().map(|x| (x - best_loss).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt() / n.sqrt();
+    losses
+        .into_iter()
+        .filter(|(_, l)| mean(l) <= best_loss + se + 1e-12)
+        .max_by(|a, b| a.0[0].total_cmp(&b.0[0]).then(std::cmp::Ordering::Greater))
+        .map_or(only_prior, |(w, _)| w)
+}
+
+/// Chooses blend weights on inner folds of `train`, then fits every used member on all of it.
+pub fn fit_blend(train: &Training) -> Result<Blend> {
+    let members = members(train);
+    let k = members.len();
+    let mut cases: Vec<Case> = Vec::new();
+    for (val, fit_idx) in train.inner_folds(INNER_FOLDS) {
+        let inner = train.subset(&fit_idx);
+        let fitted: Vec<Option<Box<dyn Fitted>>> = members.iter().map(|(_, f)| f(&inner).ok()).collect();
+        for &i in &val {
+            let q = train.inner_query(i, &inner);
+            let truth = q.truth.clone().unwrap_or_default();
+            let preds = fitted
+                .iter()
+                .map(|m| match m {
+                    Some(m) => m.predicted_targets(&q).unwrap_or_else(|| m.scores(&q)),
+                    None => vec![0.0; q.candidates.len()],
+                })
+                .collect();
+            cases.push((preds, truth, kind(&train.raw[i])));
+        }
+    }
+    let pooled = best_weights(k, &cases.iter().collect::<Vec<_>>());
+    let weights = [0, 1].map(|kd| {
+        let own: Vec<&Case> = cases.iter().filter(|c| c.2 == kd).collect();
+        if own.len() >= MIN_CASES {
+            best_weights(k, &own)
+        } else {
+            pooled.clone()
+        }
+    });
+    let mut fitted = Vec::with_capacity(k);
+    let mut used = weights.clone();
+    for (i, (_, f)) in members.iter().enumerate() {
+        match (weights.iter().any(|w| w[i] > 0.0)).then(|| f(train)) {
+            Some(Ok(m)) => fitted.push(m),
+            // A member that cannot fit on the full set drops out; the prior always fits.
+            _ => {
+                used.iter_mut().for_each(|w| w[i] = 0.0);
+                fitted.push(prior(train)?);
+            }
+        }
+    }
+    for w in &mut used {
+        let total: f64 = w.iter().sum();
+        if total <= 0.0 {
+            *w = vec![0.0; k];
+            w[0] = 1.0;
+        } else {
+            w.iter_mut().for_each(|x| *x /= total);
+        }
+    }
+    Ok(Blend { names: members.iter().map(|(n, _)| *n).collect(), weights: used, fitted })
+}
+
+impl Selector for Ours {
+    fn name(&self) -> &'static str {
+        "ours"
+    }
+    fn describe(&self) -> &'static str {
+        "ranking-aware blend of arm prior, kNN, per-arm ridge, a joint task x arm GBDT over roofline features and the \
+         expert rules; weights chosen for inner-fold regret, per regime (serving / plain)"
+    }
+    fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>> {
+        Ok(Box::new(fit_blend(train)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simplex_grid_covers_the_blends() {
+        let s = simplex(3);
+        assert_eq!(s.len(), 15);
+        assert!(s.iter().all(|w| (w.iter().sum::<f64>() - 1.0).abs() < 1e-12));
+        assert_eq!(s.last().unwrap().iter().filter(|w| **w == 1.0).count(), 1);
+    }
+}

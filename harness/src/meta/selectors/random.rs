@@ -1,0 +1,30 @@
+//! `random`: a uniform pick among the task's candidate arms. Every arm scores the
+//! same, so the metrics are the exact expectation over uniform picks, not one
+//! lucky or unlucky draw.
+
+use anyhow::Result;
+
+use crate::meta::cv::{Query, Training};
+use crate::meta::selector::{Fitted, Selector};
+
+pub struct Random;
+
+struct Uniform;
+
+impl Selector for Random {
+    fn name(&self) -> &'static str {
+        "random"
+    }
+    fn describe(&self) -> &'static str {
+        "uniform pick among the task's arms (expected value, not one draw)"
+    }
+    fn fit(&self, _train: &Training) -> Result<Box<dyn Fitted>> {
+        Ok(Box::new(Uniform))
+    }
+}
+
+impl Fitted for Uniform {
+    fn scores(&self, q: &Query) -> Vec<f64> {
+        vec![0.0; q.candidates.len()]
+    }
+}

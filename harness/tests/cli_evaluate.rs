@@ -1,0 +1,278 @@
+//! `harness evaluate` and `harness recommend` end to end, on a small fixture store
+//! written with the Store API (synthetic models, figures from a formula: no inference).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use harness::config::{self, CellConfig};
+use harness::store::{CellRecord, CellStatus, Fingerprint, LatencyStats, Store, Summary};
+
+const GRID: &str = r#"
+name: fixture
+models:
+  small:
+    synthetic: {layers: 2, hidden: 64, heads: 4, kv_heads: 2, intermediate: 128, vocab: 512, seed: 1}
+  big:
+    synthetic: {layers: 8, hidden: 512, heads: 8, kv_heads: 4, intermediate: 1536, vocab: 8192, seed: 2}
+workloads:
+  chat: {description: short prompt long answer, prompt_tokens: 32, output_tokens: 32}
+  summarize: {description: long prompt short answer, prompt_tokens: 192, output_tokens: 8}
+  batch8: {description: eight requests decoded together, prompt_tokens: 32, output_tokens: 16, batch: 8}
+  longchat: {description: medium prompt very long answer, prompt_tokens: 64, output_tokens: 96}
+hardware:
+  cheap: {price_per_hour: 0.05}
+  pricey: {price_per_hour: 0.40}
+axes:
+  model: [small, big]
+  workload: [chat, summarize, batch8]
+  hardware: [cheap, pricey]
+  technique: [f32, q8_0, q4k, kv-off]
+  threads: [1, 2]
+"#;
+
+/// A plausible latency: quantization speeds decode of the big model and slows prefill;
+/// the small model is compute-bound and gains nothing; threads help the big one only.
+fn latency_ms(c: &CellConfig) -> f64 {
+    let big = c.model == "big";
+    let (prefill, decode) = match (c.technique.as_str(), big) {
+        ("f32", _) => (1.0, 1.0),
+        ("q8_0", true) => (2.0, 0.5),
+        ("q4k", true) => (1.5, 0.3),
+        ("q8_0", false) => (1.3, 1.1),
+        ("q4k", false) => (1.4, 1.2),
+        _ => (1.0, 4.0), // kv-off recomputes
+    };
+    let w = &c.workload_spec;
+    let size = if big { 20.0 } else { 1.0 };
+    let threads = match (c.threads, big) {
+        (2, true) => 0.55,
+        (2, false) => 1.1,
+        _ => 1.0,
+    };
+    size * threads
+        * (w.prompt_tokens as f64 * prefill * 0.05 + w.output_tokens as f64 * decode * (w.batch as f64).sqrt())
+}
+
+fn record(i: usize, c: &CellConfig) -> CellRecord {
+    let lat = latency_ms(c);
+    let tokens = (c.workload_spec.output_tokens * c.workload_spec.batch) as f64;
+    let ppl_inc = match c.technique.as_str() {
+        "q8_0" => 1.005,
+        "q4k" => 1.03,
+        _ => 1.0,
+    };
+    let failed = c.model == "big" && c.technique == "q4k" && c.threads == 1 && c.workload == "batch8";
+    CellRecord {
+        key: format!("k{i:03}"),
+        grid: "fixture".into(),
+        model: c.model.clone(),
+        technique: c.technique.clone(),
+        threads: c.threads,
+        workload: c.workload.clone(),
+        hardware: c.hardware.clone(),
+        emulated: false,
+        status: if failed { CellStatus::Failed } else { CellStatus::Ok },
+        reason: failed.then(|| "worker killed (out of memory)".into()),
+        summary: (!failed).then(|| Summary {
+            verdict: "valid".into(),
+            reps: 5,
+            latency_ms: LatencyStats { p50: lat, p90: lat * 1.1, p99: lat * 1.2, mean: lat, ..Default::default() },
+            ttft_ms: lat * 0.2,
+            tpot_ms: lat * 0.8 / c.workload_spec.output_tokens as f64,
+            output_tok_s: tokens / lat * 1e3,
+            peak_rss_mb: if c.model == "big" { 300.0 } else { 20.0 },
+            weight_mb: 10.0,
+            perplexity: Some(12.0 * ppl_inc),
+            ref_perplexity: Some(12.0),
+            agreement: Some(2.0 - ppl_inc),
+            kl_mean: Some(ppl_inc - 1.0),
+            cost_per_1k_tokens: lat / 3.6e6 * c.hardware_spec.price_per_hour / tokens * 1e3,
+            ..Default::default()
+        }),
+        samples: vec![],
+        config_json: serde_json::to_string(c).unwrap(),
+        fingerprint: Fingerprint {
+            cpu_model: "Fixture CPU".into(),
+            physical_cores: 2,
+            logical_cores: 2,
+            memory_mb: 8192,
+            ..Default::default()
+        },
+        model_digest: "fixture".into(),
+        code_version: "fixture".into(),
+        started_at: 1_700_000_000.0 + i as f64,
+        wall_s: 1.0,
+    }
+}
+
+/// A temp dir with `grid.yaml`, `store.db` (every cell of the grid) and an empty hub cache.
+fn fixture() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let grid_path = dir.path().join("grid.yaml");
+    std::fs::write(&grid_path, GRID).unwrap();
+    let grid = config::parse(&grid_path, GRID).unwrap();
+    let store_path = dir.path().join("store.db");
+    let store = Store::open(&store_path).unwrap();
+    for (i, c) in config::expand(&grid).iter().enumerate() {
+        store.insert(&record(i, c)).unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join("hub")).unwrap();
+    (dir, grid_path, store_path)
+}
+
+fn harness(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .env("HARNESS_HUB_CACHE", dir.join("hub"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn evaluate_prints_every_selector_and_stores_the_evaluation() {
+    let (dir, _grid, store) = fixture();
+    let o = harness(dir.path(), &["evaluate", "--store", store.to_str().unwrap(), "--bootstrap", "200"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let names = harness::meta::selector::names();
+    for name in &names {
+        assert!(out.contains(&format!("│ {name} ")), "{name} missing:\n{out}");
+    }
+    assert!(out.contains("single-best mean regret"), "{out}");
+    assert!(err.contains("all-MiniLM-L6-v2 is not in the hub cache"), "{err}");
+    let e = Store::open_existing(&store).unwrap().latest_evaluation().unwrap().expect("evaluation stored");
+    assert_eq!((e.objective.as_str(), e.cv.as_str(), e.baseline.as_str()), ("latency", "loto", "random"));
+    assert_eq!(e.selectors.len(), names.len());
+    let oracle = e.selectors.iter().find(|s| s.selector == "oracle").unwrap();
+    assert_eq!(oracle.metric("regret_mean").unwrap().value, 0.0);
+    for m in ["top1", "top3", "regret_mean", "regret_median", "regret_p90", "gap_closed", "ndcg3", "spearman"] {
+        assert!(oracle.metric(m).is_some(), "{m}");
+    }
+    // 12 tasks (2 models x 3 workloads x 2 hardware), one pick per task and selector.
+    assert_eq!(e.picks.len(), 12 * names.len());
+    let ours = e.selectors.iter().find(|s| s.selector == "ours").unwrap();
+    assert!(ours.p_value_vs_baseline.is_some());
+}
+
+#[test]
+fn grouped_cross_validation_constraints_and_formats() {
+    let (dir, _grid, store) = fixture();
+    let s = store.to_str().unwrap();
+    let o = harness(
+        dir.path(),
+        &[
+            "evaluate",
+            "--store",
+            s,
+            "--cv",
+            "lomo",
+            "--format",
+            "json",
+            "--selectors",
+            "ours,knn",
+            "--baseline",
+            "single-best",
+        ],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["cv"], "lomo");
+    let sel: Vec<&str> = v["selectors"].as_array().unwrap().iter().map(|s| s["selector"].as_str().unwrap()).collect();
+    assert_eq!(sel, ["ours", "knn", "single-best"]);
+
+    let o = harness(
+        dir.path(),
+        &[
+            "evaluate",
+            "--store",
+            s,
+            "--cv",
+            "loho",
+            "--format",
+            "csv",
+            "--objective",
+            "cost",
+            "--accuracy-floor",
+            "ppl:1%",
+            "--no-save",
+        ],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.starts_with("selector,metric,value,ci_lo,ci_hi,p_value_vs_baseline"), "{out}");
+    assert!(out.contains("ours,regret_mean,"), "{out}");
+    // --no-save: still the lomo evaluation last.
+    assert_eq!(Store::open_existing(&store).unwrap().latest_evaluation().unwrap().unwrap().cv, "lomo");
+}
+
+#[test]
+fn recommend_answers_for_an_unseen_task() {
+    let (dir, grid, store) = fixture();
+    let o = harness(
+        dir.path(),
+        &[
+            "recommend",
+            "--store",
+            store.to_str().unwrap(),
+            "--grid",
+            grid.to_str().unwrap(),
+            "--model",
+            "big",
+            "--workload",
+            "longchat",
+            "--hardware",
+            "cheap",
+        ],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("task: big / longchat / cheap"), "{out}");
+    assert!(out.contains("recommended: "), "{out}");
+    assert!(out.contains("predicted latency: "), "{out}");
+    assert!(out.contains("confidence: "), "{out}");
+    assert!(out.contains("big / chat / cheap"), "the closest stored task is listed:\n{out}");
+    // Decode-heavy on the big model: a quantized arm wins, as in its neighbours.
+    assert!(out.contains("recommended: q4k @2t") || out.contains("recommended: q8_0 @2t"), "{out}");
+}
+
+#[test]
+fn errors_name_what_to_do() {
+    let (dir, grid, store) = fixture();
+    let empty = dir.path().join("empty.db");
+    Store::open(&empty).unwrap();
+    let o = harness(dir.path(), &["evaluate", "--store", empty.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("has no tasks") && err.contains("harness run experiments/grid.yaml"), "{err}");
+
+    let o = harness(dir.path(), &["evaluate", "--store", store.to_str().unwrap(), "--selectors", "ours,magic"]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success() && err.contains("unknown selector `magic`") && err.contains("metainf"), "{err}");
+
+    let o = harness(
+        dir.path(),
+        &[
+            "recommend",
+            "--store",
+            store.to_str().unwrap(),
+            "--grid",
+            grid.to_str().unwrap(),
+            "--model",
+            "huge",
+            "--workload",
+            "chat",
+        ],
+    );
+    let (_, err) = text(&o);
+    assert!(!o.status.success() && err.contains("no model `huge`") && err.contains("big, small"), "{err}");
+
+    let o = harness(dir.path(), &["evaluate", "--store", store.to_str().unwrap(), "--accuracy-floor", "ppl:1"]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success() && err.contains("expected `ppl:P%`"), "{err}");
+}
