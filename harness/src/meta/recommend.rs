@@ -88,9 +88,11 @@ pub fn recommend(
         .map(|&i| (table.arms[candidates[i]].name(), targets.as_ref().map(|t| t[i].exp())))
         .collect();
 
+    // Nearest among the stored tasks of the same kind (serving or plain): those share its arms.
     let mut nearest: Vec<Neighbour> = train_idx
         .iter()
         .zip(&train.x)
+        .filter(|(&t, _)| table.tasks[t].features[idx("serving")] == serving)
         .map(|(&t, x)| Neighbour {
             task: table.tasks[t].id.clone(),
             distance: sq_dist(x, &q.x).sqrt(),

@@ -4,24 +4,32 @@
 //! Members, each predicting every arm's ln(perf / best) for the task:
 //! - `prior`: ln of the arm's mean share of the best over training tasks (ranks arms
 //!   exactly as `single-best` does: the safe default the blend falls back to);
-//! - `knn`: inverse-distance vote of the 3 nearest training tasks;
-//! - `ridge`: per-arm ridge regression on the standardised features;
-//! - `joint`: **one** gradient-boosted tree model over (task features, arm features)
-//!   pairs — bits per weight, weight bytes streamed per token under the arm, KV cache,
-//!   threads per core, batching policy, plus the arm's identity — so that what one arm
-//!   teaches (e.g. "fewer weight bytes win when decode dominates") carries to others,
-//!   which matters with a few dozen tasks;
+//! - `ridge`: per-arm ridge regression on the standardised model, workload and
+//!   roofline features. Linear in the descriptors, so it is additive in "which model"
+//!   and "which workload": a task whose model and workload were each seen in other
+//!   combinations is predicted from both (the main source of its gain on real stores);
+//! - `knn`: inverse-distance vote of the 3 nearest training tasks that ran each arm;
 //! - `expert`: the written rules of `heuristic` as pseudo-targets — knowledge for
 //!   regimes no training task shows (a shared prefix when none of them had one);
-//! - `knn-text`: the 3 nearest tasks by text embedding, when embeddings exist.
+//! - `joint`, only from [`JOINT_MIN_TASKS`] training tasks on: **one** gradient-boosted
+//!   tree model over (task features, arm features) pairs — bits per weight, weight
+//!   bytes streamed per token under the arm, KV cache, threads per core, batching
+//!   policy, the arm's identity — for interactions a linear model cannot express.
+//!   Below that size it overfitted and cost ~0.8 s per task, so it is left out.
 //!
 //! Ranking-aware in two ways: targets are per-task normalised and truncated at
 //! ln(0.2) (how bad a hopeless arm is does not change the pick, so no capacity is
 //! spent on it), and the blend weights (a simplex grid in steps of ¼) are chosen for
-//! the *regret of the pick* on inner folds of the training tasks, with a small
-//! squared-error term, by the one-standard-error rule towards the prior; serving and plain tasks get separate
-//! weights (each from its own inner cases, pooled when fewer than three). Nothing
-//! outside the fold's training tasks is read.
+//! the *regret of the pick* on inner folds of the training tasks (leave-one-out up
+//! to [`LOO_MAX`] tasks), with a small squared-error term. Among blends whose inner
+//! loss is within one paired standard error of the lowest, the one leaning most on
+//! the prior wins: a few noisy tasks do not pull the pick away from the single-best
+//! unless the evidence is consistent. Serving and plain tasks get separate weights
+//! (each from its own inner cases, pooled when fewer than three). Nothing outside
+//! the fold's training tasks is read.
+//!
+//! Few members on purpose: a larger blend (a text-embedding kNN as well, the joint
+//! trees at every size) chose its weights less reliably on ~20 tasks.
 
 use anyhow::Result;
 
@@ -37,7 +45,12 @@ pub struct Ours;
 
 /// Targets below this (a fifth of the task's best) are clipped: all equally wrong.
 const FLOOR: f64 = -1.609_437_912_434_100_3;
-const INNER_FOLDS: usize = 4;
+/// Inner cross-validation is leave-one-task-out up to this many training tasks, else
+/// [`INNER_FOLDS`] interleaved parts.
+pub const LOO_MAX: usize = 24;
+const INNER_FOLDS: usize = 5;
+/// The joint tree member joins from this many training tasks on.
+pub const JOINT_MIN_TASKS: usize = 30;
 /// Blend weights are multiples of 1/QUANTA.
 const QUANTA: usize = 4;
 /// Weight of the squared error against regret in the blend criterion.
@@ -52,10 +65,6 @@ fn prior(t: &Training) -> Result<Box<dyn Fitted>> {
 
 fn knn(t: &Training) -> Result<Box<dyn Fitted>> {
     Ok(Box::new(KnnModel::fit(t, 3, Space::Features)))
-}
-
-fn knn_text(t: &Training) -> Result<Box<dyn Fitted>> {
-    Ok(Box::new(KnnModel::fit(t, 3, Space::Embedding)))
 }
 
 struct Ridge {
@@ -144,12 +153,11 @@ impl Fitted for Expert {
     }
 }
 
-/// The members that apply to this training set, by name.
+/// The members that apply to this training set, by name (the prior first).
 fn members(t: &Training) -> Vec<(&'static str, Member)> {
-    let mut m: Vec<(&'static str, Member)> =
-        vec![("prior", prior), ("knn", knn), ("ridge", ridge), ("joint", joint), ("expert", expert)];
-    if t.n() > 0 && t.emb.iter().all(Option::is_some) {
-        m.push(("knn-text", knn_text));
+    let mut m: Vec<(&'static str, Member)> = vec![("prior", prior), ("ridge", ridge), ("knn", knn), ("expert", expert)];
+    if t.n() >= JOINT_MIN_TASKS {
+        m.push(("joint", joint));
     }
     m
 }
@@ -218,10 +226,12 @@ impl Fitted for Blend {
 /// One inner validation case: per member the predicted targets, the truth, the kind.
 type Case = (Vec<Vec<f64>>, Vec<f64>, usize);
 
-/// The blend weights for `cases`, by the one-standard-error rule: among the simplex
-/// weights whose mean inner loss is within one standard error of the lowest, the one
-/// leaning most on the prior. A few noisy tasks then do not pull the blend away from
-/// the single-best unless the evidence is clear. Prior alone when there are no cases.
+/// The blend weights for `cases`, by a paired one-standard-error rule: among the
+/// simplex weights whose per-case losses exceed those of the lowest-mean blend by at
+/// most one standard error of the paired differences, the one leaning most on the
+/// prior (the most even first among equals). A few noisy tasks then do not pull the
+/// blend away from the single-best unless the evidence is consistent. Prior alone
+/// when there are no cases.
 fn best_weights(k: usize, cases: &[&Case]) -> Vec<f64> {
     let mut only_prior = vec![0.0; k];
     only_prior[0] = 1.0;
@@ -245,15 +255,21 @@ fn best_weights(k: usize, cases: &[&Case]) -> Vec<f64> {
         })
         .collect();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (best_loss, best_cases) =
-        losses.iter().map(|(_, l)| (mean(l), l)).min_by(|a, b| a.0.total_cmp(&b.0)).expect("the simplex is not empty");
-    let n = best_cases.len() as f64;
-    let se = (best_cases.iter().map(|x| (x - best_loss).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt() / n.sqrt();
-    losses
-        .into_iter()
-        .filter(|(_, l)| mean(l) <= best_loss + se + 1e-12)
-        .max_by(|a, b| a.0[0].total_cmp(&b.0[0]).then(std::cmp::Ordering::Greater))
-        .map_or(only_prior, |(w, _)| w)
+    let lowest = losses.iter().map(|(_, l)| l).min_by(|a, b| mean(a).total_cmp(&mean(b))).expect("simplex").clone();
+    let n = lowest.len() as f64;
+    let within_one_se = |l: &[f64]| {
+        let d: Vec<f64> = l.iter().zip(&lowest).map(|(a, b)| a - b).collect();
+        let md = mean(&d);
+        let se = (d.iter().map(|x| (x - md).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt() / n.sqrt();
+        md <= se + 1e-12
+    };
+    let mut chosen: Option<Vec<f64>> = None;
+    for (w, l) in losses {
+        if within_one_se(&l) && chosen.as_ref().is_none_or(|c| w[0] > c[0]) {
+            chosen = Some(w);
+        }
+    }
+    chosen.unwrap_or(only_prior)
 }
 
 /// Chooses blend weights on inner folds of `train`, then fits every used member on all of it.
@@ -261,7 +277,8 @@ pub fn fit_blend(train: &Training) -> Result<Blend> {
     let members = members(train);
     let k = members.len();
     let mut cases: Vec<Case> = Vec::new();
-    for (val, fit_idx) in train.inner_folds(INNER_FOLDS) {
+    let folds = if train.n() <= LOO_MAX { train.n() } else { INNER_FOLDS };
+    for (val, fit_idx) in train.inner_folds(folds) {
         let inner = train.subset(&fit_idx);
         let fitted: Vec<Option<Box<dyn Fitted>>> = members.iter().map(|(_, f)| f(&inner).ok()).collect();
         for &i in &val {
@@ -315,8 +332,8 @@ impl Selector for Ours {
         "ours"
     }
     fn describe(&self) -> &'static str {
-        "ranking-aware blend of arm prior, kNN, per-arm ridge, a joint task x arm GBDT over roofline features and the \
-         expert rules; weights chosen for inner-fold regret, per regime (serving / plain)"
+        "ranking-aware blend of arm prior, per-arm ridge on roofline features, kNN and the expert rules (+ a joint \
+         task x arm GBDT from 30 tasks); weights for inner leave-one-out regret per regime, 1-SE rule to the prior"
     }
     fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>> {
         Ok(Box::new(fit_blend(train)?))
