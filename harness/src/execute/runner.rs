@@ -41,11 +41,11 @@ impl RunReport {
 
 pub fn run(cells: &[PlannedCell], grid_name: &str, store: &Store, opts: &RunOptions) -> Result<RunReport> {
     let done = store.keys()?;
-    let mut failed = if opts.retry_failed { store.keys_with_status(CellStatus::Failed)? } else { Default::default() };
+    let mut rerun = if opts.retry_failed { store.keys_with_status(CellStatus::Failed)? } else { Default::default() };
     if opts.retry_invalid {
-        failed.extend(store.keys_with_verdict("invalid")?);
+        rerun.extend(store.keys_with_verdict("invalid")?);
     }
-    let todo: Vec<&PlannedCell> = cells.iter().filter(|c| !done.contains(&c.key) || failed.contains(&c.key)).collect();
+    let todo: Vec<&PlannedCell> = cells.iter().filter(|c| !done.contains(&c.key) || rerun.contains(&c.key)).collect();
     let mut report = RunReport { planned: cells.len(), skipped: cells.len() - todo.len(), executed: vec![] };
     let fp = fingerprint();
     let version = code_version();

@@ -240,20 +240,21 @@ fn measure_serving(
         .iter()
         .filter(|r| r.ttft() * 1e3 <= sv.ttft_slo_ms && r.tpot().is_none_or(|t| t * 1e3 <= sv.tpot_slo_ms))
         .count();
-    let sorted = |v: &[f64]| {
-        let mut s = v.to_vec();
-        s.sort_by(f64::total_cmp);
-        s
-    };
-    let pct = |v: &[f64], q: f64| if v.is_empty() { f64::NAN } else { stats::percentile_sorted(&sorted(v), q) };
+    let mut ttft_sorted = ttft.clone();
+    let mut tpot_sorted = tpot.clone();
+    let mut itl_sorted = itl.clone();
+    for v in [&mut ttft_sorted, &mut tpot_sorted, &mut itl_sorted] {
+        v.sort_by(f64::total_cmp);
+    }
+    let pct = stats::percentile_sorted;
     let (verdict, verdict_reason) = measure::verdict(m, &makespans);
-    let tpot_med = pct(&tpot, 50.0);
+    let tpot_med = pct(&tpot_sorted, 50.0);
     let summary = Summary {
         verdict,
         verdict_reason,
         reps: sessions.len(),
         latency_ms: stats::describe(&e2e, m.bootstrap_resamples, 0),
-        ttft_ms: pct(&ttft, 50.0),
+        ttft_ms: pct(&ttft_sorted, 50.0),
         tpot_ms: tpot_med,
         decode_tok_s: if tpot_med > 0.0 { 1e3 / tpot_med } else { 0.0 },
         prefill_tok_s: prompt as f64 / total_time,
@@ -261,14 +262,14 @@ fn measure_serving(
         cost_per_1k_tokens: cfg.hardware_spec.price_per_hour / 3600.0 * total_time / generated as f64 * 1e3,
         serving: Some(ServingStats {
             requests: all.len(),
-            ttft_p90_ms: pct(&ttft, 90.0),
-            ttft_p99_ms: pct(&ttft, 99.0),
+            ttft_p90_ms: pct(&ttft_sorted, 90.0),
+            ttft_p99_ms: pct(&ttft_sorted, 99.0),
             ttft_mean_ms: ttft.iter().sum::<f64>() / ttft.len() as f64,
-            tpot_p90_ms: pct(&tpot, 90.0),
-            tpot_p99_ms: pct(&tpot, 99.0),
-            itl_p50_ms: pct(&itl, 50.0),
-            itl_p90_ms: pct(&itl, 90.0),
-            itl_p99_ms: pct(&itl, 99.0),
+            tpot_p90_ms: pct(&tpot_sorted, 90.0),
+            tpot_p99_ms: pct(&tpot_sorted, 99.0),
+            itl_p50_ms: pct(&itl_sorted, 50.0),
+            itl_p90_ms: pct(&itl_sorted, 90.0),
+            itl_p99_ms: pct(&itl_sorted, 99.0),
             request_throughput: all.len() as f64 / total_time,
             goodput: good as f64 / all.len() as f64,
             prefix_hit_rate: hits as f64 / prompt as f64,

@@ -32,11 +32,11 @@ pub fn repeat<T>(spec: &MeasureSpec, mut f: impl FnMut() -> Result<T>) -> Result
 
 /// `valid`, or `invalid` with the reason.
 pub fn verdict(spec: &MeasureSpec, samples: &[f64]) -> (String, Option<String>) {
-    let s = stats::describe(samples, spec.bootstrap_resamples, 0);
     if samples.len() < spec.min_reps {
         return ("invalid".into(), Some(format!("too few samples: {} < min_reps {}", samples.len(), spec.min_reps)));
     }
-    let cv = if s.mean > 0.0 { s.stdev / s.mean } else { 0.0 };
+    let (mean, stdev) = stats::mean_stdev(samples);
+    let cv = if mean > 0.0 { stdev / mean } else { 0.0 };
     if cv > spec.max_cv {
         return ("invalid".into(), Some(format!("too noisy: coefficient of variation {cv:.2} > {:.2}", spec.max_cv)));
     }

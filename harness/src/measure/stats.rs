@@ -16,9 +16,23 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
 }
 
 pub fn median(xs: &[f64]) -> f64 {
+    percentile(xs, 50.0)
+}
+
+/// Mean and sample standard deviation (0 for fewer than two values).
+pub fn mean_stdev(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let stdev =
+        if xs.len() > 1 { (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    (mean, stdev)
+}
+
+/// Percentile `q` of unsorted data (NaN when empty).
+pub fn percentile(xs: &[f64], q: f64) -> f64 {
     let mut s = xs.to_vec();
     s.sort_by(f64::total_cmp);
-    percentile_sorted(&s, 50.0)
+    percentile_sorted(&s, q)
 }
 
 /// Summary of a sample; the median's 95% CI from `resamples` bootstrap draws
@@ -26,9 +40,7 @@ pub fn median(xs: &[f64]) -> f64 {
 pub fn describe(xs: &[f64], resamples: usize, seed: u64) -> LatencyStats {
     let mut s = xs.to_vec();
     s.sort_by(f64::total_cmp);
-    let n = s.len() as f64;
-    let mean = s.iter().sum::<f64>() / n;
-    let stdev = if s.len() > 1 { (s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    let (mean, stdev) = mean_stdev(&s);
     let (q1, q3) = (percentile_sorted(&s, 25.0), percentile_sorted(&s, 75.0));
     let iqr = q3 - q1;
     let outliers = s.iter().filter(|&&x| x < q1 - 1.5 * iqr || x > q3 + 1.5 * iqr).count();

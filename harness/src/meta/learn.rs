@@ -174,6 +174,63 @@ pub fn inner_regret(train: &Training, folds: usize, fit: &dyn Fn(&Training) -> R
     }
 }
 
+/// A regressor fitted on standardised meta-features (one row per task).
+pub trait Regressor {
+    fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<f64>>;
+}
+
+impl Regressor for KernelRidge {
+    fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<f64>> {
+        Ok(rows.iter().map(|r| KernelRidge::predict(self, r)).collect())
+    }
+}
+
+impl Regressor for Gbdt {
+    fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<f64>> {
+        Gbdt::predict(self, rows)
+    }
+}
+
+impl Regressor for Forest {
+    fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<f64>> {
+        Forest::predict(self, rows)
+    }
+}
+
+/// One regressor per arm predicting ln(perf / best); arms run on fewer than two
+/// training tasks have no model and score their training mean.
+pub struct PerArm<M> {
+    models: Vec<Option<M>>,
+    prior: Vec<f64>,
+}
+
+impl<M: Regressor> PerArm<M> {
+    /// Fit `fit_one(rows, targets, arm)` for every arm of `train`.
+    pub fn fit(train: &Training, fit_one: impl Fn(&[Vec<f64>], &[f64], usize) -> Result<M>) -> Result<Self> {
+        let models = (0..train.arms.len())
+            .map(|a| {
+                let (x, y) = arm_rows(train, a);
+                if x.len() < 2 {
+                    return Ok(None);
+                }
+                fit_one(&x, &y, a).map(Some)
+            })
+            .collect::<Result<_>>()?;
+        Ok(PerArm { models, prior: train.arm_means() })
+    }
+}
+
+impl<M: Regressor> Fitted for PerArm<M> {
+    fn scores(&self, q: &Query) -> Vec<f64> {
+        let predict =
+            |a: usize| self.models[a].as_ref().and_then(|m| m.predict(std::slice::from_ref(&q.x)).ok()).map(|v| v[0]);
+        per_arm_scores(q, predict, &self.prior)
+    }
+    fn predicted_targets(&self, q: &Query) -> Option<Vec<f64>> {
+        Some(self.scores(q))
+    }
+}
+
 /// Scores from per-arm predictions, with the arm means where an arm has no model.
 pub fn per_arm_scores(q: &Query, predict: impl Fn(usize) -> Option<f64>, fallback: &[f64]) -> Vec<f64> {
     q.candidates.iter().map(|&a| predict(a).unwrap_or(fallback[a])).collect()

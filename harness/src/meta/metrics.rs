@@ -139,14 +139,7 @@ fn mean(v: &[f64]) -> f64 {
 
 /// Linear-interpolated quantile, `q` in [0, 1].
 pub fn quantile(v: &[f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let pos = q * (s.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
+    crate::measure::stats::percentile(v, q * 100.0)
 }
 
 /// What the aggregate metrics of one selector are computed from.

@@ -121,12 +121,8 @@ fn box_stats(v: &[f64]) -> Option<BoxStats> {
         return None;
     }
     s.sort_by(f64::total_cmp);
-    let q = |p: f64| {
-        let pos = p * (s.len() - 1) as f64;
-        let (i, f) = (pos.floor() as usize, pos.fract());
-        s[i] + (s[(i + 1).min(s.len() - 1)] - s[i]) * f
-    };
-    let (q1, median, q3) = (q(0.25), q(0.5), q(0.75));
+    let q = |p: f64| crate::measure::stats::percentile_sorted(&s, p);
+    let (q1, median, q3) = (q(25.0), q(50.0), q(75.0));
     let (fence_lo, fence_hi) = (q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1));
     let inside: Vec<f64> = s.iter().copied().filter(|x| *x >= fence_lo && *x <= fence_hi).collect();
     let outliers = s.iter().copied().filter(|x| *x < fence_lo || *x > fence_hi).collect();

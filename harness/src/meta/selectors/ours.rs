@@ -35,7 +35,7 @@ use anyhow::Result;
 
 use crate::meta::cv::{Query, Training};
 use crate::meta::features::{arm_features, idx};
-use crate::meta::learn::{arm_rows, regret_of, Gbdt, KernelRidge};
+use crate::meta::learn::{regret_of, Gbdt, KernelRidge, PerArm};
 use crate::meta::selector::{Fitted, Selector};
 use crate::meta::selectors::heuristic::Rules;
 use crate::meta::selectors::knn::{KnnModel, Space};
@@ -67,29 +67,11 @@ fn knn(t: &Training) -> Result<Box<dyn Fitted>> {
     Ok(Box::new(KnnModel::fit(t, 3, Space::Features)))
 }
 
-struct Ridge {
-    models: Vec<Option<KernelRidge>>,
-    prior: Vec<f64>,
-}
-
 fn ridge(t: &Training) -> Result<Box<dyn Fitted>> {
-    let models = (0..t.arms.len())
-        .map(|a| {
-            let (x, y) = arm_rows(t, a);
-            let y: Vec<f64> = y.into_iter().map(|v| v.max(FLOOR)).collect();
-            (x.len() >= 2).then(|| KernelRidge::fit(&x, &y, 3.0))
-        })
-        .collect();
-    Ok(Box::new(Ridge { models, prior: t.arm_means() }))
-}
-
-impl Fitted for Ridge {
-    fn scores(&self, q: &Query) -> Vec<f64> {
-        q.candidates.iter().map(|&a| self.models[a].as_ref().map_or(self.prior[a], |m| m.predict(&q.x))).collect()
-    }
-    fn predicted_targets(&self, q: &Query) -> Option<Vec<f64>> {
-        Some(self.scores(q))
-    }
+    Ok(Box::new(PerArm::fit(t, |x, y, _| {
+        let y: Vec<f64> = y.iter().map(|v| v.max(FLOOR)).collect();
+        Ok(KernelRidge::fit(x, &y, 3.0))
+    })?))
 }
 
 /// One tree ensemble over (task, arm) pairs.
