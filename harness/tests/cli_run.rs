@@ -140,6 +140,61 @@ measure: {min_reps: 2, min_time_s: 0.0, warmup: 0}
 }
 
 #[test]
+fn an_emulated_node_runs_out_of_memory_on_big_weights_and_is_marked_emulated() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = dir.path().join("g.yaml");
+    // The cap goes between the tiny model's peak RSS and the ~17M-parameter one's
+    // (~70 MiB of f32 weights), both measured by a first run on an uncapped node.
+    let grid_text = |cap: u64| {
+        format!(
+            r#"
+models:
+  tiny: {{synthetic: {{layers: 1, hidden: 32, heads: 4, intermediate: 32, vocab: 256}}}}
+  big: {{synthetic: {{layers: 4, hidden: 512, heads: 8, intermediate: 2048, vocab: 4096}}}}
+workloads:
+  w: {{prompt_tokens: 4, output_tokens: 2, eval_tokens: 8}}
+hardware:
+  edge:
+    description: a small board
+    emulated: {{cores: 1, memory_mb: {cap}}}
+axes: {{threads: [1, 2], hardware: [local, edge]}}
+measure: {{min_reps: 2, min_time_s: 0.0, warmup: 0}}
+"#
+        )
+    };
+    // First learn the two models' peak RSS on the real node.
+    fs::write(&grid, grid_text(100_000)).unwrap();
+    let probe = dir.path().join("probe.db");
+    let o = run(&["run", grid.to_str().unwrap(), "--store", probe.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let recs = Store::open_existing(&probe).unwrap().all().unwrap();
+    // 2 models x (local at 1 and 2 threads + edge at 1 thread only).
+    assert_eq!(recs.len(), 6, "a 1-core node plans no 2-thread cell");
+    let peak = |m: &str| {
+        recs.iter().filter(|r| r.model == m).map(|r| r.summary.as_ref().unwrap().peak_rss_mb).fold(0.0, f64::max)
+    };
+    let (tiny, big) = (peak("tiny"), peak("big"));
+    assert!(big > tiny + 20.0, "big {big} MiB vs tiny {tiny} MiB");
+    assert!(recs.iter().all(|r| r.emulated == (r.hardware == "edge")));
+
+    let cap = ((tiny + big) / 2.0) as u64;
+    fs::write(&grid, grid_text(cap)).unwrap();
+    let db = dir.path().join("h.db");
+    let o = run(&["run", grid.to_str().unwrap(), "--store", db.to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(1), "one cell fails: {}", text(&o));
+    let recs = Store::open_existing(&db).unwrap().all().unwrap();
+    assert_eq!(recs.len(), 6);
+    for r in &recs {
+        let oom = r.hardware == "edge" && r.model == "big";
+        assert_eq!(r.status == CellStatus::Failed, oom, "{} {} {:?}", r.model, r.hardware, r.reason);
+        if oom {
+            let why = r.reason.as_deref().unwrap();
+            assert!(why.contains("out of memory on emulated node `edge`") && why.contains(&format!("{cap} MiB")), "{why}");
+        }
+    }
+}
+
+#[test]
 fn killed_run_resumes_and_stores_every_cell_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let grid = dir.path().join("slow.yaml");

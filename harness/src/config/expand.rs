@@ -50,6 +50,11 @@ pub fn expand(g: &Grid) -> Vec<CellConfig> {
                         if f.exclude.iter().any(|r| excluded(r, m, t, n, w, h)) {
                             continue;
                         }
+                        let hardware_spec = f.hardware.get(h).cloned().unwrap_or_default();
+                        // An emulated node with fewer cores cannot run more threads.
+                        if hardware_spec.max_threads().is_some_and(|c| n > c) {
+                            continue;
+                        }
                         cells.push(CellConfig {
                             model: m.clone(),
                             model_spec: f.models[m].clone(),
@@ -58,7 +63,7 @@ pub fn expand(g: &Grid) -> Vec<CellConfig> {
                             workload: w.clone(),
                             workload_spec: f.workloads[w].clone(),
                             hardware: h.clone(),
-                            hardware_spec: f.hardware.get(h).cloned().unwrap_or_default(),
+                            hardware_spec,
                             measure: f.measure.clone(),
                         });
                     }
@@ -122,6 +127,25 @@ exclude:
         assert!(!cells.iter().any(|c| c.model == "other" && c.technique == "f32"));
         assert!(cells.iter().any(|c| c.technique == "q4k+kv-off" && c.workload_spec.batch == 2));
         assert!(cells.iter().all(|c| c.hardware == "local"));
+    }
+
+    #[test]
+    fn emulated_node_runs_only_the_threads_it_has_and_keeps_keys_of_real_ones() {
+        let text = GRID.replace(
+            "axes:\n",
+            "hardware:\n  edge:\n    emulated: {cores: 1, memory_mb: 128}\naxes:\n  hardware: [local, edge]\n",
+        );
+        let g = parse(Path::new("t.yaml"), &text).unwrap();
+        let cells = expand(&g);
+        let edge: Vec<_> = cells.iter().filter(|c| c.hardware == "edge").collect();
+        assert_eq!(cells.len() - edge.len(), 16);
+        assert!(!edge.is_empty() && edge.iter().all(|c| c.threads == 1), "a 1-core node runs no 2-thread cell");
+        assert_eq!(edge[0].hardware_spec.memory_cap_mb(), Some(128));
+        // A real profile serialises as before (no `emulated` key), so stored content keys stay valid.
+        let local = serde_json::to_string(&cells[0].hardware_spec).unwrap();
+        assert!(!local.contains("emulated"), "{local}");
+        let e = parse(Path::new("t.yaml"), &text.replace("cores: 1", "cores: 0")).unwrap_err();
+        assert!(e.to_string().contains("hardware.edge.emulated"), "{e}");
     }
 
     #[test]

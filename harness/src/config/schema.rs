@@ -180,11 +180,43 @@ pub struct HardwareSpec {
     /// Price per hour of the node, in dollars.
     #[serde(default = "default_price")]
     pub price_per_hour: f64,
+    /// Set for a node this machine stands in for (fewer cores, less memory): its cells
+    /// are stored with `emulated = 1` and reports label them "(emulated)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulated: Option<EmulatedNode>,
 }
 
 impl Default for HardwareSpec {
     fn default() -> Self {
-        Self { description: Some("this machine's CPU".into()), price_per_hour: default_price() }
+        Self { description: Some("this machine's CPU".into()), price_per_hour: default_price(), emulated: None }
+    }
+}
+
+/// A smaller node emulated on this machine's CPU. Cores are real (the worker is pinned
+/// to that many CPUs); memory is a cap checked against the worker's peak resident set
+/// after loading the model and after measuring, the way an out-of-memory kill would
+/// end the cell on the real node. Speed per core and memory bandwidth are this
+/// machine's: only what is set here differs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmulatedNode {
+    /// CPUs the worker may use (pinned to CPUs `0..cores`); cells with more threads are
+    /// not planned on this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<usize>,
+    /// Memory of the node in MiB; a cell whose peak RSS goes above it fails as out of memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+}
+
+impl HardwareSpec {
+    /// Threads this node can run (`None`: as many as asked).
+    pub fn max_threads(&self) -> Option<usize> {
+        self.emulated.as_ref().and_then(|e| e.cores)
+    }
+    /// Memory cap in MiB of an emulated node.
+    pub fn memory_cap_mb(&self) -> Option<u64> {
+        self.emulated.as_ref().and_then(|e| e.memory_mb)
     }
 }
 
@@ -272,6 +304,25 @@ pub(super) fn validate(g: &Grid) -> Result<(), ConfigError> {
                     g.line_of_key("threads"),
                     &format!("{section}.threads"),
                     "thread counts must be at least 1".into(),
+                );
+            }
+        }
+    }
+    for (name, h) in &f.hardware {
+        if let Some(e) = &h.emulated {
+            if e.cores == Some(0) || e.memory_mb == Some(0) {
+                return err(
+                    g.line_of_key(name),
+                    &format!("hardware.{name}.emulated"),
+                    "an emulated node needs at least 1 core and 1 MiB of memory".into(),
+                );
+            }
+            let have = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            if e.cores.is_some_and(|c| c > have) {
+                return err(
+                    g.line_of_key(name),
+                    &format!("hardware.{name}.emulated.cores"),
+                    format!("this machine has {have} CPUs; it can only emulate nodes with fewer cores"),
                 );
             }
         }

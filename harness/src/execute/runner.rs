@@ -79,7 +79,7 @@ pub fn run(cells: &[PlannedCell], grid_name: &str, store: &Store, opts: &RunOpti
             threads: c.threads,
             workload: c.workload.clone(),
             hardware: c.hardware.clone(),
-            emulated: false,
+            emulated: c.hardware_spec.emulated.is_some(),
             status: reply.status,
             reason: reply.reason,
             summary: reply.summary,
@@ -123,6 +123,9 @@ fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     die_with_parent(&mut cmd);
+    if let Some(cores) = cell.config.hardware_spec.max_threads() {
+        pin_to_cpus(&mut cmd, cores);
+    }
     let mut child = cmd.spawn().context("starting a worker process")?;
     child.stdin.take().expect("piped").write_all(serde_json::to_string(&req)?.as_bytes())?;
     let mut out = child.stdout.take().expect("piped");
@@ -200,4 +203,27 @@ fn die_with_parent(cmd: &mut Command) {
             });
         }
     }
+}
+
+/// Pin the worker to CPUs `0..cores`: an emulated node with fewer cores than this machine.
+fn pin_to_cpus(cmd: &mut Command, cores: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the set is built before fork; sched_setaffinity is async-signal-safe.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for cpu in 0..cores {
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (cmd, cores);
 }

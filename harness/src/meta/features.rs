@@ -153,8 +153,8 @@ impl HardwareInfo {
             name: name.into(),
             spec: spec.clone(),
             cpu_model: fp.cpu_model.clone(),
-            cores: fp.physical_cores.max(1),
-            memory_mb: fp.memory_mb,
+            cores: spec.max_threads().unwrap_or(fp.physical_cores).max(1),
+            memory_mb: spec.memory_cap_mb().unwrap_or(fp.memory_mb),
         }
     }
 }
@@ -298,7 +298,13 @@ impl TaskDescriptor {
             w.description.as_deref().unwrap_or("text generation"),
             wl,
             h.name,
-            h.spec.description.as_deref().unwrap_or("a CPU node"),
+            match &h.spec.emulated {
+                Some(_) => format!(
+                    "{} (emulated on this machine's CPU)",
+                    h.spec.description.as_deref().unwrap_or("a smaller CPU node")
+                ),
+                None => h.spec.description.clone().unwrap_or_else(|| "a CPU node".into()),
+            },
             h.cpu_model,
             h.cores,
             h.memory_mb as f64 / 1024.0,
@@ -344,6 +350,7 @@ pub const ARM_FEATURE_NAMES: &[&str] = &[
     "static_batching",
     "prefix_cache_x_shared_prefix",
     "bits_x_decode_share",
+    "log2_weights_share_of_memory",
 ];
 
 /// The arm in roofline terms, for the task whose raw features are `task`.
@@ -379,7 +386,20 @@ pub fn arm_features(arm: &Arm, task: &[f64]) -> Vec<f64> {
         bool_f(static_batching),
         bool_f(serving.prefix_cache) * task[idx("shared_prefix_share")],
         bits.log2() * task[idx("decode_share")],
+        weights_share_of_memory(bits, task).log2(),
     ]
+}
+
+/// The arm's weights (parameters × bits) as a share of the node's memory: above ~1
+/// the arm cannot run there (an emulated small node makes this bite).
+pub fn weights_share_of_memory(bits: f64, task: &[f64]) -> f64 {
+    let weight_bytes = task[idx("log2_params")].exp2() * bits / 8.0;
+    weight_bytes / (task[idx("memory_gb")] * 1024.0 * 1024.0 * 1024.0)
+}
+
+/// Bits per weight an arm stores, for a task with raw features `task`.
+pub fn arm_bits(arm: &Arm, task: &[f64]) -> f64 {
+    arm_features(arm, task)[0]
 }
 
 #[cfg(test)]

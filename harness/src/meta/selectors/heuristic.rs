@@ -15,13 +15,15 @@
 //!      then 16-bit floats, then f32;
 //!    - never recompute the KV cache (`kv-off` last).
 //! 3. Threads: as many as the machine has cores (ties go to more threads).
+//! 4. Memory first: an arm whose weights would take more than half the node's memory
+//!    (the runtime, KV cache and loader need the rest) goes after every arm that fits.
 //!
 //! Arms the rules do not mention rank after the ones they do.
 
 use anyhow::Result;
 
 use crate::meta::cv::{Query, Training};
-use crate::meta::features::{idx, Arm};
+use crate::meta::features::{arm_bits, idx, weights_share_of_memory, Arm};
 use crate::meta::selector::{Fitted, Selector};
 
 pub struct Heuristic;
@@ -91,7 +93,10 @@ impl Fitted for Rules {
             .iter()
             .map(|&a| {
                 let arm = &self.arms[a];
-                let rank = order.iter().position(|t| *t == arm.technique).unwrap_or(order.len());
+                let mut rank = order.iter().position(|t| *t == arm.technique).unwrap_or(order.len());
+                if weights_share_of_memory(arm_bits(arm, &q.raw), &q.raw) > 0.5 {
+                    rank += 100;
+                }
                 // More threads preferred, up to the core count.
                 let threads = if (arm.threads as f64) <= cores.max(1.0) { arm.threads as f64 } else { 0.0 };
                 -(rank as f64) * 1000.0 + threads
