@@ -46,6 +46,7 @@ pub fn registry() -> Vec<Box<dyn Selector>> {
         Box::new(gbdt::GbdtSelector),
         Box::new(random_forest::RandomForest),
         Box::new(metainf::MetaInf),
+        Box::new(ours::OursV1),
         Box::new(ours::Ours),
     ]
 }

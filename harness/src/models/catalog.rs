@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::gguf::GgufSource;
 use super::hub;
-use super::synthetic::{SyntheticSpec, SyntheticWeights};
+use super::synthetic::{SyntheticSource, SyntheticSpec};
 use super::tokenizer::TextTokenizer;
 use super::weights::WeightSource;
 
@@ -100,7 +100,7 @@ impl ModelSpec {
             }
             ModelSpec::Synthetic(s) => {
                 anyhow::ensure!(s.vocab >= 256, "a synthetic model needs a vocabulary of at least 256 (byte tokens)");
-                Ok((Box::new(SyntheticWeights::generate(s)), TextTokenizer::Bytes))
+                Ok((Box::new(SyntheticSource::new(s)), TextTokenizer::Bytes))
             }
         }
     }
