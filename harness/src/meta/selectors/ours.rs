@@ -191,15 +191,20 @@ const MIN_CASES: usize = 3;
 /// The fitted ensemble.
 pub struct Blend {
     pub names: Vec<&'static str>,
-    /// Per task kind (plain, serving), one weight per member.
-    pub weights: [Vec<f64>; 2],
+    /// One weight per member for plain tasks, serving tasks and (version 2) tasks on
+    /// a node no training task ran on.
+    pub weights: Vec<Vec<f64>>,
+    /// The nodes of the training tasks ([`node`]).
+    seen_nodes: Vec<[u64; 3]>,
     fitted: Vec<Box<dyn Fitted>>,
 }
 
 impl Blend {
     fn predict(&self, q: &Query) -> Vec<f64> {
         let mut out = vec![0.0; q.candidates.len()];
-        for (w, m) in self.weights[kind(&q.raw)].iter().zip(&self.fitted) {
+        let unseen_node = self.weights.len() > 2 && self.seen_nodes.binary_search(&node(&q.raw)).is_err();
+        let weights = if unseen_node { &self.weights[2] } else { &self.weights[kind(&q.raw)] };
+        for (w, m) in weights.iter().zip(&self.fitted) {
             if *w == 0.0 {
                 continue;
             }
@@ -280,33 +285,39 @@ pub fn fit_blend(train: &Training, version: Version) -> Result<Blend> {
     let members = members(train);
     let one_se = version == Version::V1 || train.n() < JOINT_MIN_TASKS;
     let k = members.len();
-    let mut cases: Vec<Case> = Vec::new();
     let folds = if train.n() <= LOO_MAX { train.n() } else { INNER_FOLDS };
-    for (val, fit_idx) in train.inner_folds(folds) {
-        let inner = train.subset(&fit_idx);
-        let fitted: Vec<Option<Box<dyn Fitted>>> = members.iter().map(|(_, f)| f(&inner).ok()).collect();
-        for &i in &val {
-            let q = train.inner_query(i, &inner);
-            let truth = q.truth.clone().unwrap_or_default();
-            let preds = fitted
-                .iter()
-                .map(|m| match m {
-                    Some(m) => m.predicted_targets(&q).unwrap_or_else(|| m.scores(&q)),
-                    None => vec![0.0; q.candidates.len()],
-                })
-                .collect();
-            cases.push((preds, truth, kind(&train.raw[i])));
-        }
-    }
+    let cases = inner_cases(train, &members, train.inner_folds(folds));
     let pooled = best_weights(k, &cases.iter().collect::<Vec<_>>(), one_se);
-    let weights = [0, 1].map(|kd| {
+    let per_kind = |kd: usize| {
         let own: Vec<&Case> = cases.iter().filter(|c| c.2 == kd).collect();
         if own.len() >= MIN_CASES {
             best_weights(k, &own, one_se)
         } else {
             pooled.clone()
         }
-    });
+    };
+    let mut weights = vec![per_kind(0), per_kind(1)];
+    let seen_nodes: Vec<[u64; 3]> = {
+        let mut v: Vec<[u64; 3]> = train.raw.iter().map(|r| node(r)).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    if version == Version::V2 {
+        // A task on a node no training task ran on: weights chosen the same way the
+        // question is asked, by holding out each training node in turn. With a single
+        // training node there is no evidence about transfer: the written rules decide.
+        let node_folds: Vec<(Vec<usize>, Vec<usize>)> =
+            seen_nodes.iter().map(|n| (0..train.n()).partition(|&i| node(&train.raw[i]) == *n)).collect();
+        let unseen = if node_folds.len() >= 2 {
+            best_weights(k, &inner_cases(train, &members, node_folds).iter().collect::<Vec<_>>(), false)
+        } else {
+            let mut w = vec![0.0; k];
+            w[members.iter().position(|(n, _)| *n == "expert").expect("expert is a member")] = 1.0;
+            w
+        };
+        weights.push(unseen);
+    }
     let mut fitted = Vec::with_capacity(k);
     let mut used = weights.clone();
     for (i, (_, f)) in members.iter().enumerate() {
@@ -328,7 +339,41 @@ pub fn fit_blend(train: &Training, version: Version) -> Result<Blend> {
             w.iter_mut().for_each(|x| *x /= total);
         }
     }
-    Ok(Blend { names: members.iter().map(|(n, _)| *n).collect(), weights: used, fitted })
+    Ok(Blend { names: members.iter().map(|(n, _)| *n).collect(), weights: used, seen_nodes, fitted })
+}
+
+/// A node as the features describe it: cores, memory and price (bit patterns, for equality).
+fn node(raw: &[f64]) -> [u64; 3] {
+    ["cores", "memory_gb", "price_per_hour"].map(|f| raw[idx(f)].to_bits())
+}
+
+/// Every member's predictions for the validation tasks of each inner fold `(val, fit)`.
+fn inner_cases(
+    train: &Training,
+    members: &[(&'static str, Member)],
+    folds: Vec<(Vec<usize>, Vec<usize>)>,
+) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (val, fit_idx) in folds {
+        if fit_idx.is_empty() {
+            continue;
+        }
+        let inner = train.subset(&fit_idx);
+        let fitted: Vec<Option<Box<dyn Fitted>>> = members.iter().map(|(_, f)| f(&inner).ok()).collect();
+        for &i in &val {
+            let q = train.inner_query(i, &inner);
+            let truth = q.truth.clone().unwrap_or_default();
+            let preds = fitted
+                .iter()
+                .map(|m| match m {
+                    Some(m) => m.predicted_targets(&q).unwrap_or_else(|| m.scores(&q)),
+                    None => vec![0.0; q.candidates.len()],
+                })
+                .collect();
+            cases.push((preds, truth, kind(&train.raw[i])));
+        }
+    }
+    cases
 }
 
 impl Selector for Ours {
