@@ -152,3 +152,34 @@ fn held_out_features_do_not_reach_training() {
     let qa = a.query_for(&table, held);
     assert_eq!(qa.x, a.standardizer.apply(&table.tasks[held].features));
 }
+
+/// A task on a node no training task ran on: with one training node there is no
+/// evidence of what transfers across nodes, so `ours` follows the written rules there,
+/// while on the training node it follows what it learned (the planted best arm).
+#[test]
+fn ours_follows_the_rules_on_an_unseen_node_and_its_learning_on_a_seen_one() {
+    use harness::meta::selector::{argmax, Selector};
+    use harness::meta::selectors::{heuristic::Heuristic, ours::Ours};
+
+    let table = planted(40, 3);
+    let all: Vec<usize> = (0..table.tasks.len()).collect();
+    let train = Training::from_table(&table, &all, None);
+    let ours = Ours.fit(&train).unwrap();
+    let rules = Heuristic.fit(&train).unwrap();
+    let candidates: Vec<usize> = (0..table.arms.len()).collect();
+    let (mut learned, mut differs) = (0, 0);
+    for (t, task) in table.tasks.iter().enumerate() {
+        let seen = train.query(&task.features, None, candidates.clone());
+        let mut other = task.features.clone();
+        other[idx("cores")] = 1.0;
+        other[idx("memory_gb")] = 0.375;
+        let unseen = train.query(&other, None, candidates.clone());
+        let rule_pick = argmax(&rules.scores(&unseen));
+        assert_eq!(argmax(&ours.scores(&unseen)), rule_pick, "task {t} on an unseen node");
+        let pick = argmax(&ours.scores(&seen));
+        learned += usize::from(table.perf(t, pick).unwrap() >= 0.98 * table.best(t));
+        differs += usize::from(pick != argmax(&rules.scores(&seen)));
+    }
+    assert!(learned >= 32, "near-best on {learned} of 40 tasks of the training node");
+    assert!(differs >= 10, "the learned picks differ from the rules on {differs} tasks only");
+}
