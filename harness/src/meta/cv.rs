@@ -60,10 +60,14 @@ pub fn folds(table: &TaskTable, scheme: CvScheme) -> Result<Vec<Fold>> {
     };
     let groups = table.groups(key);
     if groups.len() < 2 {
-        let what = if scheme == CvScheme::Lomo { "model" } else { "hardware profile" };
+        let (what, grid) = if scheme == CvScheme::Lomo {
+            ("models", "experiments/meta_wide.yaml")
+        } else {
+            ("hardware profiles", "experiments/edge.yaml")
+        };
         bail!(
-            "--cv {} needs tasks of at least two of each {what}; the store has only `{}`. \
-             Use --cv loto, or run a grid with more of them (e.g. experiments/meta_wide.yaml)",
+            "--cv {} needs tasks on at least two {what}; the store has only `{}`. \
+             Use --cv loto, or run a grid with more of them (e.g. `harness run {grid}`)",
             scheme.as_str(),
             groups.join("`, `")
         );
