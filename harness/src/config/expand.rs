@@ -87,7 +87,7 @@ fn excluded(r: &ExcludeRule, m: &String, t: &TechniqueName, n: usize, w: &String
         && r.hardware.as_ref().is_none_or(|x| x.contains(h))
 }
 
-fn default_threads() -> usize {
+pub(super) fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 

@@ -317,7 +317,7 @@ pub(super) fn validate(g: &Grid) -> Result<(), ConfigError> {
                     "an emulated node needs at least 1 core and 1 MiB of memory".into(),
                 );
             }
-            let have = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let have = super::expand::default_threads();
             if e.cores.is_some_and(|c| c > have) {
                 return err(
                     g.line_of_key(name),

@@ -83,13 +83,13 @@ pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
 
     let model = Decoder::load(src.as_mut(), plan.weights)?;
     drop(src);
-    check_memory_cap(cfg, "loading the model")?;
+    check_memory_cap(cfg, rss::peak_rss_mb(), "loading the model")?;
     let (mut summary, samples) = match &w.serving {
         None => measure_generation(cfg, &plan, &model, &inputs)?,
         Some(_) => measure_serving(cfg, &plan, &model, &inputs)?,
     };
     summary.peak_rss_mb = rss::peak_rss_mb();
-    check_memory_cap(cfg, "measuring")?;
+    check_memory_cap(cfg, summary.peak_rss_mb, "measuring")?;
     summary.weight_mb = model.load_stats.weight_bytes as f64 / (1024.0 * 1024.0);
     let load_stats = model.load_stats.clone();
     let acc = score(cfg, &plan, model, &inputs.eval, &req.hub_cache)?;
@@ -293,14 +293,13 @@ fn measure_serving(
 }
 
 /// On an emulated node with a memory cap, fail the cell as out of memory once the
-/// worker's peak RSS went above it (a real node would have killed it there). Checked
+/// worker's peak RSS (`peak`, MiB) went above it (a real node would have killed it there). Checked
 /// after loading and after measuring; scoring accuracy afterwards loads the f32
 /// reference model, which is bookkeeping of the harness and not part of the node.
-fn check_memory_cap(cfg: &CellConfig, phase: &str) -> Result<()> {
+fn check_memory_cap(cfg: &CellConfig, peak: f64, phase: &str) -> Result<()> {
     let Some(cap) = cfg.hardware_spec.memory_cap_mb() else {
         return Ok(());
     };
-    let peak = rss::peak_rss_mb();
     if peak > cap as f64 {
         anyhow::bail!(
             "out of memory on emulated node `{}`: peak RSS {peak:.0} MiB while {phase} is above its {cap} MiB",

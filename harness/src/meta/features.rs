@@ -357,12 +357,7 @@ pub const ARM_FEATURE_NAMES: &[&str] = &[
 pub fn arm_features(arm: &Arm, task: &[f64]) -> Vec<f64> {
     let plan = TechniqueName::parse(&arm.technique).map(|t| t.plan()).unwrap_or_default();
     let native = task[idx("native_bits_per_weight")];
-    let bits = match plan.weights {
-        WeightFormat::Native => native,
-        WeightFormat::F32 => 32.0,
-        WeightFormat::F16 | WeightFormat::BF16 => 16.0,
-        WeightFormat::Quant(d) => bits_per_weight(d),
-    };
+    let bits = stored_bits(plan.weights, native);
     let kquant = matches!(
         plan.weights,
         WeightFormat::Quant(GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
@@ -399,7 +394,18 @@ pub fn weights_share_of_memory(bits: f64, task: &[f64]) -> f64 {
 
 /// Bits per weight an arm stores, for a task with raw features `task`.
 pub fn arm_bits(arm: &Arm, task: &[f64]) -> f64 {
-    arm_features(arm, task)[0]
+    let plan = TechniqueName::parse(&arm.technique).map(|t| t.plan()).unwrap_or_default();
+    stored_bits(plan.weights, task[idx("native_bits_per_weight")])
+}
+
+/// Bits per weight of a weight format; `native` is the model file's own.
+fn stored_bits(format: WeightFormat, native: f64) -> f64 {
+    match format {
+        WeightFormat::Native => native,
+        WeightFormat::F32 => 32.0,
+        WeightFormat::F16 | WeightFormat::BF16 => 16.0,
+        WeightFormat::Quant(d) => bits_per_weight(d),
+    }
 }
 
 #[cfg(test)]
