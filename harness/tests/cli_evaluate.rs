@@ -239,6 +239,42 @@ fn recommend_answers_for_an_unseen_task() {
     assert!(out.contains("big / chat / cheap"), "the closest stored task is listed:\n{out}");
     // Decode-heavy on the big model: a quantized arm wins, as in its neighbours.
     assert!(out.contains("recommended: q4k @2t") || out.contains("recommended: q8_0 @2t"), "{out}");
+
+    // A one-core node (emulated) can only run one thread: no 2-thread arm is a candidate.
+    let text_grid = std::fs::read_to_string(&grid).unwrap();
+    let edge_grid = dir.path().join("edge.yaml");
+    std::fs::write(
+        &edge_grid,
+        text_grid.replace("hardware:\n", "hardware:\n  board: {price_per_hour: 0.01, emulated: {cores: 1}}\n"),
+    )
+    .unwrap();
+    let args = |g: &std::path::Path| {
+        vec![
+            "recommend".to_string(),
+            "--store".into(),
+            store.to_str().unwrap().into(),
+            "--grid".into(),
+            g.to_str().unwrap().into(),
+            "--model".into(),
+            "big".into(),
+            "--workload".into(),
+            "longchat".into(),
+            "--hardware".into(),
+            "board".into(),
+        ]
+    };
+    let a = args(&edge_grid);
+    let o = harness(dir.path(), &a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("recommended: ") && out.contains(" @1t"), "{out}");
+    // The ranking rows (`│ 1 ┆ arm ┆ ...`); the nearest stored tasks below may name 2-thread bests.
+    let ranked: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start_matches('│').trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(ranked.len(), 4, "f32, q8_0, q4k and kv-off at 1 thread:\n{out}");
+    assert!(ranked.iter().all(|l| l.contains("@1t")), "a 1-core node offered a 2-thread arm:\n{out}");
 }
 
 #[test]

@@ -51,8 +51,7 @@ pub fn expand(g: &Grid) -> Vec<CellConfig> {
                             continue;
                         }
                         let hardware_spec = f.hardware.get(h).cloned().unwrap_or_default();
-                        // An emulated node with fewer cores cannot run more threads.
-                        if hardware_spec.max_threads().is_some_and(|c| n > c) {
+                        if !hardware_spec.runs_threads(n) {
                             continue;
                         }
                         cells.push(CellConfig {

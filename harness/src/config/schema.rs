@@ -214,6 +214,10 @@ impl HardwareSpec {
     pub fn max_threads(&self) -> Option<usize> {
         self.emulated.as_ref().and_then(|e| e.cores)
     }
+    /// Whether the node can run `threads` threads (an emulated node has only its cores).
+    pub fn runs_threads(&self, threads: usize) -> bool {
+        self.max_threads().is_none_or(|c| threads <= c)
+    }
     /// Memory cap in MiB of an emulated node.
     pub fn memory_cap_mb(&self) -> Option<u64> {
         self.emulated.as_ref().and_then(|e| e.memory_mb)

@@ -62,6 +62,7 @@ pub fn recommend(
     let features = task.features();
     let serving = features[idx("serving")];
     let candidates: Vec<usize> = (0..table.arms.len())
+        .filter(|&a| task.hardware.spec.runs_threads(table.arms[a].threads))
         .filter(|&a| {
             train_idx.iter().any(|&t| table.tasks[t].features[idx("serving")] == serving && table.perf(t, a).is_some())
         })
