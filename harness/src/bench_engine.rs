@@ -10,7 +10,6 @@ use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::ModelWeights;
 
-use crate::cli::BenchArgs;
 use crate::hardware::fingerprint;
 use crate::measure::stats::median;
 use crate::models::gguf::GgufSource;
@@ -23,7 +22,22 @@ struct Round {
     decode: f64,
 }
 
-pub fn run(a: BenchArgs) -> Result<ExitCode> {
+/// What `harness bench-engine` compares.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Hub repo and file of the GGUF model.
+    pub repo: String,
+    pub file: String,
+    pub hub_cache: Option<std::path::PathBuf>,
+    /// Threads for both engines (sets candle's pool; must be given before any work).
+    pub threads: usize,
+    pub prompt_tokens: usize,
+    pub decode_tokens: usize,
+    /// Alternating rounds per engine.
+    pub rounds: usize,
+}
+
+pub fn run(a: &BenchOptions) -> Result<ExitCode> {
     // candle and rayon read the pool size once, at first use.
     std::env::set_var("RAYON_NUM_THREADS", a.threads.to_string());
     let cache = a.hub_cache.clone().unwrap_or_else(hub::default_cache_dir);

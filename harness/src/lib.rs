@@ -1,21 +1,30 @@
 //! `harness`: measure which inference acceleration fits a model, a workload
 //! and a node; learn from the measurements; predict for unseen tasks.
 //!
-//! Data flows one way: [`config`] → [`execute::plan`] → [`execute`] →
-//! [`store`] → (learn, report).
+//! Data flows one way, and the imports say so:
+//! [`config`] (grid files → typed cells; [`techniques`] parse into plans, [`engines`]
+//! are named) → [`execute`] (plan cells with their [`record::CellIdentity`], run each in
+//! a worker that drives an engine over [`models`], [`workloads`] and [`serving`], timed by
+//! [`measure`]) → [`store`] (cells as [`record`] types) → [`meta`] (learn and evaluate
+//! selectors from the store alone) and [`report`] / [`export`] (figures, tables, files from
+//! the store alone). [`hardware`] fingerprints the machine. The command line lives in the
+//! binary (`src/app/`); nothing here parses arguments.
 
 pub mod bench_engine;
-pub mod cli;
-pub mod commands;
 pub mod config;
+pub mod engines;
+pub mod error;
 pub mod execute;
 pub mod export;
 pub mod hardware;
 pub mod measure;
 pub mod meta;
 pub mod models;
+pub mod record;
 pub mod report;
 pub mod serving;
 pub mod store;
 pub mod techniques;
 pub mod workloads;
+
+pub use error::BadInput;

@@ -1,8 +1,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use harness::cli::{Cli, Cmd};
-use harness::commands;
+
+mod app;
+
+use app::cli::{Cli, Cmd};
+use app::commands;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -10,11 +13,12 @@ fn main() -> ExitCode {
         Cmd::Run(a) => commands::run(a),
         Cmd::Export(a) => commands::export(a),
         Cmd::Techniques => commands::techniques(),
-        Cmd::BenchEngine(a) => harness::bench_engine::run(a),
-        Cmd::Report(a) => harness::report::run(a),
-        Cmd::Evaluate(a) => harness::meta::cli::evaluate(a),
-        Cmd::Recommend(a) => harness::meta::cli::recommend(a),
-        Cmd::Worker => harness::execute::worker::main().map(|_| ExitCode::SUCCESS),
+        Cmd::BenchEngine(a) => commands::bench_engine(a),
+        Cmd::Report(a) => commands::report(a),
+        Cmd::Evaluate(a) => commands::evaluate(a),
+        Cmd::Recommend(a) => commands::recommend(a),
+        Cmd::Merge(a) => commands::merge(a),
+        Cmd::Worker => commands::worker(),
     };
     match result {
         Ok(code) => code,

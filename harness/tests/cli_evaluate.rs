@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use harness::config::{self, CellConfig};
-use harness::store::{CellRecord, CellStatus, Fingerprint, LatencyStats, Store, Summary};
+use harness::record::{CellRecord, CellStatus, Fingerprint, LatencyStats, Summary};
+use harness::store::{ResultStore, SqliteStore as Store};
 
 const GRID: &str = r#"
 name: fixture
@@ -61,13 +62,14 @@ fn record(i: usize, c: &CellConfig) -> CellRecord {
         "q4k" => 1.03,
         _ => 1.0,
     };
-    let failed = c.model == "big" && c.technique == "q4k" && c.threads == 1 && c.workload == "batch8";
+    let failed = c.model == "big" && c.technique.as_str() == "q4k" && c.threads == 1 && c.workload == "batch8";
     CellRecord {
         key: format!("k{i:03}"),
         grid: "fixture".into(),
         model: c.model.clone(),
-        technique: c.technique.clone(),
+        technique: c.technique.to_string(),
         threads: c.threads,
+        engine: "candle".into(),
         workload: c.workload.clone(),
         hardware: c.hardware.clone(),
         emulated: false,

@@ -6,7 +6,8 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use common::*;
-use harness::store::{CellStatus, Store};
+use harness::record::CellStatus;
+use harness::store::{ResultStore, SqliteStore as Store};
 
 #[test]
 fn smoke_run_stores_every_cell_and_resume_skips_them() {
@@ -49,7 +50,7 @@ fn smoke_run_stores_every_cell_and_resume_skips_them() {
     assert!(o.status.success());
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 9);
     let o = run(&["export", "--store", db_s, "--format", "json"]);
-    let back: Vec<harness::store::CellRecord> = serde_json::from_slice(&o.stdout).unwrap();
+    let back: Vec<harness::record::CellRecord> = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(back.len(), 8);
 }
 

@@ -5,7 +5,8 @@ mod common;
 use std::fs;
 
 use common::*;
-use harness::store::{CellStatus, Store};
+use harness::record::CellStatus;
+use harness::store::{ResultStore, SqliteStore as Store};
 
 #[test]
 fn serving_cells_store_request_level_figures() {

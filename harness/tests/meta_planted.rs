@@ -8,7 +8,7 @@ use harness::meta::features::{idx, Arm, FEATURE_NAMES};
 use harness::meta::objective::Objective;
 use harness::meta::selector::registry;
 use harness::meta::tasks::{Task, TaskTable};
-use harness::store::EvaluationRecord;
+use harness::record::EvaluationRecord;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -21,7 +21,7 @@ const CONTENDERS: usize = 4;
 /// on every fifth task (an infeasible candidate).
 fn planted(n: usize, seed: u64) -> TaskTable {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let arms: Vec<Arm> = ARMS.iter().map(|t| Arm { technique: t.to_string(), threads: 2 }).collect();
+    let arms: Vec<Arm> = ARMS.iter().map(|t| Arm::new(harness::techniques::TechniqueName::parse(t).unwrap(), 2)).collect();
     let mut tasks = Vec::new();
     let mut perf = Vec::new();
     for t in 0..n {

@@ -137,7 +137,7 @@ fn report_folder_is_complete_and_byte_identical_when_regenerated() {
 fn absent_data_is_skipped_with_the_command_that_produces_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("empty.db");
-    harness::store::Store::open(&db).unwrap();
+    harness::store::SqliteStore::open(&db).unwrap();
     let data = report::load(&db).unwrap();
     let sections = report::write(&data, &dir.path().join("out"), Formats { svg: true, png: false }).unwrap();
     let skipped: Vec<String> = sections.iter().filter_map(|s| s.skipped.clone()).collect();

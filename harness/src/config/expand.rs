@@ -5,15 +5,18 @@ use serde::{Deserialize, Serialize};
 use super::schema::{ExcludeRule, HardwareSpec, MeasureSpec, WorkloadSpec};
 use super::Grid;
 use crate::models::ModelSpec;
-use crate::techniques::TechniqueName;
+use crate::techniques::{Scope, TechniqueName};
 
 /// One fully resolved cell: everything a worker needs, nothing from YAML.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellConfig {
     pub model: String,
     pub model_spec: ModelSpec,
-    pub technique: String,
+    pub technique: TechniqueName,
     pub threads: usize,
+    /// The inference engine (absent in configs stored before engines were an axis).
+    #[serde(default = "default_engine")]
+    pub engine: String,
     pub workload: String,
     pub workload_spec: WorkloadSpec,
     pub hardware: String,
@@ -38,16 +41,18 @@ pub fn expand(g: &Grid) -> Vec<CellConfig> {
         .technique
         .clone()
         .or(f.defaults.technique.clone())
-        .unwrap_or_else(|| vec![TechniqueName::parse("f32").expect("f32 is registered")]);
+        .unwrap_or_else(|| vec![crate::techniques::reference(Scope::Generation)]);
     let threads = f.axes.threads.clone().or(f.defaults.threads.clone()).unwrap_or_else(|| vec![default_threads()]);
     let hardware = f.axes.hardware.clone().or(f.defaults.hardware.clone()).unwrap_or_else(|| vec!["local".into()]);
+    let engines = f.axes.engine.clone().or(f.defaults.engine.clone()).unwrap_or_else(|| vec![default_engine()]);
     let mut cells = Vec::new();
     for m in &models {
         for h in &hardware {
             for w in &workloads {
                 for t in &techniques {
                     for &n in &threads {
-                        if f.exclude.iter().any(|r| excluded(r, m, t, n, w, h)) {
+                      for engine in &engines {
+                        if f.exclude.iter().any(|r| excluded(r, &Coords { m, t, n, w, h, engine })) {
                             continue;
                         }
                         let hardware_spec = f.hardware.get(h).cloned().unwrap_or_default();
@@ -57,14 +62,16 @@ pub fn expand(g: &Grid) -> Vec<CellConfig> {
                         cells.push(CellConfig {
                             model: m.clone(),
                             model_spec: f.models[m].clone(),
-                            technique: t.to_string(),
+                            technique: t.clone(),
                             threads: n,
+                            engine: engine.clone(),
                             workload: w.clone(),
                             workload_spec: f.workloads[w].clone(),
                             hardware: h.clone(),
                             hardware_spec,
                             measure: f.measure.clone(),
                         });
+                      }
                     }
                 }
             }
@@ -73,17 +80,34 @@ pub fn expand(g: &Grid) -> Vec<CellConfig> {
     cells
 }
 
-fn excluded(r: &ExcludeRule, m: &String, t: &TechniqueName, n: usize, w: &String, h: &String) -> bool {
+/// Where a cell sits on every axis.
+struct Coords<'a> {
+    m: &'a String,
+    t: &'a TechniqueName,
+    n: usize,
+    w: &'a String,
+    h: &'a String,
+    engine: &'a String,
+}
+
+fn excluded(r: &ExcludeRule, c: &Coords<'_>) -> bool {
     let any = r.model.is_some()
         || r.technique.is_some()
         || r.threads.is_some()
         || r.workload.is_some()
-        || r.hardware.is_some();
-    any && r.model.as_ref().is_none_or(|x| x.contains(m))
-        && r.technique.as_ref().is_none_or(|x| x.contains(t))
-        && r.threads.as_ref().is_none_or(|x| x.contains(&n))
-        && r.workload.as_ref().is_none_or(|x| x.contains(w))
-        && r.hardware.as_ref().is_none_or(|x| x.contains(h))
+        || r.hardware.is_some()
+        || r.engine.is_some();
+    any && r.model.as_ref().is_none_or(|x| x.contains(c.m))
+        && r.technique.as_ref().is_none_or(|x| x.contains(c.t))
+        && r.threads.as_ref().is_none_or(|x| x.contains(&c.n))
+        && r.workload.as_ref().is_none_or(|x| x.contains(c.w))
+        && r.hardware.as_ref().is_none_or(|x| x.contains(c.h))
+        && r.engine.as_ref().is_none_or(|x| x.contains(c.engine))
+}
+
+/// The engine of cells whose grid names none: our candle engine.
+pub fn default_engine() -> String {
+    crate::engines::DEFAULT_ENGINE.to_string()
 }
 
 pub(super) fn default_threads() -> usize {
@@ -122,9 +146,9 @@ exclude:
         // 2 models x 2 workloads x 3 techniques x 2 threads = 24,
         // minus q8_0@2 threads (2x2=4), minus other/f32 (2 workloads x 2 threads = 4).
         assert_eq!(cells.len(), 16);
-        assert!(!cells.iter().any(|c| c.technique == "q8_0" && c.threads == 2));
-        assert!(!cells.iter().any(|c| c.model == "other" && c.technique == "f32"));
-        assert!(cells.iter().any(|c| c.technique == "q4k+kv-off" && c.workload_spec.batch == 2));
+        assert!(!cells.iter().any(|c| c.technique.as_str() == "q8_0" && c.threads == 2));
+        assert!(!cells.iter().any(|c| c.model == "other" && c.technique.as_str() == "f32"));
+        assert!(cells.iter().any(|c| c.technique.as_str() == "q4k+kv-off" && c.workload_spec.batch == 2));
         assert!(cells.iter().all(|c| c.hardware == "local"));
     }
 

@@ -43,6 +43,8 @@ pub struct Axes {
     pub threads: Option<Vec<usize>>,
     pub workload: Option<Vec<String>>,
     pub hardware: Option<Vec<String>>,
+    /// Inference engines (`harness engines` lists them) [default: candle].
+    pub engine: Option<Vec<String>>,
 }
 
 /// One `exclude:` rule; each key holds one value or a list.
@@ -54,6 +56,7 @@ pub struct ExcludeRule {
     pub threads: Option<OneOrMany<usize>>,
     pub workload: Option<OneOrMany<String>>,
     pub hardware: Option<OneOrMany<String>>,
+    pub engine: Option<OneOrMany<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -299,6 +302,15 @@ pub(super) fn validate(g: &Grid) -> Result<(), ConfigError> {
                     g.value_line(section, h),
                     &format!("{section}.hardware"),
                     format!("unknown hardware profile `{h}`; define it under `hardware:`"),
+                );
+            }
+        }
+        for e in axes.engine.iter().flatten() {
+            if !crate::engines::names().contains(&e.as_str()) {
+                return err(
+                    g.value_line(section, e),
+                    &format!("{section}.engine"),
+                    format!("unknown engine `{e}`; known engines: {}", crate::engines::names().join(", ")),
                 );
             }
         }

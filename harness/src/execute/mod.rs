@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::config::CellConfig;
-use crate::store::{CellStatus, SampleSeries, Summary};
+use crate::record::{CellStatus, SampleSeries, Summary};
 
 /// What the parent sends a worker on stdin.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
-use sha2::{Digest, Sha256};
 
 use crate::config::{expand, CellConfig, ConfigError, Grid};
-use crate::hardware::fingerprint::code_version;
+use crate::engines;
 use crate::models::hub;
+use crate::record::{CellIdentity, MachineClass};
 use crate::workloads::corpus;
 
 /// A cell ready to run: its config and content key.
@@ -20,20 +20,24 @@ pub struct PlannedCell {
     pub model_digest: String,
 }
 
-/// Content key: hash of the resolved config, the model's digest and the code version.
-pub fn content_key(cfg: &CellConfig, model_digest: &str, code_version: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(serde_json::to_vec(cfg).expect("cell config serializes"));
-    h.update(b"\0");
-    h.update(model_digest.as_bytes());
-    h.update(b"\0");
-    h.update(code_version.as_bytes());
-    hex::encode(&h.finalize()[..16])
+impl PlannedCell {
+    /// The key this cell would have if measured on `machine` (to find cells of another machine).
+    pub fn key_on(&self, machine: &MachineClass, code_version: &str) -> String {
+        let engine_version = engines::version(&self.config.engine).unwrap_or("unknown");
+        CellIdentity::new(&self.config, &self.model_digest, engine_version, code_version, machine).key()
+    }
 }
 
-/// Expand the grid and resolve every cell; a missing model file or corpus is
-/// a [`ConfigError`] pointing at its definition.
-pub fn plan(grid: &Grid, hub_cache: &Path, corpus_dir: &Path) -> Result<Vec<PlannedCell>> {
+/// Expand the grid and resolve every cell on this machine; a missing model file or
+/// corpus is a [`ConfigError`] pointing at its definition. Two cells of one identity
+/// (workloads that differ only in name or prose) are planned once.
+pub fn plan(
+    grid: &Grid,
+    hub_cache: &Path,
+    corpus_dir: &Path,
+    machine: &MachineClass,
+    code_version: &str,
+) -> Result<Vec<PlannedCell>> {
     let cells = expand(grid);
     let mut digests: BTreeMap<String, String> = BTreeMap::new();
     for c in &cells {
@@ -76,13 +80,66 @@ pub fn plan(grid: &Grid, hub_cache: &Path, corpus_dir: &Path) -> Result<Vec<Plan
             .into());
         }
     }
-    let version = code_version();
+    let mut seen = std::collections::HashSet::new();
     Ok(cells
         .into_iter()
         .map(|config| {
             let model_digest = digests[&config.model].clone();
-            let key = content_key(&config, &model_digest, &version);
-            PlannedCell { config, key, model_digest }
+            let mut cell = PlannedCell { config, key: String::new(), model_digest };
+            cell.key = cell.key_on(machine, code_version);
+            cell
         })
+        .filter(|c| seen.insert(c.key.clone()))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(cpu: &str) -> MachineClass {
+        MachineClass { cpu_model: cpu.into(), cores: 2, simd: "avx2,fma".into(), gpu: None }
+    }
+
+    fn keys(text: &str, m: &MachineClass) -> Vec<String> {
+        let g = crate::config::parse(Path::new("grid.yaml"), text).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("licenses")).unwrap();
+        // The standard grid's hub model is not needed: give every model a synthetic stand-in digest.
+        expand(&g)
+            .into_iter()
+            .map(|config| {
+                let c = PlannedCell { config, key: String::new(), model_digest: "sha256:test".into() };
+                c.key_on(m, "0.1.0+m2+flags")
+            })
+            .collect()
+    }
+
+    /// Prose, prices and names are not part of a cell's identity; the machine is.
+    #[test]
+    fn descriptions_and_prices_do_not_change_keys_of_the_standard_grid() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../experiments/grid.yaml")).unwrap();
+        let edited: String = text
+            .lines()
+            .map(|l| {
+                let t = l.trim_start();
+                let indent = &l[..l.len() - t.len()];
+                if t.starts_with("description:") {
+                    format!("{indent}description: edited prose, nothing else")
+                } else if t.starts_with("price_per_hour:") {
+                    format!("{indent}price_per_hour: 9.75")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_ne!(text, edited);
+        let here = machine("AMD EPYC");
+        assert_eq!(keys(&text, &here), keys(&edited, &here));
+        let there = keys(&text, &machine("Intel Xeon"));
+        assert!(keys(&text, &here).iter().zip(&there).all(|(a, b)| a != b), "the machine class is in every key");
+        let changed = text.replace("prompt_tokens: 128", "prompt_tokens: 127");
+        assert_ne!(keys(&text, &here), keys(&changed, &here), "a workload's shape is in the key");
+    }
 }

@@ -12,7 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::plan::PlannedCell;
 use super::{WorkerReply, WorkerRequest};
 use crate::hardware::fingerprint::{code_version, fingerprint};
-use crate::store::{CellRecord, CellStatus, Store};
+use crate::record::{CellRecord, CellStatus, MachineClass};
+use crate::store::ResultStore;
 
 pub struct RunOptions {
     pub hub_cache: PathBuf,
@@ -21,7 +22,9 @@ pub struct RunOptions {
     pub retry_failed: bool,
     /// Run again cells whose verdict is `invalid`.
     pub retry_invalid: bool,
-    /// Hide the progress bar (tests, non-terminals).
+    /// Treat cells stored from another machine class as done (by default they are measured again here).
+    pub reuse_foreign: bool,
+    /// No progress output at all.
     pub quiet: bool,
 }
 
@@ -30,6 +33,8 @@ pub struct RunOptions {
 pub struct RunReport {
     pub planned: usize,
     pub skipped: usize,
+    /// Cells found stored from other machines: (machine, how many).
+    pub foreign: Vec<(MachineClass, usize)>,
     pub executed: Vec<CellRecord>,
 }
 
@@ -39,22 +44,63 @@ impl RunReport {
     }
 }
 
-pub fn run(cells: &[PlannedCell], grid_name: &str, store: &Store, opts: &RunOptions) -> Result<RunReport> {
+pub fn run(
+    cells: &[PlannedCell],
+    grid_name: &str,
+    store: &dyn ResultStore,
+    machine: &MachineClass,
+    opts: &RunOptions,
+) -> Result<RunReport> {
     let done = store.keys()?;
     let mut rerun = if opts.retry_failed { store.keys_with_status(CellStatus::Failed)? } else { Default::default() };
     if opts.retry_invalid {
         rerun.extend(store.keys_with_verdict("invalid")?);
     }
-    let todo: Vec<&PlannedCell> = cells.iter().filter(|c| !done.contains(&c.key) || rerun.contains(&c.key)).collect();
-    let mut report = RunReport { planned: cells.len(), skipped: cells.len() - todo.len(), executed: vec![] };
-    let fp = fingerprint();
     let version = code_version();
-    let bar = if opts.quiet || todo.is_empty() { ProgressBar::hidden() } else { ProgressBar::new(todo.len() as u64) };
+    let mut todo: Vec<&PlannedCell> =
+        cells.iter().filter(|c| !done.contains(&c.key) || rerun.contains(&c.key)).collect();
+    // Cells this store holds from another machine class: a different CPU or instruction
+    // set reorders the arms, so they are measured again here unless asked otherwise.
+    let mut foreign = Vec::new();
+    for (other, _) in store.machine_classes()?.into_iter().filter(|(m, _)| m != machine) {
+        let theirs: Vec<usize> = todo
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| done.contains(&c.key_on(&other, &version)))
+            .map(|(i, _)| i)
+            .collect();
+        if theirs.is_empty() {
+            continue;
+        }
+        if opts.reuse_foreign {
+            eprintln!(
+                "{} cells were measured on another machine (CPU {}); reusing them (--reuse-foreign)",
+                theirs.len(),
+                other.label()
+            );
+            let skip: std::collections::HashSet<usize> = theirs.iter().copied().collect();
+            todo = todo.into_iter().enumerate().filter(|(i, _)| !skip.contains(i)).map(|(_, c)| c).collect();
+        } else {
+            eprintln!("{} cells were measured on another machine (CPU {}); measuring them here", theirs.len(), other.label());
+        }
+        foreign.push((other, theirs.len()));
+    }
+    let mut report =
+        RunReport { planned: cells.len(), skipped: cells.len() - todo.len(), foreign, executed: vec![] };
+    let fp = fingerprint();
+    // A bar on a terminal; a line per cell when the output is piped or captured.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = if opts.quiet || todo.is_empty() || !tty {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(todo.len() as u64)
+    };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cells, ETA {eta} {msg}")
             .expect("valid template"),
     );
-    for cell in todo {
+    let total = todo.len();
+    for (i, cell) in todo.into_iter().enumerate() {
         let c = &cell.config;
         bar.set_message(format!("{} {} {}t {}", c.model, c.technique, c.threads, c.workload));
         let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
@@ -75,8 +121,9 @@ pub fn run(cells: &[PlannedCell], grid_name: &str, store: &Store, opts: &RunOpti
             key: cell.key.clone(),
             grid: grid_name.to_string(),
             model: c.model.clone(),
-            technique: c.technique.clone(),
+            technique: c.technique.to_string(),
             threads: c.threads,
+            engine: c.engine.clone(),
             workload: c.workload.clone(),
             hardware: c.hardware.clone(),
             emulated: c.hardware_spec.emulated.is_some(),
@@ -92,7 +139,7 @@ pub fn run(cells: &[PlannedCell], grid_name: &str, store: &Store, opts: &RunOpti
             wall_s: t0.elapsed().as_secs_f64(),
         };
         store.insert(&rec).with_context(|| format!("storing cell {}", rec.key))?;
-        if rec.status == CellStatus::Failed {
+        if rec.status == CellStatus::Failed && tty {
             bar.println(format!(
                 "cell failed: {} {} {}t {}: {}",
                 c.model,
@@ -101,6 +148,22 @@ pub fn run(cells: &[PlannedCell], grid_name: &str, store: &Store, opts: &RunOpti
                 c.workload,
                 rec.reason.as_deref().unwrap_or("")
             ));
+        }
+        if !tty && !opts.quiet {
+            let outcome = match (&rec.status, &rec.summary) {
+                (CellStatus::Ok, Some(s)) => format!("ok, p50 {:.1} ms, {}", s.latency_ms.p50, s.verdict),
+                (status, _) => format!("{}: {}", status.as_str(), rec.reason.as_deref().unwrap_or("")),
+            };
+            eprintln!(
+                "[{}/{total}] {} {} {}t {} on {}: {outcome} ({:.1} s)",
+                i + 1,
+                c.model,
+                c.technique,
+                c.threads,
+                c.workload,
+                c.hardware,
+                rec.wall_s
+            );
         }
         report.executed.push(rec);
         bar.inc(1);

@@ -17,8 +17,8 @@ use crate::models::linear::LoadStats;
 use crate::models::weights::NotApplicable;
 use crate::models::{Decoder, WeightFormat};
 use crate::serving::{self, ServingConfig};
-use crate::store::{CellStatus, SampleSeries, ServingStats, Summary};
-use crate::techniques::{ExecutionPlan, TechniqueName};
+use crate::record::{CellStatus, SampleSeries, ServingStats, Summary};
+use crate::techniques::ExecutionPlan;
 use crate::workloads::{self, accuracy, corpus::Corpus, Prepared};
 
 /// Entry point of `harness worker`: request on stdin, reply on stdout.
@@ -59,7 +59,7 @@ struct Accuracy {
 
 pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
     let cfg = &req.config;
-    let plan = TechniqueName::parse(&cfg.technique).map_err(anyhow::Error::msg)?.plan();
+    let plan = cfg.technique.plan();
     let w = &cfg.workload_spec;
     if plan.serving.any() && w.serving.is_none() {
         return Err(NotApplicable("serving techniques need a workload with a `serving:` section".into()).into());
@@ -81,7 +81,9 @@ pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
     let inputs = workloads::prepare(w, &corpus, &tok)?;
     drop(corpus);
 
-    let model = Decoder::load(src.as_mut(), plan.weights)?;
+    let skip = crate::techniques::layer_skip::layers_to_skip(src.config().num_layers, plan.skip_layers)
+        .map_err(NotApplicable)?;
+    let model = Decoder::load_without(src.as_mut(), plan.weights, &skip)?;
     drop(src);
     check_memory_cap(cfg, rss::peak_rss_mb(), "loading the model")?;
     let (mut summary, samples) = match &w.serving {
@@ -92,7 +94,7 @@ pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
     check_memory_cap(cfg, summary.peak_rss_mb, "measuring")?;
     summary.weight_mb = model.load_stats.weight_bytes as f64 / (1024.0 * 1024.0);
     let load_stats = model.load_stats.clone();
-    let acc = score(cfg, &plan, model, &inputs.eval, &req.hub_cache)?;
+    let acc = score(cfg, model, &inputs.eval, &req.hub_cache)?;
     summary.perplexity = Some(acc.perplexity);
     summary.ref_perplexity = Some(acc.ref_perplexity);
     summary.agreement = Some(acc.agreement);
@@ -108,6 +110,7 @@ fn extra(plan: &ExecutionPlan, ls: &LoadStats, eval_tokens: usize, more: serde_j
         "continuous_batching": plan.serving.continuous,
         "chunked_prefill": plan.serving.chunked_prefill,
         "prefix_cache": plan.serving.prefix_cache,
+        "skipped_layers": plan.skip_layers,
         "linear_tensors": ls.linear_tensors,
         "fallback_tensors": ls.fallback_tensors,
         "eval_tokens": eval_tokens,
@@ -121,7 +124,6 @@ fn extra(plan: &ExecutionPlan, ls: &LoadStats, eval_tokens: usize, more: serde_j
 /// Perplexity under this technique, and fidelity to the f32 reference.
 fn score(
     cfg: &CellConfig,
-    plan: &ExecutionPlan,
     model: Decoder,
     eval: &[u32],
     hub: &std::path::Path,
@@ -129,7 +131,8 @@ fn score(
     let lp = accuracy::log_probs(&model, eval)?;
     drop(model);
     let perplexity = accuracy::perplexity(&lp, eval)?;
-    if plan.weights == WeightFormat::F32 {
+    // Exact techniques (f32 weights, no structural change) are the reference by construction.
+    if cfg.technique.exact() {
         return Ok(Accuracy { perplexity, ref_perplexity: perplexity, agreement: 1.0, kl_mean: 0.0 });
     }
     let (mut src, _) = cfg.model_spec.open(hub)?;

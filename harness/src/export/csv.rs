@@ -3,9 +3,8 @@
 //! `config_json` stays in because it is what distinguishes otherwise equal cells.
 
 use super::Exporter;
-use crate::store::schema::FLAT_COLUMNS;
-use crate::store::CellRecord;
-use rusqlite::types::Value;
+use crate::record::columns::{self, Value};
+use crate::record::CellRecord;
 
 /// Comma-separated values with a header row; NULL is an empty field.
 pub struct CsvExporter;
@@ -21,9 +20,9 @@ impl Exporter for CsvExporter {
 
     fn write(&self, records: &[CellRecord], out: &mut dyn std::io::Write) -> anyhow::Result<()> {
         let mut w = csv::Writer::from_writer(out);
-        w.write_record(FLAT_COLUMNS)?;
+        w.write_record(columns::names())?;
         for rec in records {
-            w.write_record(rec.flat_columns().into_iter().map(|(_, v)| field(v)))?;
+            w.write_record(columns::values(rec).into_iter().map(field))?;
         }
         w.flush()?;
         Ok(())
@@ -34,17 +33,16 @@ impl Exporter for CsvExporter {
 fn field(v: Value) -> String {
     match v {
         Value::Null => String::new(),
-        Value::Integer(n) => n.to_string(),
+        Value::Int(n) => n.to_string(),
         Value::Real(x) => x.to_string(),
         Value::Text(s) => s,
-        Value::Blob(b) => hex::encode(b),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{test_record, CellStatus};
+    use crate::record::{test_record, CellStatus};
 
     #[test]
     fn header_then_one_row_per_record_and_parses_back() {
@@ -60,11 +58,11 @@ mod tests {
 
         let mut r = csv::Reader::from_reader(buf.as_slice());
         let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-        assert_eq!(header, FLAT_COLUMNS);
+        assert_eq!(header, columns::names());
         let rows: Vec<csv::StringRecord> = r.records().collect::<Result<_, _>>().unwrap();
         assert_eq!(rows.len(), records.len());
         let col = |row: &csv::StringRecord, name: &str| {
-            row[FLAT_COLUMNS.iter().position(|c| *c == name).unwrap()].to_string()
+            row[columns::names().iter().position(|c| *c == name).unwrap()].to_string()
         };
         assert_eq!(col(&rows[0], "key"), "a");
         assert_eq!(col(&rows[0], "workload"), "chat, short");

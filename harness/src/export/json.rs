@@ -3,7 +3,7 @@
 //! notebooks. (JSON has no NaN: a NaN figure is written as `null`.)
 
 use super::Exporter;
-use crate::store::CellRecord;
+use crate::record::CellRecord;
 
 /// A pretty-printed JSON array of [`CellRecord`]s.
 pub struct JsonExporter;
@@ -28,7 +28,7 @@ impl Exporter for JsonExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_record;
+    use crate::record::test_record;
 
     #[test]
     fn parses_back_into_equal_records() {

@@ -9,7 +9,7 @@ mod json;
 pub use self::csv::CsvExporter;
 pub use self::json::JsonExporter;
 
-use crate::store::CellRecord;
+use crate::record::CellRecord;
 
 /// One output format.
 pub trait Exporter {

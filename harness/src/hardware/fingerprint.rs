@@ -2,7 +2,7 @@
 
 use sysinfo::System;
 
-use crate::store::Fingerprint;
+use crate::record::{Fingerprint, MachineClass};
 
 /// Crate version plus the measurement protocol revision: part of every cell's
 /// content key, so changing how we measure re-runs cells, while an unrelated
@@ -34,6 +34,31 @@ pub fn fingerprint() -> Fingerprint {
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
         git_revision: env!("HARNESS_GIT_REV").to_string(),
         rustflags: build_flags().to_string(),
-        target_features: env!("HARNESS_TARGET_FEATURES").to_string(),
+        target_features: available_features(env!("HARNESS_TARGET_FEATURES")),
+        gpu: None,
     }
+}
+
+/// The compiled-in SIMD features this CPU also reports (`/proc/cpuinfo` flags; all of
+/// them where that cannot be read).
+fn available_features(compiled: &str) -> String {
+    let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return compiled.to_string();
+    };
+    // `sse4.2` is `sse4_2` there, `avx512vnni` is `avx512_vnni`.
+    let norm = |f: &str| f.replace(['_', '.'], "");
+    let flags: std::collections::HashSet<String> = info
+        .lines()
+        .filter(|l| l.starts_with("flags") || l.starts_with("Features"))
+        .flat_map(|l| l.split(':').nth(1).unwrap_or("").split_whitespace().map(norm))
+        .collect();
+    if flags.is_empty() {
+        return compiled.to_string();
+    }
+    compiled.split(',').filter(|f| flags.contains(&norm(f))).collect::<Vec<_>>().join(",")
+}
+
+/// This machine's class, part of every cell's identity.
+pub fn machine_class() -> MachineClass {
+    MachineClass::of(&fingerprint())
 }

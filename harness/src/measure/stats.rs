@@ -3,7 +3,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::store::LatencyStats;
+use crate::record::LatencyStats;
 
 /// Linear-interpolated percentile `q` in [0, 100] of sorted data.
 pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {

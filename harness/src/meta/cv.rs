@@ -14,7 +14,7 @@ use super::features::Arm;
 use super::tasks::{Task, TaskTable};
 
 /// How tasks are held out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CvScheme {
     /// Leave one task out.

@@ -15,7 +15,7 @@ use super::cv::{folds, CvScheme, Training};
 use super::metrics::{aggregate, paired_test, per_task, resamples, PerTask, SelectorTasks};
 use super::selector::{self, Selector};
 use super::tasks::{TaskTable, INFEASIBLE_FACTOR};
-use crate::store::{EvaluationRecord, SelectorResult, TaskPick};
+use crate::record::{EvaluationRecord, SelectorResult, TaskPick};
 
 pub struct Options {
     /// Selectors to report, in order (empty: every registered one).

@@ -15,9 +15,8 @@ use candle_core::quantized::GgmlDType;
 
 use crate::config::{CellConfig, HardwareSpec, WorkloadSpec};
 use crate::models::gguf::GgufSource;
-use crate::models::{hub, LlamaConfig, ModelSpec, WeightFormat, WeightSource};
-use crate::store::Fingerprint;
-use crate::techniques::TechniqueName;
+use crate::models::{hub, LlamaConfig, ModelSpec, WeightSource};
+use crate::record::Fingerprint;
 
 /// Names of [`task_features`], in order.
 pub const FEATURE_NAMES: &[&str] = &[
@@ -134,7 +133,7 @@ impl ModelInfo {
 
 /// Bits per weight of a ggml storage type.
 pub fn bits_per_weight(d: GgmlDType) -> f64 {
-    d.type_size() as f64 * 8.0 / d.block_size() as f64
+    crate::techniques::dtype_bits(d)
 }
 
 /// The machine a hardware profile stands for.
@@ -321,19 +320,7 @@ fn bool_f(b: bool) -> f64 {
     }
 }
 
-/// A selectable arm: a technique expression at a thread count.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Arm {
-    pub technique: String,
-    pub threads: usize,
-}
-
-impl Arm {
-    /// `q4k @2t`.
-    pub fn name(&self) -> String {
-        format!("{} @{}t", self.technique, self.threads)
-    }
-}
+pub use crate::record::Arm;
 
 /// Names of [`arm_features`], in order.
 pub const ARM_FEATURE_NAMES: &[&str] = &[
@@ -355,17 +342,13 @@ pub const ARM_FEATURE_NAMES: &[&str] = &[
 
 /// The arm in roofline terms, for the task whose raw features are `task`.
 pub fn arm_features(arm: &Arm, task: &[f64]) -> Vec<f64> {
-    let plan = TechniqueName::parse(&arm.technique).map(|t| t.plan()).unwrap_or_default();
+    let plan = arm.technique.plan();
     let native = task[idx("native_bits_per_weight")];
-    let bits = stored_bits(plan.weights, native);
-    let kquant = matches!(
-        plan.weights,
-        WeightFormat::Quant(GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
-    );
-    let float = matches!(plan.weights, WeightFormat::F32 | WeightFormat::F16 | WeightFormat::BF16)
-        || (plan.weights == WeightFormat::Native && native >= 16.0);
+    let bits = plan.bits_per_weight(native);
+    let kquant = plan.kquant_weights();
+    let float = plan.float_weights(native);
     let serving = &plan.serving;
-    let static_batching = arm.technique.split('+').any(|p| p == "static-batching");
+    let static_batching = serving.static_batching;
     let weight_mb_per_token = task[idx("log2_weight_mb_per_token")] + (bits / 32.0).log2();
     vec![
         bits,
@@ -394,18 +377,7 @@ pub fn weights_share_of_memory(bits: f64, task: &[f64]) -> f64 {
 
 /// Bits per weight an arm stores, for a task with raw features `task`.
 pub fn arm_bits(arm: &Arm, task: &[f64]) -> f64 {
-    let plan = TechniqueName::parse(&arm.technique).map(|t| t.plan()).unwrap_or_default();
-    stored_bits(plan.weights, task[idx("native_bits_per_weight")])
-}
-
-/// Bits per weight of a weight format; `native` is the model file's own.
-fn stored_bits(format: WeightFormat, native: f64) -> f64 {
-    match format {
-        WeightFormat::Native => native,
-        WeightFormat::F32 => 32.0,
-        WeightFormat::F16 | WeightFormat::BF16 => 16.0,
-        WeightFormat::Quant(d) => bits_per_weight(d),
-    }
+    arm.technique.plan().bits_per_weight(task[idx("native_bits_per_weight")])
 }
 
 #[cfg(test)]
@@ -460,10 +432,11 @@ mod tests {
     #[test]
     fn arm_features_know_bits_and_flags() {
         let t = task(workload(32, 32, 1)).features();
-        let q4k = arm_features(&Arm { technique: "q4k+kv-off".into(), threads: 2 }, &t);
+        let arm = |t: &str, n| Arm::new(crate::techniques::TechniqueName::parse(t).unwrap(), n);
+        let q4k = arm_features(&arm("q4k+kv-off", 2), &t);
         assert_eq!(q4k[0], 4.5);
         assert_eq!(q4k[ARM_FEATURE_NAMES.iter().position(|n| *n == "kv_off").unwrap()], 1.0);
-        let native = arm_features(&Arm { technique: "native".into(), threads: 1 }, &t);
+        let native = arm_features(&arm("native", 1), &t);
         assert_eq!(native[0], 32.0, "a synthetic model's native weights are f32");
         assert_eq!(q4k.len(), ARM_FEATURE_NAMES.len());
     }

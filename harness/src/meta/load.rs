@@ -10,7 +10,7 @@ use super::features::{ModelInfo, TaskDescriptor};
 use super::objective::{Constraints, Objective};
 use super::tasks::{group_cells, TaskTable};
 use crate::config::CellConfig;
-use crate::store::CellRecord;
+use crate::record::CellRecord;
 
 /// Sizes of every model named in `records`, resolved once each; warnings for the unknown.
 pub struct ModelCatalog {

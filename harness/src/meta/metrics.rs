@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::tasks::TaskTable;
-use crate::store::MetricCi;
+use crate::record::MetricCi;
 
 /// Picks within this share of the best count as correct.
 pub const TIE_TOLERANCE: f64 = 0.02;
@@ -257,7 +257,7 @@ mod tests {
     use crate::meta::tasks::Task;
 
     fn table() -> TaskTable {
-        let arms = ["a", "b", "c", "d"].iter().map(|t| Arm { technique: t.to_string(), threads: 1 }).collect();
+        let arms = ["a", "b", "c", "d"].iter().map(|t| Arm::new(crate::techniques::TechniqueName::from_stored(t), 1)).collect();
         let task = Task {
             id: "t".into(),
             model: "m".into(),

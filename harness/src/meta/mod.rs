@@ -8,9 +8,9 @@
 //! selector of the [`selector::registry`] (one file each under [`selectors`]) is
 //! fitted per fold; [`metrics`] scores the picks with bootstrap CIs; [`evaluate`]
 //! ties it together into a [`crate::store::EvaluationRecord`]; [`recommend`] answers
-//! for a new task; [`cli`] is the command-line edge.
+//! for a new task; the command line is in the binary.
 
-pub mod cli;
+
 pub mod cv;
 pub mod embeddings;
 pub mod evaluate;

@@ -7,11 +7,11 @@
 
 use std::fmt;
 
-use crate::store::{CellRecord, CellStatus, Summary};
+use crate::record::{CellRecord, CellStatus, Summary};
 use crate::techniques::TechniqueName;
 
 /// The quantity a selector should optimise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Objective {
     /// Median request latency (lower is better).
@@ -188,9 +188,7 @@ impl Constraints {
                 return Some(format!("{}: {why}", status.as_str()));
             }
         };
-        let keeps_reference = TechniqueName::parse(&rec.technique)
-            .map(|t| t.plan().weights == crate::models::WeightFormat::F32)
-            .unwrap_or(false);
+        let keeps_reference = TechniqueName::from_stored(&rec.technique).exact();
         if let Some(why) = self.accuracy.iter().find_map(|f| f.violation(s, keeps_reference)) {
             return Some(why);
         }
@@ -227,7 +225,7 @@ mod tests {
 
     #[test]
     fn constraints_mark_cells_infeasible() {
-        let mut rec = crate::store::test_record("a");
+        let mut rec = crate::record::test_record("a");
         let c = Constraints { accuracy: AccuracyFloor::parse_list("ppl:1%").unwrap(), ..Default::default() };
         // 12.5 vs 12.0 is +4.2%.
         assert!(c.violation(&rec).unwrap().contains("perplexity +4.17%"));

@@ -8,7 +8,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use super::evaluate::Outcome;
 use super::recommend::Recommendation;
 use super::tasks::TaskTable;
-use crate::store::{EvaluationRecord, SelectorResult};
+use crate::record::{EvaluationRecord, SelectorResult};
 
 /// How a metric is shown: as a percentage or a plain number, with this many decimals.
 fn style(name: &str) -> (bool, usize) {

@@ -13,9 +13,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::features::{Arm, TaskDescriptor};
+use super::features::TaskDescriptor;
+use crate::record::{Arm, TaskId};
 use super::objective::{Constraints, Objective};
-use crate::store::{CellRecord, CellStatus};
+use crate::record::{CellRecord, CellStatus};
 
 /// Performance of an infeasible arm, as a share of the task's worst feasible arm.
 pub const INFEASIBLE_FACTOR: f64 = 0.5;
@@ -62,32 +63,28 @@ pub struct TaskTable {
 
 /// Cells grouped by task before features exist: built by [`group_cells`].
 pub struct CellGroups {
-    /// Task id → (a representative cell, its arms' latest records).
-    pub tasks: BTreeMap<String, (CellRecord, BTreeMap<Arm, CellRecord>)>,
+    /// Task name → (its id, a representative cell, its arms' latest records).
+    pub tasks: BTreeMap<String, (TaskId, CellRecord, BTreeMap<Arm, CellRecord>)>,
     /// Records whose config could not be read, with the reason.
     pub unreadable: Vec<(String, String)>,
 }
 
-/// Groups stored cells by task. A task is identified by the resolved model, workload
-/// and hardware specs, so two grids that reuse a workload name for different
-/// workloads make two tasks (the second named `workload@grid`). When an arm was
-/// measured more than once (re-runs), the latest record counts.
+/// Groups stored cells by [`TaskId`]: the model, workload and node shapes and the
+/// machine class, so two grids that reuse a workload name for different workloads make
+/// two tasks (the second named `workload@grid`), and two machines' `local` are two
+/// tasks (named `local@<cpu>` when both are present). When an arm was measured more
+/// than once (re-runs), the latest record counts.
 pub fn group_cells(records: &[CellRecord]) -> CellGroups {
-    let mut by_spec: BTreeMap<String, (String, CellRecord, BTreeMap<Arm, CellRecord>)> = BTreeMap::new();
+    let mut by_id: BTreeMap<TaskId, (String, CellRecord, BTreeMap<Arm, CellRecord>)> = BTreeMap::new();
     let mut unreadable = Vec::new();
     for rec in records {
-        let cfg: crate::config::CellConfig = match serde_json::from_str(&rec.config_json) {
-            Ok(c) => c,
-            Err(e) => {
-                unreadable.push((rec.key.clone(), format!("config_json unreadable: {e}")));
-                continue;
-            }
+        let Some(id) = TaskId::of(rec) else {
+            let e = serde_json::from_str::<crate::config::CellConfig>(&rec.config_json).err();
+            unreadable.push((rec.key.clone(), format!("config_json unreadable: {}", e.map(|e| e.to_string()).unwrap_or_default())));
+            continue;
         };
-        let spec_key = serde_json::to_string(&(&cfg.model, &cfg.model_spec, &cfg.workload, &cfg.workload_spec))
-            .unwrap_or_default()
-            + &serde_json::to_string(&(&cfg.hardware, &cfg.hardware_spec)).unwrap_or_default();
-        let arm = Arm { technique: rec.technique.clone(), threads: rec.threads };
-        let entry = by_spec.entry(spec_key).or_insert_with(|| (rec.grid.clone(), rec.clone(), BTreeMap::new()));
+        let arm = Arm::of(rec);
+        let entry = by_id.entry(id).or_insert_with(|| (rec.grid.clone(), rec.clone(), BTreeMap::new()));
         match entry.2.get(&arm) {
             Some(prev) if prev.started_at > rec.started_at => {}
             _ => {
@@ -95,18 +92,13 @@ pub fn group_cells(records: &[CellRecord]) -> CellGroups {
             }
         }
     }
-    let mut name_count: BTreeMap<(String, String, String), usize> = BTreeMap::new();
-    for (_, rep, _) in by_spec.values() {
-        *name_count.entry((rep.model.clone(), rep.workload.clone(), rep.hardware.clone())).or_default() += 1;
-    }
+    let names = TaskId::display_names(by_id.iter().map(|(id, (grid, _, _))| (id, grid.as_str())));
     let mut tasks = BTreeMap::new();
-    for (grid, rep, arms) in by_spec.into_values() {
-        let clash = name_count[&(rep.model.clone(), rep.workload.clone(), rep.hardware.clone())] > 1;
-        let workload = if clash { format!("{}@{grid}", rep.workload) } else { rep.workload.clone() };
-        let id = format!("{} / {} / {}", rep.model, workload, rep.hardware);
+    for ((id, (_, rep, arms)), name) in by_id.into_iter().zip(names) {
         let mut rep = rep;
-        rep.workload = workload;
-        tasks.insert(id, (rep, arms));
+        rep.workload = name.workload.clone();
+        rep.hardware = name.hardware.clone();
+        tasks.insert(name.name(), (id, rep, arms));
     }
     CellGroups { tasks, unreadable }
 }
@@ -137,12 +129,12 @@ impl TaskTable {
         mut describe: impl FnMut(&CellRecord) -> Option<TaskDescriptor>,
     ) -> TaskTable {
         let arms: Vec<Arm> =
-            groups.tasks.values().flat_map(|(_, a)| a.keys().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+            groups.tasks.values().flat_map(|(_, _, a)| a.keys().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
         let mut table = TaskTable { objective, arms, tasks: vec![], outcomes: vec![], left_out: vec![] };
         for (key, why) in &groups.unreadable {
             table.left_out.push((format!("cell {key}"), why.clone()));
         }
-        for (id, (rep, cells)) in &groups.tasks {
+        for (id, (_, rep, cells)) in &groups.tasks {
             let mut raw_rows = vec![None; table.arms.len()];
             for (arm, rec) in cells {
                 let a = table.arms.binary_search(arm).expect("arm collected above");
@@ -285,7 +277,7 @@ mod tests {
 
     #[test]
     fn infeasible_arms_stay_candidates_at_half_the_worst() {
-        let arms = (1..=3).map(|n| Arm { technique: "f32".into(), threads: n }).collect();
+        let arms = (1..=3).map(|n| Arm::new(crate::techniques::TechniqueName::parse("f32").unwrap(), n)).collect();
         let t = TaskTable::from_performance(
             Objective::Throughput,
             arms,
@@ -304,7 +296,7 @@ mod tests {
 
     #[test]
     fn latency_turns_into_speed() {
-        let arms = (1..=2).map(|n| Arm { technique: "f32".into(), threads: n }).collect();
+        let arms = (1..=2).map(|n| Arm::new(crate::techniques::TechniqueName::parse("f32").unwrap(), n)).collect();
         // Performance in, raw latency kept: 1/0.5 = 2 ms and 1/0.25 = 4 ms.
         let t = TaskTable::from_performance(
             Objective::Latency,

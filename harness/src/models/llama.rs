@@ -76,6 +76,12 @@ impl Decoder {
     /// The embedding table stays f32 for lookups; the output head (tied or
     /// not) takes the technique's format like every other matmul.
     pub fn load(src: &mut dyn WeightSource, fmt: WeightFormat) -> Result<Self> {
+        Self::load_without(src, fmt, &[])
+    }
+
+    /// Like [`Decoder::load`], leaving out the decoder layers at the indices in `skip`
+    /// (their weights are never built: the model really is smaller and faster).
+    pub fn load_without(src: &mut dyn WeightSource, fmt: WeightFormat, skip: &[usize]) -> Result<Self> {
         let cfg = src.config().clone();
         ensure!(cfg.hidden_size.is_multiple_of(cfg.num_heads), "hidden size not divisible by heads");
         ensure!(cfg.num_heads.is_multiple_of(cfg.num_kv_heads), "heads not divisible by kv heads");
@@ -89,7 +95,7 @@ impl Decoder {
             src.take(name)?.to_f32().with_context(|| format!("tensor {name}"))
         };
         let mut blocks = Vec::with_capacity(cfg.num_layers);
-        for i in 0..cfg.num_layers {
+        for i in (0..cfg.num_layers).filter(|i| !skip.contains(i)) {
             let mut lin = |name: &str| -> Result<Linear> {
                 let full = format!("blk.{i}.{name}.weight");
                 let t = src.take(&full)?;
@@ -119,8 +125,13 @@ impl Decoder {
         &self.cfg
     }
 
+    /// Decoder layers that run (fewer than the config's when some were left out).
+    pub fn layers(&self) -> usize {
+        self.blocks.len()
+    }
+
     pub fn new_kv(&self) -> KvState {
-        KvState::contiguous(self.cfg.num_layers)
+        KvState::contiguous(self.blocks.len())
     }
 
     /// Run `tokens` (`(batch, seq)`, u32) starting at absolute position `pos`.

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::store::{CellRecord, CellStatus, EvaluationRecord, Summary};
+use crate::record::{CellRecord, CellStatus, EvaluationRecord, Summary};
 
 /// What a report is drawn from.
 pub struct ReportData {

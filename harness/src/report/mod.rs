@@ -31,8 +31,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{ReportArgs, ReportFormat};
-use crate::store::Store;
+use crate::store;
 pub use backend::Area;
 pub use data::ReportData;
 
@@ -94,14 +93,13 @@ pub struct Formats {
     pub png: bool,
 }
 
-impl From<ReportFormat> for Formats {
-    fn from(f: ReportFormat) -> Formats {
-        match f {
-            ReportFormat::Svg => Formats { svg: true, png: false },
-            ReportFormat::Png => Formats { svg: false, png: true },
-            ReportFormat::Both => Formats { svg: true, png: true },
-        }
-    }
+/// What `harness report` is asked for.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    pub store: PathBuf,
+    /// Folder for index.html, report.md and figures/.
+    pub out: PathBuf,
+    pub formats: Formats,
 }
 
 /// What became of one figure.
@@ -123,11 +121,11 @@ pub struct Image {
 }
 
 /// Reads the store for a report; a missing store is an error that says to run `harness run`.
-pub fn load(store: &Path) -> Result<ReportData> {
-    let st = Store::open_existing(store)?;
-    let cells = st.all().with_context(|| format!("reading cells from {}", store.display()))?;
-    let evaluation = st.latest_evaluation().with_context(|| format!("reading evaluations from {}", store.display()))?;
-    Ok(ReportData::new(store.display().to_string(), cells, evaluation))
+pub fn load(path: &Path) -> Result<ReportData> {
+    let st = store::open_existing(path)?;
+    let cells = st.all().with_context(|| format!("reading cells from {}", path.display()))?;
+    let evaluation = st.latest_evaluation().with_context(|| format!("reading evaluations from {}", path.display()))?;
+    Ok(ReportData::new(path.display().to_string(), cells, evaluation))
 }
 
 /// Draws one chart as SVG text.
@@ -206,9 +204,9 @@ fn remove_stale(dir: &Path, written: &[PathBuf]) -> Result<()> {
 }
 
 /// The `harness report` command.
-pub fn run(a: ReportArgs) -> Result<ExitCode> {
-    let data = load(&a.store.store)?;
-    let sections = write(&data, &a.out, a.format.into())?;
+pub fn run(a: &ReportOptions) -> Result<ExitCode> {
+    let data = load(&a.store)?;
+    let sections = write(&data, &a.out, a.formats)?;
     let (mut drawn, mut skipped) = (0, 0);
     for s in &sections {
         if let Some(why) = &s.skipped {

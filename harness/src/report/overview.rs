@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::data::{natural_cmp, sort_techniques, ReportData};
 use super::Table;
-use crate::store::CellStatus;
+use crate::record::CellStatus;
 
 /// Cells per grid by outcome: valid, invalid (noisy), failed, not applicable.
 pub fn counts(data: &ReportData) -> Table {

@@ -9,7 +9,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::axis::Axis;
 use super::data::ReportData;
 use super::{draw, style, Area, Chart, Figure, Item};
-use crate::store::EvaluationRecord;
+use crate::record::EvaluationRecord;
 
 pub struct SelectorComparison;
 

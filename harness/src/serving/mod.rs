@@ -85,7 +85,7 @@ pub struct Session {
 
 /// Serve `requests` arriving per `arrivals` until every one is answered.
 pub fn serve(model: &Decoder, requests: Vec<Request>, arrivals: &Arrivals, cfg: &ServingConfig) -> Result<Session> {
-    let n_layers = model.config().num_layers;
+    let n_layers = model.layers();
     let total = requests.len();
     let mut pool = BlockPool::new(cfg.kv_blocks, cfg.block_size, cfg.prefix_cache);
     // Open loop: (arrival, request) in time order. Closed loop: the first

@@ -2,7 +2,7 @@
 //! decodes go first and long prompts are split to fill the rest, so a long
 //! prompt no longer stalls every running decode.
 
-use super::{ExecutionPlan, Technique};
+use super::{Effect, ExecutionPlan, Family, Technique};
 
 pub struct ChunkedPrefill;
 
@@ -13,8 +13,17 @@ impl Technique for ChunkedPrefill {
     fn describe(&self) -> &'static str {
         "serving: split prompts into chunks interleaved with decode steps"
     }
-    fn apply(&self, plan: &mut ExecutionPlan) -> Result<(), String> {
+    fn apply(&self, _param: Option<&str>, plan: &mut ExecutionPlan) -> Result<(), String> {
         plan.serving.chunked_prefill = true;
         Ok(())
+    }
+    fn family(&self) -> Family {
+        Family::Serving
+    }
+    fn effects(&self) -> &'static [Effect] {
+        &[Effect::Scheduling]
+    }
+    fn sort_rank(&self) -> u16 {
+        17
     }
 }

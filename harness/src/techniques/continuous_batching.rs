@@ -1,6 +1,6 @@
 //! Continuous batching: requests join and leave the running batch at every step.
 
-use super::{ExecutionPlan, Technique};
+use super::{Effect, ExecutionPlan, Family, Technique};
 
 pub struct ContinuousBatching;
 
@@ -11,7 +11,16 @@ impl Technique for ContinuousBatching {
     fn describe(&self) -> &'static str {
         "serving: admit and retire requests at every decode step"
     }
-    fn apply(&self, plan: &mut ExecutionPlan) -> Result<(), String> {
+    fn apply(&self, _param: Option<&str>, plan: &mut ExecutionPlan) -> Result<(), String> {
         plan.set_batching(self.name(), true)
+    }
+    fn family(&self) -> Family {
+        Family::Batching
+    }
+    fn effects(&self) -> &'static [Effect] {
+        &[Effect::Scheduling]
+    }
+    fn sort_rank(&self) -> u16 {
+        16
     }
 }

@@ -1,6 +1,6 @@
 //! No KV cache: every decode step recomputes attention over the whole sequence.
 
-use super::{ExecutionPlan, Technique};
+use super::{Aspect, Effect, ExecutionPlan, Family, Technique};
 use crate::models::generate::KvMode;
 
 pub struct KvOff;
@@ -12,8 +12,18 @@ impl Technique for KvOff {
     fn describe(&self) -> &'static str {
         "disable the KV cache and recompute the whole sequence each step"
     }
-    fn apply(&self, plan: &mut ExecutionPlan) -> Result<(), String> {
+    fn family(&self) -> Family {
+        Family::KvCache
+    }
+    fn effects(&self) -> &'static [Effect] {
+        &[Effect::Decoding]
+    }
+    fn apply(&self, _param: Option<&str>, plan: &mut ExecutionPlan) -> Result<(), String> {
+        plan.claim(Aspect::KvCache, self.name())?;
         plan.kv = KvMode::Off;
         Ok(())
+    }
+    fn sort_rank(&self) -> u16 {
+        14
     }
 }

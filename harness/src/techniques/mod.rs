@@ -1,112 +1,120 @@
-//! Acceleration techniques. Each one adjusts an [`ExecutionPlan`]; a cell's
-//! technique is one name or several joined by `+` (`q4k+kv-off`).
+//! Acceleration techniques. Each one describes itself (family, what it changes,
+//! whether it is a reference, where it sorts) and adjusts an open [`ExecutionPlan`]
+//! that the engine reads. A cell's technique is a [`TechniqueName`]: one name or
+//! several joined by `+`, each optionally with a parameter (`q4k+layer-skip:2`).
 //!
 //! Adding a technique: one new file with a [`Technique`] implementation and one
-//! line in [`registry`].
+//! line in [`registry`]. Nothing outside this folder spells a technique's name:
+//! learners, rules, accuracy scoring and reports read the descriptors and the plan
+//! (a test in `tests/technique_names.rs` enforces it).
 
 mod chunked_prefill;
 mod continuous_batching;
 mod kv_off;
+pub mod layer_skip;
+mod name;
+mod plan;
 mod precision;
 mod prefix_cache;
 mod quantize;
 mod static_batching;
 
-use std::fmt;
-
 use candle_core::quantized::GgmlDType;
-use serde::{Deserialize, Serialize};
 
-use crate::models::generate::KvMode;
-use crate::models::WeightFormat;
+pub use name::TechniqueName;
+pub use plan::{dtype_bits, Aspect, ExecutionPlan, ServingFlags};
 
-/// What a worker does for a cell, after all its techniques applied.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExecutionPlan {
-    pub weights: WeightFormat,
-    pub kv: KvMode,
-    /// Scheduling of a serving workload (ignored by plain workloads).
-    pub serving: ServingFlags,
-    /// Technique that set `weights`, to reject two weight formats in one cell.
-    weights_set_by: Option<&'static str>,
-    /// Technique that chose the batching policy, to reject two in one cell.
-    batching_set_by: Option<&'static str>,
+/// What kind of acceleration a technique is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// Floating-point width of the weights (or the file's own format).
+    Precision,
+    /// Block quantization of the weights.
+    Quantization,
+    /// How past keys/values are kept.
+    KvCache,
+    /// Removing parts of the network (layers, heads, channels).
+    Structure,
+    /// How a server batches requests.
+    Batching,
+    /// Serving-level reuse and splitting of work (prefix cache, chunked prefill).
+    Serving,
 }
 
-/// Serving-level techniques of a cell.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServingFlags {
-    pub continuous: bool,
-    pub chunked_prefill: bool,
-    pub prefix_cache: bool,
+/// What a technique changes when it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// The numbers or storage format of the weights.
+    Weights,
+    /// The shape of the network (fewer layers, heads, channels).
+    Structure,
+    /// The decoding loop (KV cache, speculation).
+    Decoding,
+    /// How requests are scheduled (batching, chunking, caching across requests).
+    Scheduling,
+    /// Where the model runs (threads, shards, nodes).
+    Placement,
 }
 
-impl ServingFlags {
-    pub fn any(&self) -> bool {
-        self.continuous || self.chunked_prefill || self.prefix_cache
-    }
-}
-
-impl Default for ExecutionPlan {
-    /// The baseline: f32 weights (a GGUF's dequantized reference), KV cache on.
-    fn default() -> Self {
-        Self {
-            weights: WeightFormat::F32,
-            kv: KvMode::On,
-            serving: ServingFlags::default(),
-            weights_set_by: None,
-            batching_set_by: None,
-        }
-    }
-}
-
-impl ExecutionPlan {
-    /// Set the weight format; fails when another technique already did.
-    pub fn set_weights(&mut self, by: &'static str, fmt: WeightFormat) -> Result<(), String> {
-        if let Some(prev) = self.weights_set_by {
-            return Err(format!("`{prev}` and `{by}` both choose the weight format; use one"));
-        }
-        self.weights_set_by = Some(by);
-        self.weights = fmt;
-        Ok(())
-    }
-
-    /// Choose the batching policy; fails when another technique already did.
-    pub fn set_batching(&mut self, by: &'static str, continuous: bool) -> Result<(), String> {
-        if let Some(prev) = self.batching_set_by {
-            return Err(format!("`{prev}` and `{by}` both choose the batching policy; use one"));
-        }
-        self.batching_set_by = Some(by);
-        self.serving.continuous = continuous;
-        Ok(())
-    }
+/// The workloads a reference technique is the baseline for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Plain generation: every accuracy figure is measured against this technique.
+    Generation,
+    /// Serving workloads: the scheduler every other policy is compared with.
+    Serving,
 }
 
 pub trait Technique: Send + Sync {
+    /// The name grids use (without a parameter).
     fn name(&self) -> &'static str;
-    /// One line for `--help` and error messages.
+    /// One line for `harness techniques` and error messages.
     fn describe(&self) -> &'static str;
-    fn apply(&self, plan: &mut ExecutionPlan) -> Result<(), String>;
+    fn family(&self) -> Family;
+    fn effects(&self) -> &'static [Effect];
+    /// `Some(what)` when the technique takes a parameter (`name:VALUE`); `what` says
+    /// what the value means, e.g. "K: number of layers to drop".
+    fn parameter(&self) -> Option<&'static str> {
+        None
+    }
+    /// Adjust the plan; `param` is the text after `:` (checked to be present exactly
+    /// when [`Technique::parameter`] is `Some`). Errors say what is wrong.
+    fn apply(&self, param: Option<&str>, plan: &mut ExecutionPlan) -> Result<(), String>;
+    /// Whether the outputs may differ from the reference's (weights or structure
+    /// change): such a cell's accuracy is measured against the reference, never assumed.
+    fn alters_outputs(&self) -> bool {
+        self.effects().iter().any(|e| matches!(e, Effect::Weights | Effect::Structure))
+    }
+    /// `Some(scope)` for the baseline of that scope.
+    fn reference_for(&self) -> Option<Scope> {
+        None
+    }
+    /// Position in tables and figures (lower first).
+    fn sort_rank(&self) -> u16;
 }
 
-/// Every technique the harness knows.
+/// Every technique the harness knows; the order `harness techniques` lists them in.
 pub fn registry() -> Vec<Box<dyn Technique>> {
+    use quantize::Quantize as Q;
     vec![
         Box::new(precision::Precision::native()),
         Box::new(precision::Precision::f32()),
         Box::new(precision::Precision::f16()),
         Box::new(precision::Precision::bf16()),
-        Box::new(quantize::Quantize::new("q8_0", GgmlDType::Q8_0)),
-        Box::new(quantize::Quantize::new("q4_0", GgmlDType::Q4_0)),
-        Box::new(quantize::Quantize::new("q4_1", GgmlDType::Q4_1)),
-        Box::new(quantize::Quantize::new("q5_0", GgmlDType::Q5_0)),
-        Box::new(quantize::Quantize::new("q5_1", GgmlDType::Q5_1)),
-        Box::new(quantize::Quantize::new("q2k", GgmlDType::Q2K)),
-        Box::new(quantize::Quantize::new("q3k", GgmlDType::Q3K)),
-        Box::new(quantize::Quantize::new("q4k", GgmlDType::Q4K)),
-        Box::new(quantize::Quantize::new("q5k", GgmlDType::Q5K)),
-        Box::new(quantize::Quantize::new("q6k", GgmlDType::Q6K)),
+        Box::new(Q::new("q8_0", GgmlDType::Q8_0, 4)),
+        Box::new(Q::new("q4_0", GgmlDType::Q4_0, 11)),
+        Box::new(Q::new("q4_1", GgmlDType::Q4_1, 10)),
+        Box::new(Q::new("q5_0", GgmlDType::Q5_0, 8)),
+        Box::new(Q::new("q5_1", GgmlDType::Q5_1, 7)),
+        Box::new(Q::new("q2k", GgmlDType::Q2K, 13)),
+        Box::new(Q::new("q3k", GgmlDType::Q3K, 12)),
+        Box::new(Q::new("q4k", GgmlDType::Q4K, 9)),
+        Box::new(Q::new("q5k", GgmlDType::Q5K, 6)),
+        Box::new(Q::new("q6k", GgmlDType::Q6K, 5)),
         Box::new(kv_off::KvOff),
+        Box::new(layer_skip::LayerSkip),
         Box::new(static_batching::StaticBatching),
         Box::new(continuous_batching::ContinuousBatching),
         Box::new(chunked_prefill::ChunkedPrefill),
@@ -114,68 +122,29 @@ pub fn registry() -> Vec<Box<dyn Technique>> {
     ]
 }
 
-pub fn known_names() -> Vec<&'static str> {
-    registry().iter().map(|t| t.name()).collect()
+/// Names as grids write them, parameterised ones with their placeholder (`layer-skip:K`).
+pub fn known_names() -> Vec<String> {
+    registry()
+        .iter()
+        .map(|t| match t.parameter() {
+            Some(p) => format!("{}:{}", t.name(), p.split(':').next().unwrap_or("N").trim()),
+            None => t.name().to_string(),
+        })
+        .collect()
 }
 
-/// A validated technique expression such as `q4k+kv-off`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(into = "String")]
-pub struct TechniqueName(String);
-
-impl TechniqueName {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let reg = registry();
-        let mut plan = ExecutionPlan::default();
-        for part in s.split('+').map(str::trim) {
-            let t = reg
-                .iter()
-                .find(|t| t.name() == part)
-                .ok_or_else(|| format!("unknown technique `{part}`; known techniques: {}", known_names().join(", ")))?;
-            t.apply(&mut plan).map_err(|e| format!("technique `{s}`: {e}"))?;
-        }
-        Ok(Self(s.split('+').map(str::trim).collect::<Vec<_>>().join("+")))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn plan(&self) -> ExecutionPlan {
-        let reg = registry();
-        let mut plan = ExecutionPlan::default();
-        for part in self.0.split('+') {
-            if let Some(t) = reg.iter().find(|t| t.name() == part) {
-                // Validated in `parse`; cannot fail here.
-                let _ = t.apply(&mut plan);
-            }
-        }
-        plan
-    }
-}
-
-impl fmt::Display for TechniqueName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<TechniqueName> for String {
-    fn from(t: TechniqueName) -> String {
-        t.0
-    }
-}
-
-impl<'de> Deserialize<'de> for TechniqueName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        TechniqueName::parse(&s).map_err(serde::de::Error::custom)
-    }
+/// The baseline technique of a scope (`f32` for generation, static batching for serving).
+pub fn reference(scope: Scope) -> TechniqueName {
+    let reg = registry();
+    let t = reg.iter().find(|t| t.reference_for() == Some(scope)).expect("the registry has a reference per scope");
+    TechniqueName::parse(t.name()).expect("a registered name parses")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::generate::KvMode;
+    use crate::models::WeightFormat;
 
     #[test]
     fn composite_names_parse_and_plan() {
@@ -184,6 +153,9 @@ mod tests {
         let p = t.plan();
         assert_eq!(p.weights, WeightFormat::Quant(GgmlDType::Q4K));
         assert_eq!(p.kv, KvMode::Off);
+        assert!(!t.exact());
+        assert!(TechniqueName::parse("kv-off").unwrap().exact());
+        assert!(reference(Scope::Generation).exact());
     }
 
     #[test]
@@ -196,5 +168,32 @@ mod tests {
         assert!(e.contains("batching policy"), "{e}");
         let all = TechniqueName::parse("prefix-cache+chunked-prefill+continuous-batching").unwrap().plan();
         assert!(all.serving.continuous && all.serving.chunked_prefill && all.serving.prefix_cache);
+        let e = TechniqueName::parse("kv-off+kv-off").unwrap_err();
+        assert!(e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn parameters_are_checked() {
+        let t = TechniqueName::parse("q4k+layer-skip:2").unwrap();
+        assert_eq!(t.plan().skip_layers, 2);
+        assert!(!t.exact(), "a model with layers removed is not its reference");
+        assert!(!TechniqueName::parse("layer-skip:1").unwrap().exact());
+        for bad in ["layer-skip", "layer-skip:0", "layer-skip:x", "q4k:3"] {
+            let e = TechniqueName::parse(bad).unwrap_err();
+            assert!(e.contains(bad.split(':').next().unwrap()), "{bad}: {e}");
+        }
+        assert!(known_names().contains(&"layer-skip:K".to_string()));
+    }
+
+    #[test]
+    fn stored_names_of_unknown_techniques_still_read() {
+        let t = TechniqueName::from_stored("q4k+warp-drive:9");
+        assert_eq!(t.as_str(), "q4k+warp-drive:9");
+        assert!(!t.exact(), "an unknown part is never assumed exact");
+        let mut names: Vec<TechniqueName> =
+            ["zeta", "q4k+kv-off", "kv-off", "q4k", "f32", "q8_0"].map(TechniqueName::from_stored).to_vec();
+        names.sort_by_key(|t| t.sort_key());
+        let order: Vec<&str> = names.iter().map(|t| t.as_str()).collect();
+        assert_eq!(order, ["f32", "q8_0", "q4k", "q4k+kv-off", "kv-off", "zeta"]);
     }
 }

@@ -1,7 +1,7 @@
 //! Prefix caching: KV blocks of shared prompt prefixes are computed once and
 //! reused by later requests (paged block cache with reference counts).
 
-use super::{ExecutionPlan, Technique};
+use super::{Effect, ExecutionPlan, Family, Technique};
 
 pub struct PrefixCache;
 
@@ -12,8 +12,17 @@ impl Technique for PrefixCache {
     fn describe(&self) -> &'static str {
         "serving: reuse cached KV blocks of shared prompt prefixes"
     }
-    fn apply(&self, plan: &mut ExecutionPlan) -> Result<(), String> {
+    fn apply(&self, _param: Option<&str>, plan: &mut ExecutionPlan) -> Result<(), String> {
         plan.serving.prefix_cache = true;
         Ok(())
+    }
+    fn family(&self) -> Family {
+        Family::Serving
+    }
+    fn effects(&self) -> &'static [Effect] {
+        &[Effect::Scheduling]
+    }
+    fn sort_rank(&self) -> u16 {
+        18
     }
 }

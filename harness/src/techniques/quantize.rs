@@ -4,17 +4,19 @@
 
 use candle_core::quantized::GgmlDType;
 
-use super::{ExecutionPlan, Technique};
+use super::{Effect, ExecutionPlan, Family, Technique};
 use crate::models::WeightFormat;
 
 pub struct Quantize {
     name: &'static str,
     dtype: GgmlDType,
+    rank: u16,
 }
 
 impl Quantize {
-    pub fn new(name: &'static str, dtype: GgmlDType) -> Self {
-        Self { name, dtype }
+    /// `rank` places it in tables: more bits first.
+    pub fn new(name: &'static str, dtype: GgmlDType, rank: u16) -> Self {
+        Self { name, dtype, rank }
     }
 }
 
@@ -25,7 +27,16 @@ impl Technique for Quantize {
     fn describe(&self) -> &'static str {
         "ggml block quantization of every linear layer (candle quantized matmul)"
     }
-    fn apply(&self, plan: &mut ExecutionPlan) -> Result<(), String> {
+    fn family(&self) -> Family {
+        Family::Quantization
+    }
+    fn effects(&self) -> &'static [Effect] {
+        &[Effect::Weights]
+    }
+    fn apply(&self, _param: Option<&str>, plan: &mut ExecutionPlan) -> Result<(), String> {
         plan.set_weights(self.name, WeightFormat::Quant(self.dtype))
+    }
+    fn sort_rank(&self) -> u16 {
+        self.rank
     }
 }

@@ -46,5 +46,5 @@ pub fn smoke_grid() -> String {
 
 /// (status, count) rows of a store, via the library.
 pub fn count_cells(store: &Path) -> usize {
-    harness::store::Store::open_existing(store).unwrap().all().unwrap().len()
+    harness::store::open_existing(store).unwrap().all().unwrap().len()
 }

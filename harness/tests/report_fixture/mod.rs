@@ -5,10 +5,11 @@
 
 use std::path::Path;
 
-use harness::store::{
+use harness::record::{
     CellRecord, CellStatus, EvaluationRecord, Fingerprint, LatencyStats, MetricCi, SampleSeries, SelectorResult,
-    ServingStats, Store, Summary, TaskPick,
+    ServingStats, Summary, TaskPick,
 };
+use harness::store::{ResultStore, SqliteStore as Store};
 use serde_json::json;
 
 fn fingerprint() -> Fingerprint {
@@ -22,6 +23,7 @@ fn fingerprint() -> Fingerprint {
         git_revision: "abc123".into(),
         rustflags: "-C target-cpu=native".into(),
         target_features: "avx2,fma".into(),
+        gpu: None,
     }
 }
 
@@ -117,6 +119,7 @@ fn record(s: &Spec, status: CellStatus, verdict: &str) -> CellRecord {
         model: s.model.into(),
         technique: s.technique.into(),
         threads: s.threads,
+        engine: "candle".into(),
         workload: s.workload.into(),
         hardware: s.hardware.into(),
         emulated: s.emulated,

@@ -21,10 +21,14 @@
 //! Arms the rules do not mention rank after the ones they do.
 
 use anyhow::Result;
+use candle_core::quantized::GgmlDType;
 
 use crate::meta::cv::{Query, Training};
 use crate::meta::features::{arm_bits, idx, weights_share_of_memory, Arm};
 use crate::meta::selector::{Fitted, Selector};
+use crate::models::generate::KvMode;
+use crate::models::WeightFormat;
+use crate::techniques::{ExecutionPlan, ServingFlags};
 
 pub struct Heuristic;
 
@@ -51,38 +55,66 @@ impl Selector for Heuristic {
     }
 }
 
-/// Techniques in the order the rules prefer them for a task with raw features `f`.
-pub fn preference(f: &[f64]) -> Vec<&'static str> {
+/// A recipe the rules name: a weight format alone, or a serving policy alone.
+fn weights(w: WeightFormat) -> ExecutionPlan {
+    let mut p = ExecutionPlan::default();
+    p.weights = w;
+    p
+}
+
+fn policy(continuous: bool, chunked_prefill: bool, prefix_cache: bool) -> ExecutionPlan {
+    let static_batching = !(continuous || chunked_prefill || prefix_cache);
+    let mut p = ExecutionPlan::default();
+    p.serving = ServingFlags { continuous, chunked_prefill, prefix_cache, static_batching };
+    p
+}
+
+/// Recipes in the order the rules prefer them for a task with raw features `f`. The
+/// rules speak of what a technique does (weight format, bits, scheduling), never of
+/// its name; an arm matches a rule when its recipe is exactly that.
+pub fn preference(f: &[f64]) -> Vec<ExecutionPlan> {
+    use GgmlDType::*;
+    use WeightFormat::{Native, Quant, BF16, F16, F32};
     let serving = f[idx("serving")] > 0.5;
     if serving {
         let shared = f[idx("shared_prefix_share")] >= 0.25;
         let many = f[idx("log2_batch")] >= 1.0 || f[idx("open_loop")] > 0.5;
         let long = f[idx("log2_prompt_tokens")] >= 7.0;
-        let all = "prefix-cache+chunked-prefill+continuous-batching";
+        let (all, prefix, cont, chunk, stat) = (
+            policy(true, true, true),
+            policy(false, false, true),
+            policy(true, false, false),
+            policy(false, true, false),
+            policy(false, false, false),
+        );
         return if shared {
-            vec![all, "prefix-cache", "continuous-batching", "chunked-prefill", "static-batching"]
+            vec![all, prefix, cont, chunk, stat]
         } else if many && long {
-            vec![all, "chunked-prefill", "continuous-batching", "prefix-cache", "static-batching"]
+            vec![all, chunk, cont, prefix, stat]
         } else if many {
-            vec!["continuous-batching", all, "chunked-prefill", "prefix-cache", "static-batching"]
+            vec![cont, all, chunk, prefix, stat]
         } else {
-            vec!["static-batching", "continuous-batching", "chunked-prefill", "prefix-cache", all]
+            vec![stat, cont, chunk, prefix, all]
         };
     }
     let decode_bound = f[idx("decode_share")] >= 0.25 && f[idx("log2_batch")] <= 1.0;
     let native_low_bit = f[idx("native_bits_per_weight")] <= 6.0;
-    let mut order: Vec<&'static str> =
-        if decode_bound { vec!["q4k", "q4_0", "q4_1"] } else { vec!["q8_0", "f16", "bf16", "f32"] };
+    let mut order: Vec<WeightFormat> =
+        if decode_bound { vec![Quant(Q4K), Quant(Q4_0), Quant(Q4_1)] } else { vec![Quant(Q8_0), F16, BF16, F32] };
     if decode_bound {
         if native_low_bit {
-            order.push("native");
+            order.push(Native);
         }
-        order.extend(["q5k", "q5_0", "q5_1", "q6k", "q8_0", "f16", "f32", "bf16"]);
+        order.extend([Quant(Q5K), Quant(Q5_0), Quant(Q5_1), Quant(Q6K), Quant(Q8_0), F16, F32, BF16]);
     } else {
-        order.extend(["q6k", "q5k", "q4k", "q4_0", "native"]);
+        order.extend([Quant(Q6K), Quant(Q5K), Quant(Q4K), Quant(Q4_0), Native]);
     }
-    order.push("kv-off");
-    order
+    let mut plans: Vec<ExecutionPlan> = order.into_iter().map(weights).collect();
+    // Never recompute the KV cache: recomputing f32 goes last.
+    let mut recompute = ExecutionPlan::default();
+    recompute.kv = KvMode::Off;
+    plans.push(recompute);
+    plans
 }
 
 impl Fitted for Rules {
@@ -93,7 +125,8 @@ impl Fitted for Rules {
             .iter()
             .map(|&a| {
                 let arm = &self.arms[a];
-                let mut rank = order.iter().position(|t| *t == arm.technique).unwrap_or(order.len());
+                let plan = arm.technique.plan();
+                let mut rank = order.iter().position(|p| p.same_recipe(&plan)).unwrap_or(order.len());
                 if weights_share_of_memory(arm_bits(arm, &q.raw), &q.raw) > 0.5 {
                     rank += 100;
                 }

@@ -5,66 +5,10 @@
 //! technique matrix built from the cells, for one objective.
 
 use rusqlite::{params, OptionalExtension};
-use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError};
-
-/// A metric with its bootstrap 95% confidence interval over tasks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricCi {
-    /// e.g. `top1`, `top3`, `regret_mean`, `regret_median`, `regret_p90`, `gap_closed`,
-    /// `ndcg3`, `spearman`, `gain_vs_random`, `gain_vs_heuristic`, `infeasible_picks`,
-    /// `selection_ms`.
-    pub name: String,
-    pub value: f64,
-    pub ci_lo: f64,
-    pub ci_hi: f64,
-}
-
-/// Every metric of one selector, and its paired test against the baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SelectorResult {
-    pub selector: String,
-    pub metrics: Vec<MetricCi>,
-    /// Paired test of per-task regret against the `--baseline` selector (two-sided p).
-    pub p_value_vs_baseline: Option<f64>,
-}
-
-impl SelectorResult {
-    pub fn metric(&self, name: &str) -> Option<&MetricCi> {
-        self.metrics.iter().find(|m| m.name == name)
-    }
-}
-
-/// What one selector picked for one held-out task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskPick {
-    /// `model / workload / hardware`.
-    pub task: String,
-    pub selector: String,
-    /// The technique (with threads) picked, e.g. `q4k @2t`.
-    pub pick: String,
-    /// The oracle's technique for this task.
-    pub oracle: String,
-    /// Relative regret versus the oracle (0 = picked the best; infeasible picks penalised).
-    pub regret: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvaluationRecord {
-    /// Assigned by the store on insert.
-    pub id: i64,
-    /// Unix seconds.
-    pub created_at: f64,
-    pub objective: String,
-    /// `loto`, `lomo` or `loho`.
-    pub cv: String,
-    pub baseline: String,
-    /// Everything else that defined the evaluation (constraints, seeds, task count), JSON.
-    pub config_json: String,
-    pub selectors: Vec<SelectorResult>,
-    pub picks: Vec<TaskPick>,
-}
+use super::SqliteStore;
+use crate::store::StoreError;
+use crate::record::{EvaluationRecord, MetricCi, SelectorResult, TaskPick};
 
 /// Migration 2: the evaluation tables.
 pub(super) const V2: &str = "
@@ -102,9 +46,17 @@ fn real(x: f64) -> Option<f64> {
     (!x.is_nan()).then_some(x)
 }
 
-impl Store {
+pub(super) fn insert(s: &SqliteStore, e: &EvaluationRecord) -> Result<i64, StoreError> {
+    s.insert_evaluation_impl(e)
+}
+
+pub(super) fn latest(s: &SqliteStore) -> Result<Option<EvaluationRecord>, StoreError> {
+    s.latest_evaluation_impl()
+}
+
+impl SqliteStore {
     /// Store an evaluation in one transaction; returns its id.
-    pub fn insert_evaluation(&self, e: &EvaluationRecord) -> Result<i64, StoreError> {
+    pub(super) fn insert_evaluation_impl(&self, e: &EvaluationRecord) -> Result<i64, StoreError> {
         let tx = rusqlite::Transaction::new_unchecked(self.conn(), rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO evaluations (created_at, objective, cv, baseline, config_json) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -139,7 +91,7 @@ impl Store {
     }
 
     /// The most recent evaluation, if any (optionally of one objective/cv).
-    pub fn latest_evaluation(&self) -> Result<Option<EvaluationRecord>, StoreError> {
+    pub(super) fn latest_evaluation_impl(&self) -> Result<Option<EvaluationRecord>, StoreError> {
         let id: Option<i64> =
             self.conn().query_row("SELECT max(id) FROM evaluations", [], |r| r.get(0)).optional()?.flatten();
         match id {
@@ -208,11 +160,12 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ResultStore;
 
     #[test]
     fn evaluation_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("e.db")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("e.db")).unwrap();
         assert!(store.latest_evaluation().unwrap().is_none());
         let m = |n: &str, v: f64| MetricCi { name: n.into(), value: v, ci_lo: v - 0.1, ci_hi: v + 0.1 };
         let mut e = EvaluationRecord {

@@ -1,8 +1,11 @@
-//! Command-line options, parsed once into typed structs.
+//! Command-line options, parsed once into typed structs; [`super::commands`] turns
+//! them into the library's option types. The library never sees clap.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use harness::meta::cv::CvScheme;
+use harness::meta::objective::{AccuracyFloors, Objective};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -11,7 +14,8 @@ use clap::{Args, Parser, Subcommand};
     about = "Measure, learn and predict which inference acceleration fits a model, workload and node",
     long_about = "harness runs a YAML grid of models x acceleration techniques x hardware x workloads with real \
                   transformer inference (candle), records latency, throughput, memory and accuracy in a SQLite \
-                  store, and resumes where it stopped.\n\nExit codes: 0 success, 1 some cells failed or a runtime \
+                  store, and resumes where it stopped. `evaluate` and `recommend` learn from the store which technique to \
+                  use; `report` draws every figure from it.\n\nExit codes: 0 success, 1 some cells failed or a runtime \
                   error, 2 bad input (grid file, model files, store)."
 )]
 pub struct Cli {
@@ -43,6 +47,15 @@ pub enum Cmd {
     Evaluate(EvaluateArgs),
     /// Recommend a technique for a task (model x workload x hardware) named in a grid file.
     Recommend(RecommendArgs),
+    /// Merge results stores into one, by cell identity (idempotent, order-independent).
+    #[command(
+        long_about = "Merge results stores (shards of a grid, runs on other machines) into OUT, by cell identity. \
+                      A cell present in several stores keeps its most recent measurement; merging again, or in \
+                      another order, gives the same store. Every cell keeps its own fingerprint; each merge is \
+                      logged in OUT's `provenance` table. Inputs must have this harness's schema version (open \
+                      an older store once with this harness to migrate it). Evaluations are not merged."
+    )]
+    Merge(MergeArgs),
     /// Internal: run one cell (request on stdin, reply on stdout).
     #[command(hide = true)]
     Worker,
@@ -73,19 +86,32 @@ pub struct RunArgs {
     /// Also run again cells whose measurements were judged invalid (too noisy, too few samples).
     #[arg(long)]
     pub retry_invalid: bool,
+    /// Count cells stored from another machine class (another CPU or instruction set) as done instead of
+    /// measuring them again here.
+    #[arg(long)]
+    pub reuse_foreign: bool,
     /// Print the planned cells and how many are stored, run nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// No progress bar.
+    /// No progress output (a bar on a terminal, a line per cell otherwise).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The store to merge into (created if absent).
+    pub out: PathBuf,
+    /// Stores to merge from.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]
     pub store: StoreArg,
-    /// Output format.
+    /// Output format: csv or json.
     #[arg(long, default_value = "csv")]
     pub format: String,
     /// Output file [default: standard output].
@@ -140,13 +166,13 @@ pub struct TaskTableArgs {
     #[command(flatten)]
     pub store: StoreArg,
     /// What the best technique optimises.
-    #[arg(long, value_enum, default_value_t = crate::meta::objective::Objective::Latency)]
-    pub objective: crate::meta::objective::Objective,
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::Latency)]
+    pub objective: ObjectiveArg,
     /// Accuracy floor an arm must meet, comma-separated clauses: `ppl:P%` (perplexity at most P% above the f32
     /// reference's), `agreement:A` (greedy agreement with the f32 reference at least A, 0..1), `kl:K` (mean KL at
     /// most K nats). Example: `ppl:1%,agreement:0.99`.
-    #[arg(long, value_name = "CLAUSES", value_parser = crate::meta::objective::AccuracyFloors::parse)]
-    pub accuracy_floor: Option<crate::meta::objective::AccuracyFloors>,
+    #[arg(long, value_name = "CLAUSES", value_parser = AccuracyFloors::parse)]
+    pub accuracy_floor: Option<AccuracyFloors>,
     /// Peak resident memory an arm may use, MB.
     #[arg(long, value_name = "MB")]
     pub memory_limit: Option<f64>,
@@ -178,13 +204,12 @@ pub struct EvaluateArgs {
     /// Selector the paired test compares against.
     #[arg(long, default_value = "random")]
     pub baseline: String,
-    /// Selectors to evaluate, comma-separated [default: all]: random, heuristic, single-best, oracle, knn, isac,
-    /// alors, gbdt, random-forest, metainf, ours.
-    #[arg(long, value_delimiter = ',')]
+    /// Selectors to evaluate, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',', long_help = selectors_help())]
     pub selectors: Vec<String>,
     /// Cross-validation: leave one task, model or hardware profile out.
-    #[arg(long, value_enum, default_value_t = crate::meta::cv::CvScheme::Loto)]
-    pub cv: crate::meta::cv::CvScheme,
+    #[arg(long, value_enum, default_value_t = CvArg::Loto)]
+    pub cv: CvArg,
     /// Output format.
     #[arg(long, value_enum, default_value_t = EvaluateFormat::Table)]
     pub format: EvaluateFormat,
@@ -227,7 +252,64 @@ pub struct RecommendArgs {
     /// Grid file defining the model, workload and hardware.
     #[arg(long, default_value = "experiments/grid.yaml")]
     pub grid: PathBuf,
-    /// Selector making the recommendation.
+    /// Selector making the recommendation (not one that needs the truth, like `oracle`).
     #[arg(long, default_value = "ours")]
     pub selector: String,
+}
+
+/// `--selectors` help, from the registry: every selector with its one-line description.
+fn selectors_help() -> String {
+    let mut s = String::from("Selectors to evaluate, comma-separated [default: all]:\n");
+    for sel in harness::meta::selector::registry() {
+        s.push_str(&format!("  {:14} {}\n", sel.name(), sel.describe()));
+    }
+    s
+}
+
+/// `--objective`, mirrored for clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectiveArg {
+    /// Median request latency (lower is better).
+    Latency,
+    /// Generated tokens per second (higher is better).
+    Throughput,
+    /// Median time to first token (lower is better).
+    Ttft,
+    /// Cost per 1000 generated tokens (lower is better).
+    Cost,
+    /// Requests per second meeting both latency targets; serving workloads only (higher is better).
+    Goodput,
+}
+
+impl From<ObjectiveArg> for Objective {
+    fn from(o: ObjectiveArg) -> Objective {
+        match o {
+            ObjectiveArg::Latency => Objective::Latency,
+            ObjectiveArg::Throughput => Objective::Throughput,
+            ObjectiveArg::Ttft => Objective::Ttft,
+            ObjectiveArg::Cost => Objective::Cost,
+            ObjectiveArg::Goodput => Objective::Goodput,
+        }
+    }
+}
+
+/// `--cv`, mirrored for clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CvArg {
+    /// Leave one task out.
+    Loto,
+    /// Leave one model out.
+    Lomo,
+    /// Leave one hardware profile out.
+    Loho,
+}
+
+impl From<CvArg> for CvScheme {
+    fn from(c: CvArg) -> CvScheme {
+        match c {
+            CvArg::Loto => CvScheme::Loto,
+            CvArg::Lomo => CvScheme::Lomo,
+            CvArg::Loho => CvScheme::Loho,
+        }
+    }
 }

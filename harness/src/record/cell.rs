@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::fingerprint::{Fingerprint, MachineClass};
+
 /// How a cell ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -122,31 +124,17 @@ pub struct SampleSeries {
     pub values: Vec<f64>,
 }
 
-/// Where and with what a cell ran.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Fingerprint {
-    pub cpu_model: String,
-    pub physical_cores: usize,
-    pub logical_cores: usize,
-    pub memory_mb: u64,
-    pub os: String,
-    pub crate_version: String,
-    pub git_revision: String,
-    /// RUSTFLAGS the binary was built with, e.g. `-C target-cpu=native`.
-    pub rustflags: String,
-    /// SIMD features compiled in (avx2, fma, f16c, ...).
-    pub target_features: String,
-}
-
 /// The full record of one cell, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellRecord {
-    /// Content key: hash of resolved config, model digest and code version.
+    /// Content key: hash of the cell's [`super::CellIdentity`].
     pub key: String,
     pub grid: String,
     pub model: String,
     pub technique: String,
     pub threads: usize,
+    /// The inference engine that ran it (`candle` for cells stored before engines were an axis).
+    pub engine: String,
     pub workload: String,
     pub hardware: String,
     /// True when the hardware profile is emulated rather than the real machine.
@@ -164,3 +152,93 @@ pub struct CellRecord {
     pub started_at: f64,
     pub wall_s: f64,
 }
+
+impl CellRecord {
+    /// The class of machine the cell was measured on.
+    pub fn machine(&self) -> MachineClass {
+        MachineClass::of(&self.fingerprint)
+    }
+}
+
+/// A fully populated record for tests here and in the exporters.
+#[cfg(test)]
+pub fn test_record(key: &str) -> CellRecord {
+    CellRecord {
+        key: key.to_owned(),
+        grid: "smoke".into(),
+        model: "smollm2-135m".into(),
+        technique: "q4_1".into(),
+        threads: 4,
+        workload: "chat, short".into(),
+        hardware: "local".into(),
+        engine: "candle".into(),
+        emulated: false,
+        status: CellStatus::Ok,
+        reason: None,
+        summary: Some(Summary {
+            verdict: "valid".into(),
+            verdict_reason: Some("cv \"low\"".into()),
+            reps: 3,
+            latency_ms: LatencyStats {
+                p50: 10.5,
+                p90: 11.25,
+                p99: 12.0,
+                mean: 10.9,
+                stdev: 0.1 + 0.2,
+                p50_ci_lo: 10.0,
+                p50_ci_hi: 11.0,
+                outliers: 1,
+            },
+            ttft_ms: 3.5,
+            tpot_ms: 1.25,
+            decode_tok_s: 800.0,
+            prefill_tok_s: 4000.0,
+            output_tok_s: 700.0,
+            peak_rss_mb: 512.0,
+            weight_mb: 90.5,
+            perplexity: Some(12.5),
+            ref_perplexity: Some(12.0),
+            agreement: Some(0.97),
+            kl_mean: None,
+            cost_per_1k_tokens: 0.001,
+            serving: Some(ServingStats {
+                requests: 16,
+                ttft_p90_ms: 30.0,
+                ttft_p99_ms: 31.5,
+                ttft_mean_ms: 20.25,
+                tpot_p90_ms: 2.5,
+                tpot_p99_ms: 3.0,
+                itl_p50_ms: 1.0,
+                itl_p90_ms: 2.0,
+                itl_p99_ms: 4.0,
+                request_throughput: 5.5,
+                goodput: 0.75,
+                prefix_hit_rate: 0.5,
+            }),
+            extra: serde_json::json!({"fallback": ["lm_head"], "n": 2}),
+        }),
+        samples: vec![
+            SampleSeries { metric: "latency_ms".into(), values: vec![10.5, 11.25, 12.0] },
+            SampleSeries { metric: "empty".into(), values: vec![] },
+            SampleSeries { metric: "ttft_ms".into(), values: vec![3.0, 3.5, 4.0] },
+        ],
+        config_json: r#"{"model":"smollm2-135m","threads":4}"#.into(),
+        fingerprint: Fingerprint {
+            cpu_model: "Test CPU, 4 cores".into(),
+            physical_cores: 4,
+            logical_cores: 8,
+            memory_mb: 16384,
+            os: "linux".into(),
+            crate_version: "0.1.0".into(),
+            git_revision: "abc123".into(),
+            rustflags: "-C target-cpu=native".into(),
+            target_features: "avx2,fma".into(),
+            gpu: None,
+        },
+        model_digest: "sha256:feed".into(),
+        code_version: "0.1.0+abc123".into(),
+        started_at: 1_700_000_000.25,
+        wall_s: 4.5,
+    }
+}
+

@@ -1,0 +1,338 @@
+//! Every command's handler, in one place: options arrive typed from [`super::cli`],
+//! become the library's option structs, and the stages do the work.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+
+use harness::bench_engine::{self, BenchOptions};
+use harness::config::{self, HardwareSpec};
+use harness::execute::{plan, runner};
+use harness::hardware::fingerprint::{code_version, machine_class};
+use harness::meta::evaluate::{self, Options};
+use harness::meta::features::{HardwareInfo, ModelInfo, TaskDescriptor};
+use harness::meta::load::{self, Loaded};
+use harness::meta::objective::{Constraints, Objective};
+use harness::meta::{output, recommend as rec, selector};
+use harness::models::hub;
+use harness::record::{CellRecord, CellStatus};
+use harness::report::{self, Formats, ReportOptions};
+use harness::store::{self, merge, ResultStore};
+use harness::workloads::corpus;
+use harness::BadInput;
+use serde_json::json;
+
+use super::cli::{
+    BenchArgs, EvaluateArgs, EvaluateFormat, ExportArgs, MergeArgs, RecommendArgs, ReportArgs, ReportFormat, RunArgs,
+    TaskTableArgs,
+};
+
+/// Bad input (grid, model files, store, unknown names) exits 2; anything else 1.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if harness::error::is_bad_input(e) {
+        2
+    } else {
+        1
+    }
+}
+
+pub fn run(a: RunArgs) -> Result<ExitCode> {
+    let grid = config::load(&a.grid)?;
+    let hub_cache = a.hub_cache.unwrap_or_else(hub::default_cache_dir);
+    let corpus_dir = a.corpus_dir.unwrap_or_else(corpus::default_dir);
+    let machine = machine_class();
+    let cells = plan::plan(&grid, &hub_cache, &corpus_dir, &machine, &code_version())?;
+    let store = store::open(&a.store.store)?;
+    if a.dry_run {
+        let done = store.keys()?;
+        for c in &cells {
+            let k = &c.config;
+            let state = if done.contains(&c.key) { "stored" } else { "to run" };
+            println!("{state:7} {} {} {} {}t {}", c.key, k.model, k.technique, k.threads, k.workload);
+        }
+        println!("{} cells, {} stored", cells.len(), cells.iter().filter(|c| done.contains(&c.key)).count());
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("{}: {} cells planned; store {}", grid.path.display(), cells.len(), store.location());
+    let opts = runner::RunOptions {
+        hub_cache,
+        corpus_dir,
+        retry_failed: a.retry_failed,
+        retry_invalid: a.retry_invalid,
+        reuse_foreign: a.reuse_foreign,
+        quiet: a.quiet,
+    };
+    let report = runner::run(&cells, &grid.name(), store.as_ref(), &machine, &opts)?;
+    if !report.executed.is_empty() {
+        println!("{}", summary_table(&report.executed));
+    }
+    let failed = report.failed();
+    println!(
+        "{} cells: {} run, {} skipped (already stored), {} failed",
+        report.planned,
+        report.executed.len(),
+        report.skipped,
+        failed
+    );
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn summary_table(recs: &[CellRecord]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "model",
+        "technique",
+        "thr",
+        "workload",
+        "status",
+        "p50 ms",
+        "TTFT ms",
+        "TPOT ms",
+        "out tok/s",
+        "RSS MB",
+        "ppl",
+        "agree",
+        "KL",
+    ]);
+    let f = |x: f64, p: usize| format!("{x:.p$}");
+    for r in recs {
+        let mut row = vec![r.model.clone(), r.technique.clone(), r.threads.to_string(), r.workload.clone()];
+        match (&r.summary, r.status) {
+            (Some(s), CellStatus::Ok) => {
+                let status = if s.verdict == "valid" { "ok".to_string() } else { "ok (noisy)".to_string() };
+                row.extend([
+                    status,
+                    f(s.latency_ms.p50, 1),
+                    f(s.ttft_ms, 1),
+                    f(s.tpot_ms, 2),
+                    f(s.output_tok_s, 1),
+                    f(s.peak_rss_mb, 0),
+                    s.perplexity.map_or("-".into(), |x| f(x, 2)),
+                    s.agreement.map_or("-".into(), |x| f(x, 3)),
+                    s.kl_mean.map_or("-".into(), |x| f(x, 4)),
+                ]);
+            }
+            _ => {
+                let mut why = r.reason.clone().unwrap_or_default();
+                why.truncate(60);
+                row.push(format!("{}: {why}", r.status.as_str()));
+            }
+        }
+        t.add_row(row);
+    }
+    t
+}
+
+pub fn export(a: ExportArgs) -> Result<ExitCode> {
+    let exporter = harness::export::exporter(&a.format).ok_or_else(|| {
+        let known: Vec<_> = harness::export::exporters().iter().map(|e| e.name()).collect();
+        BadInput(format!("unknown export format `{}`; known: {}", a.format, known.join(", ")))
+    })?;
+    let store = store::open_existing(&a.store.store)?;
+    let recs = store.all()?;
+    match a.out {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+            );
+            exporter.write(&recs, &mut f)?;
+            eprintln!("wrote {} cells to {}", recs.len(), path.display());
+        }
+        None => exporter.write(&recs, &mut std::io::stdout().lock())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn techniques() -> Result<ExitCode> {
+    for (t, name) in harness::techniques::registry().iter().zip(harness::techniques::known_names()) {
+        println!("{name:20} {:?}: {}", t.family(), t.describe());
+        if let Some(p) = t.parameter() {
+            println!("{:20} parameter {p}", "");
+        }
+    }
+    println!("\nCombine with `+`, e.g. `q4k+kv-off`; give a parameter after `:`, e.g. `layer-skip:2`.");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn constraints(a: &TaskTableArgs) -> Constraints {
+    Constraints {
+        accuracy: a.accuracy_floor.as_ref().map(|f| f.0.clone()).unwrap_or_default(),
+        memory_limit_mb: a.memory_limit,
+        budget: a.budget,
+    }
+}
+
+/// Opens the store and builds the table; errors name what to run when it is empty.
+fn load_table(a: &TaskTableArgs) -> Result<(Box<dyn ResultStore>, Loaded)> {
+    let store = store::open_existing(&a.store.store)?;
+    let records = store.all()?;
+    if records.is_empty() {
+        bail!(
+            "store {} has no tasks (no cells); run `harness run experiments/grid.yaml` first",
+            a.store.store.display()
+        );
+    }
+    let hub_cache = a.hub_cache.clone().unwrap_or_else(hub::default_cache_dir);
+    let loaded = load::table(&records, a.objective.into(), &constraints(a), &hub_cache, !a.no_embeddings)?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    if loaded.table.tasks.is_empty() {
+        let why: Vec<String> = loaded.table.left_out.iter().take(5).map(|(t, w)| format!("{t}: {w}")).collect();
+        bail!(
+            "store {} has {} cells but no task with a feasible arm for objective {} under these constraints ({}); \
+             relax the constraints or run more cells, e.g. `harness run experiments/grid.yaml`",
+            a.store.store.display(),
+            records.len(),
+            Objective::from(a.objective),
+            why.join("; ")
+        );
+    }
+    for (t, why) in &loaded.table.left_out {
+        eprintln!("note: {t} left out: {why}");
+    }
+    Ok((store, loaded))
+}
+
+pub fn evaluate(a: EvaluateArgs) -> Result<ExitCode> {
+    for name in a.selectors.iter().chain([&a.baseline]) {
+        selector::by_name(name)?;
+    }
+    let (store, loaded) = load_table(&a.table)?;
+    let table = &loaded.table;
+    let opts = Options {
+        selectors: a.selectors.clone(),
+        baseline: a.baseline.clone(),
+        cv: a.cv.into(),
+        budget: a.table.budget,
+        bootstrap: a.bootstrap,
+        seed: a.seed,
+        context: json!({
+            "store": a.table.store.store.display().to_string(),
+            "constraints": constraints(&a.table),
+            "warnings": loaded.warnings,
+            "feature_names": harness::meta::features::FEATURE_NAMES,
+        }),
+    };
+    let mut outcome = evaluate::evaluate(table, &opts)?;
+    if !a.no_save {
+        outcome.record.id =
+            store.insert_evaluation(&outcome.record).context("writing the evaluation into the store")?;
+    }
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        EvaluateFormat::Table => output::table(&mut out, table, &outcome)?,
+        EvaluateFormat::Json => output::json(&mut out, &outcome.record)?,
+        EvaluateFormat::Csv => output::csv(&mut out, &outcome.record)?,
+    }
+    if !a.no_save {
+        eprintln!("evaluation {} written to {}", outcome.record.id, store.location());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn recommend(a: RecommendArgs) -> Result<ExitCode> {
+    let sel = selector::by_name(&a.selector)?;
+    if sel.needs_truth() {
+        return Err(BadInput(format!(
+            "selector `{}` reads the measured outcome of the task it picks for, so it cannot recommend for a task \
+             not yet run; choose another with --selector (e.g. ours, gbdt, heuristic)",
+            a.selector
+        ))
+        .into());
+    }
+    let grid = config::load(&a.grid)?;
+    let f = &grid.file;
+    let known = |m: &mut dyn Iterator<Item = &String>| m.cloned().collect::<Vec<_>>().join(", ");
+    let model_spec = f.models.get(&a.model).ok_or_else(|| {
+        BadInput(format!(
+            "{}: no model `{}`; models defined there: {}",
+            a.grid.display(),
+            a.model,
+            known(&mut f.models.keys())
+        ))
+    })?;
+    let workload = f.workloads.get(&a.workload).ok_or_else(|| {
+        BadInput(format!(
+            "{}: no workload `{}`; workloads defined there: {}",
+            a.grid.display(),
+            a.workload,
+            known(&mut f.workloads.keys())
+        ))
+    })?;
+    let hardware = match f.hardware.get(&a.hardware) {
+        Some(h) => h.clone(),
+        None if a.hardware == "local" => HardwareSpec::default(),
+        None => {
+            return Err(BadInput(format!(
+                "{}: no hardware profile `{}`; profiles defined there: local, {}",
+                a.grid.display(),
+                a.hardware,
+                known(&mut f.hardware.keys())
+            ))
+            .into())
+        }
+    };
+    let (_store, loaded) = load_table(&a.table)?;
+    let hub_cache = a.table.hub_cache.clone().unwrap_or_else(hub::default_cache_dir);
+    let (model, warning) = ModelInfo::resolve(&a.model, model_spec, &hub_cache);
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    let task = TaskDescriptor {
+        model,
+        workload_name: a.workload.clone(),
+        workload: workload.clone(),
+        hardware: HardwareInfo::new(&a.hardware, &hardware, &harness::hardware::fingerprint::fingerprint()),
+    };
+    let embedding = match &loaded.embedder {
+        Some(e) => Some(e.embed(&task.description())?),
+        None => None,
+    };
+    let r = rec::recommend(&loaded.table, sel.as_ref(), &task, embedding, a.table.budget, 0)?;
+    let objective = loaded.table.objective;
+    output::recommendation(&mut std::io::stdout().lock(), &r, objective.as_str(), objective.unit())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn report(a: ReportArgs) -> Result<ExitCode> {
+    let formats = match a.format {
+        ReportFormat::Svg => Formats { svg: true, png: false },
+        ReportFormat::Png => Formats { svg: false, png: true },
+        ReportFormat::Both => Formats { svg: true, png: true },
+    };
+    report::run(&ReportOptions { store: a.store.store, out: a.out, formats })
+}
+
+pub fn bench_engine(a: BenchArgs) -> Result<ExitCode> {
+    bench_engine::run(&BenchOptions {
+        repo: a.repo,
+        file: a.file,
+        hub_cache: a.hub_cache,
+        threads: a.threads,
+        prompt_tokens: a.prompt_tokens,
+        decode_tokens: a.decode_tokens,
+        rounds: a.rounds,
+    })
+}
+
+pub fn merge(a: MergeArgs) -> Result<ExitCode> {
+    let out = store::open(&a.out)?;
+    let inputs: Vec<&std::path::Path> = a.inputs.iter().map(|p| p.as_path()).collect();
+    let counts = merge::merge(out.as_ref(), &inputs)?;
+    for c in &counts {
+        println!("{}: {} added, {} replaced by newer, {} already there", c.source, c.added, c.replaced, c.unchanged);
+    }
+    let total = out.keys()?.len();
+    println!("{}: {total} cells", out.location());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn worker() -> Result<ExitCode> {
+    harness::execute::worker::main().map(|_| ExitCode::SUCCESS)
+}

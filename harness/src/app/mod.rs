@@ -1,0 +1,4 @@
+//! The command line: clap types ([`cli`]) and one handler per command ([`commands`]).
+
+pub mod cli;
+pub mod commands;

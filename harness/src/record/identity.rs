@@ -1,0 +1,116 @@
+//! One identity per cell: what was measured, where, with what code. Its hash is the
+//! cell's content key. Prose (descriptions), prices and the names a grid gives to
+//! models, workloads, profiles and itself are not part of it: editing them re-runs nothing.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::fingerprint::MachineClass;
+use crate::config::{CellConfig, HardwareSpec, MeasureSpec, ServingSpec, WorkloadSpec};
+use crate::models::ModelSpec;
+use crate::techniques::TechniqueName;
+
+/// The shape of a workload: every field of [`WorkloadSpec`] that changes what runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkloadShape<'a> {
+    pub corpus: &'a str,
+    pub prompt_tokens: usize,
+    pub output_tokens: usize,
+    pub batch: usize,
+    pub eval_tokens: usize,
+    pub seed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<&'a ServingSpec>,
+}
+
+impl<'a> WorkloadShape<'a> {
+    pub fn of(w: &'a WorkloadSpec) -> Self {
+        let WorkloadSpec { description: _, corpus, prompt_tokens, output_tokens, batch, eval_tokens, seed, serving } = w;
+        WorkloadShape {
+            corpus,
+            prompt_tokens: *prompt_tokens,
+            output_tokens: *output_tokens,
+            batch: *batch,
+            eval_tokens: *eval_tokens,
+            seed: *seed,
+            serving: serving.as_ref(),
+        }
+    }
+}
+
+/// A hardware profile's physical parameters (no name, description or price).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeShape {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cores: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+}
+
+impl NodeShape {
+    pub fn of(h: &HardwareSpec) -> Self {
+        NodeShape { cores: h.max_threads(), memory_mb: h.memory_cap_mb() }
+    }
+}
+
+/// Everything that decides a cell's measurement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellIdentity<'a> {
+    pub model: &'a ModelSpec,
+    pub model_digest: &'a str,
+    pub workload: WorkloadShape<'a>,
+    pub technique: &'a TechniqueName,
+    pub engine: &'a str,
+    /// The engine's version: bumped by any change that can move a timing.
+    pub engine_version: &'a str,
+    pub threads: usize,
+    pub node: NodeShape,
+    pub measure: &'a MeasureSpec,
+    /// Crate version, measurement protocol and build flags.
+    pub code_version: &'a str,
+    pub machine: &'a MachineClass,
+}
+
+impl<'a> CellIdentity<'a> {
+    pub fn new(
+        cfg: &'a CellConfig,
+        model_digest: &'a str,
+        engine_version: &'a str,
+        code_version: &'a str,
+        machine: &'a MachineClass,
+    ) -> Self {
+        CellIdentity {
+            model: &cfg.model_spec,
+            model_digest,
+            workload: WorkloadShape::of(&cfg.workload_spec),
+            technique: &cfg.technique,
+            engine: &cfg.engine,
+            engine_version,
+            threads: cfg.threads,
+            node: NodeShape::of(&cfg.hardware_spec),
+            measure: &cfg.measure,
+            code_version,
+            machine,
+        }
+    }
+
+    /// The content key: 32 hex digits of the identity's SHA-256.
+    pub fn key(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(self).expect("a cell identity serializes"));
+        hex::encode(&h.finalize()[..16])
+    }
+}
+
+/// The version of our candle engine that measured every cell stored before engines
+/// were part of a cell's identity (store migration 3 keys them with it).
+pub const LEGACY_ENGINE_VERSION: &str = "candle-0.11.1+decoder-1";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_first_candle_version_is_the_legacy_one() {
+        // When the engine's version is bumped this stays: old cells were measured by v1.
+        assert!(crate::engines::CANDLE_VERSION.starts_with("candle-0.11.1+decoder-"));
+    }
+}

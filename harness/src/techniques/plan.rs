@@ -1,0 +1,135 @@
+//! The recipe a cell runs: what every technique of the cell set, read by the engine.
+
+use candle_core::quantized::GgmlDType;
+
+use crate::models::generate::KvMode;
+use crate::models::WeightFormat;
+
+/// What a worker does for a cell, after all its techniques applied. Open to new
+/// kinds of techniques: each adds the field it needs and claims its [`Aspect`] so
+/// two techniques can never silently decide the same thing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionPlan {
+    pub weights: WeightFormat,
+    pub kv: KvMode,
+    /// Scheduling of a serving workload (ignored by plain workloads).
+    pub serving: ServingFlags,
+    /// Decoder layers to leave out (the engine picks which by the criterion the
+    /// layer-skipping technique states); 0 runs every layer.
+    pub skip_layers: usize,
+    /// Which technique decided each aspect.
+    claims: Vec<(Aspect, &'static str)>,
+}
+
+/// Something only one technique of a cell may decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aspect {
+    Weights,
+    Batching,
+    KvCache,
+    Layers,
+}
+
+impl Aspect {
+    fn what(self) -> &'static str {
+        match self {
+            Aspect::Weights => "the weight format",
+            Aspect::Batching => "the batching policy",
+            Aspect::KvCache => "the KV cache",
+            Aspect::Layers => "the layers to run",
+        }
+    }
+}
+
+/// Serving-level techniques of a cell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServingFlags {
+    pub continuous: bool,
+    pub chunked_prefill: bool,
+    pub prefix_cache: bool,
+    /// Static batching was asked for by name (it is also what runs when no policy is).
+    pub static_batching: bool,
+}
+
+impl ServingFlags {
+    /// Whether a technique needs the serving loop.
+    pub fn any(&self) -> bool {
+        self.continuous || self.chunked_prefill || self.prefix_cache
+    }
+}
+
+impl Default for ExecutionPlan {
+    /// The baseline: f32 weights (a GGUF's dequantized reference), KV cache on, every layer.
+    fn default() -> Self {
+        Self {
+            weights: WeightFormat::F32,
+            kv: KvMode::On,
+            serving: ServingFlags::default(),
+            skip_layers: 0,
+            claims: Vec::new(),
+        }
+    }
+}
+
+impl ExecutionPlan {
+    /// Record that technique `by` decides `aspect`; fails when another already did.
+    pub fn claim(&mut self, aspect: Aspect, by: &'static str) -> Result<(), String> {
+        if let Some((_, prev)) = self.claims.iter().find(|(a, _)| *a == aspect) {
+            return Err(format!("`{prev}` and `{by}` both choose {}; use one", aspect.what()));
+        }
+        self.claims.push((aspect, by));
+        Ok(())
+    }
+
+    /// Set the weight format; fails when another technique already did.
+    pub fn set_weights(&mut self, by: &'static str, fmt: WeightFormat) -> Result<(), String> {
+        self.claim(Aspect::Weights, by)?;
+        self.weights = fmt;
+        Ok(())
+    }
+
+    /// Choose the batching policy; fails when another technique already did.
+    pub fn set_batching(&mut self, by: &'static str, continuous: bool) -> Result<(), String> {
+        self.claim(Aspect::Batching, by)?;
+        self.serving.continuous = continuous;
+        self.serving.static_batching = !continuous;
+        Ok(())
+    }
+
+    /// The same recipe, ignoring which technique decided what (two spellings of one plan compare equal).
+    pub fn same_recipe(&self, other: &ExecutionPlan) -> bool {
+        self.weights == other.weights
+            && self.kv == other.kv
+            && self.serving == other.serving
+            && self.skip_layers == other.skip_layers
+    }
+
+    /// Bits per weight the plan stores; `native` is the model file's own.
+    pub fn bits_per_weight(&self, native: f64) -> f64 {
+        match self.weights {
+            WeightFormat::Native => native,
+            WeightFormat::F32 => 32.0,
+            WeightFormat::F16 | WeightFormat::BF16 => 16.0,
+            WeightFormat::Quant(d) => dtype_bits(d),
+        }
+    }
+
+    /// Whether the weights are a k-quant (256-wide super-blocks).
+    pub fn kquant_weights(&self) -> bool {
+        matches!(
+            self.weights,
+            WeightFormat::Quant(GgmlDType::Q2K | GgmlDType::Q3K | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
+        )
+    }
+
+    /// Whether the weights are floating point (`native` bits tell for the file's own format).
+    pub fn float_weights(&self, native: f64) -> bool {
+        matches!(self.weights, WeightFormat::F32 | WeightFormat::F16 | WeightFormat::BF16)
+            || (self.weights == WeightFormat::Native && native >= 16.0)
+    }
+}
+
+/// Bits per weight of a ggml storage type.
+pub fn dtype_bits(d: GgmlDType) -> f64 {
+    d.type_size() as f64 * 8.0 / d.block_size() as f64
+}
