@@ -1,8 +1,9 @@
 //! `harness report` end to end, then `index.html` opened from the file system in
 //! headless Chromium: every image on the page must load.
 //!
-//! Needs Debian's `chromium` (`.ci/run` installs it). Without it this test fails
-//! and says how to install it: a report nobody checked in a browser is not tested.
+//! Needs Debian's `chromium` (`scripts/setup.sh` and `.ci/run` install it). Without it
+//! the browser test is skipped with a message on a developer's machine; `.ci/run` sets
+//! `HARNESS_REQUIRE_CHROMIUM=1`, so there a missing browser fails instead of passing unseen.
 
 mod report_fixture;
 
@@ -10,16 +11,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `$CHROMIUM`, else `chromium` on the PATH (Debian: /usr/bin/chromium).
-fn chromium() -> PathBuf {
+fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let on_path = std::env::split_paths(&path).map(|d| d.join("chromium"));
     let mut candidates = std::env::var_os("CHROMIUM").map(PathBuf::from).into_iter().chain(on_path);
-    candidates.find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!(
-            "headless Chromium not found (no `chromium` on PATH, $CHROMIUM unset): install it with \
-             `sudo apt-get install -y chromium` (Debian's package; .ci/run does this) and run the tests again"
-        )
-    })
+    let found = candidates.find(|p| p.is_file());
+    if found.is_none() {
+        let how = "headless Chromium not found (no `chromium` on PATH, $CHROMIUM unset): install it with \
+                   `sudo apt-get install -y chromium` (Debian's package; scripts/setup.sh does this)";
+        assert!(std::env::var_os("HARNESS_REQUIRE_CHROMIUM").is_none(), "{how}");
+        eprintln!("skipped: {how}");
+    }
+    found
 }
 
 fn harness(args: &[&str]) -> std::process::Output {
@@ -62,7 +65,7 @@ fn dump_dom(browser: &Path, page: &Path, profile: &Path) -> String {
 
 #[test]
 fn index_html_shows_every_figure_in_headless_chromium() {
-    let browser = chromium();
+    let Some(browser) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("harness.db");
     report_fixture::build(&db);

@@ -53,13 +53,13 @@ pub enum WeightFormat {
 }
 
 impl WeightFormat {
+    /// Lower-case name of the format as stored (`f16`, `q4k`, `native`), for the
+    /// cell's `weight_format` figure; the variants' own names, so nothing here
+    /// duplicates the technique vocabulary.
     pub fn name(self) -> String {
         match self {
-            WeightFormat::Native => "native".into(),
-            WeightFormat::F32 => "f32".into(),
-            WeightFormat::F16 => "f16".into(),
-            WeightFormat::BF16 => "bf16".into(),
             WeightFormat::Quant(d) => format!("{d:?}").to_lowercase(),
+            other => format!("{other:?}").to_lowercase(),
         }
     }
 }
@@ -108,3 +108,17 @@ impl std::fmt::Display for NotApplicable {
 }
 
 impl std::error::Error for NotApplicable {}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn format_names_are_lower_case_variant_names() {
+        use super::WeightFormat;
+        use candle_core::quantized::GgmlDType;
+        let names: Vec<String> =
+            [WeightFormat::Native, WeightFormat::F32, WeightFormat::BF16, WeightFormat::Quant(GgmlDType::Q4K)]
+                .map(|w| w.name())
+                .to_vec();
+        assert_eq!(names, ["native", "f32", "bf16", "q4k"]);
+    }
+}

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::record::{CellRecord, CellStatus, EvaluationRecord, Summary};
+use crate::record::{CellRecord, CellStatus, EvaluationRecord, Summary, TaskId};
+use crate::techniques::{Scope, TechniqueName};
 
 /// What a report is drawn from.
 pub struct ReportData {
@@ -159,34 +160,11 @@ impl Cell {
     }
 }
 
-/// Canonical technique order: precisions, then quantizations from most to fewest
-/// bits, then the rest; a combination sorts right after its first part.
-const ORDER: &[&str] = &[
-    "f32",
-    "f16",
-    "bf16",
-    "native",
-    "q8_0",
-    "q6k",
-    "q5k",
-    "q5_1",
-    "q5_0",
-    "q4k",
-    "q4_1",
-    "q4_0",
-    "q3k",
-    "q2k",
-    "kv-off",
-    "static-batching",
-    "continuous-batching",
-    "chunked-prefill",
-    "prefix-cache",
-];
-
-fn technique_key(t: &str) -> (usize, usize, String) {
-    let first = t.split('+').next().unwrap_or(t);
-    let rank = ORDER.iter().position(|o| *o == first).unwrap_or(ORDER.len());
-    (rank, t.matches('+').count(), t.to_string())
+/// Canonical technique order, from the technique registry: precisions, then
+/// quantizations from most to fewest bits, then the rest; a combination sorts right
+/// after its first part.
+fn technique_key(t: &str) -> (u16, usize, String) {
+    TechniqueName::from_stored(t).sort_key()
 }
 
 /// Orders names with their numbers compared as numbers: `chat-c4` before `chat-c16`.
@@ -207,13 +185,35 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     key(a).cmp(&key(b)).then_with(|| a.cmp(b))
 }
 
+/// Names every record's task the way `harness evaluate` does ([`TaskId::display_names`]):
+/// a workload or hardware name that stands for several tasks (two grids reusing a name,
+/// two machine classes) gets a suffix, so no table merges tasks that evaluate keeps apart.
+fn name_tasks(records: &mut [CellRecord]) {
+    let mut first_grid: BTreeMap<TaskId, String> = BTreeMap::new();
+    let ids: Vec<Option<TaskId>> = records.iter().map(TaskId::of).collect();
+    for (id, r) in ids.iter().zip(records.iter()) {
+        if let Some(id) = id {
+            first_grid.entry(id.clone()).or_insert_with(|| r.grid.clone());
+        }
+    }
+    let names = TaskId::display_names(first_grid.iter().map(|(id, g)| (id, g.as_str())));
+    let by_id: BTreeMap<&TaskId, _> = first_grid.keys().zip(names).collect();
+    for (id, r) in ids.iter().zip(records.iter_mut()) {
+        if let Some(name) = id.as_ref().and_then(|id| by_id.get(id)) {
+            r.workload = name.workload.clone();
+            r.hardware = name.hardware.clone();
+        }
+    }
+}
+
 /// Sorts technique names canonically.
 pub fn sort_techniques(names: &mut [String]) {
     names.sort_by_key(|t| technique_key(t));
 }
 
 impl ReportData {
-    pub fn new(source: String, records: Vec<CellRecord>, evaluation: Option<EvaluationRecord>) -> ReportData {
+    pub fn new(source: String, mut records: Vec<CellRecord>, evaluation: Option<EvaluationRecord>) -> ReportData {
+        name_tasks(&mut records);
         let mut cells: Vec<Cell> = records.into_iter().map(Cell::new).collect();
         cells.sort_by(|a, b| {
             let k = |c: &Cell| {
@@ -244,6 +244,13 @@ impl ReportData {
         sort_techniques(&mut techniques);
         let threads = measured.iter().map(|&i| cells[i].rec.threads).collect::<BTreeSet<_>>().into_iter().collect();
         ReportData { source, cells, measured, techniques, threads, evaluation }
+    }
+
+    /// Whether the cell ran its scope's baseline technique (f32 weights for plain
+    /// generation, static batching for serving workloads).
+    pub fn is_baseline(&self, c: &Cell) -> bool {
+        let scope = if c.is_serving() { Scope::Serving } else { Scope::Generation };
+        TechniqueName::from_stored(&c.rec.technique).is_reference(scope)
     }
 
     /// Measured cells (status ok, valid or noisy), one per cell identity.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::axis::fmt_num;
 use super::data::{Cell, ReportData};
 use super::{Figure, Item, Table};
+use crate::techniques::{Scope, TechniqueName};
 
 pub struct FastestPerTask;
 
@@ -30,7 +31,7 @@ impl Figure for FastestPerTask {
         let mut f32s: BTreeMap<(String, usize), f64> = BTreeMap::new();
         for c in data.measured() {
             let p50 = c.summary().expect("measured").latency_ms.p50;
-            if c.rec.technique == "f32" {
+            if TechniqueName::from_stored(&c.rec.technique).is_reference(Scope::Generation) {
                 f32s.insert((c.task(), c.rec.threads), p50);
             }
             if best.get(&c.task()).is_none_or(|b| p50 < b.summary().expect("measured").latency_ms.p50) {

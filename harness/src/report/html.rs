@@ -8,7 +8,8 @@
 use std::fmt::Write;
 
 use super::data::ReportData;
-use super::{overview, Section, Table};
+use super::markup::{self, Markup};
+use super::{Image, Section, Table};
 
 const STYLE: &str = "
 body { font-family: 'DejaVu Sans', Verdana, sans-serif; margin: 2rem auto; max-width: 1400px; padding: 0 1rem;
@@ -69,81 +70,67 @@ fn table(t: &Table) -> String {
     s
 }
 
-pub fn page(data: &ReportData, sections: &[Section]) -> String {
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>harness report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>harness report</h1>\n\
-         <p class=\"muted\">Every figure and table below was drawn from <code>{}</code> alone by \
-         <code>harness report</code> (harness {}).</p>\n<nav>",
-        escape(&data.source),
-        env!("CARGO_PKG_VERSION")
-    );
-    s.push_str("<a href=\"#cells\">cells</a><a href=\"#grids\">grids</a><a href=\"#machines\">machines</a>");
-    for sec in sections {
-        let _ = write!(s, "<a href=\"#{}\">{}</a>", sec.figure.name(), escape(sec.figure.name()));
-    }
-    s.push_str("<a href=\"#problems\">problem cells</a></nav>\n");
+/// The HTML writer of the report skeleton.
+struct Html(String);
 
-    let _ = write!(s, "<h2 id=\"cells\">Cells</h2>\n{}", table(&overview::counts(data)));
-    s.push_str(
-        "<p class=\"caption\">valid: measured and within the grid's noise limit; invalid: measured but too noisy \
-         or too few samples (drawn, flagged); failed: the worker errored, crashed or timed out; not applicable: \
-         the technique cannot apply to that model or workload.</p>\n",
-    );
-    s.push_str(
-        "<h2 id=\"grids\">Grids</h2>\n<p class=\"caption\">The store keeps each cell's resolved configuration, \
-         so what each grid ran is listed as stored (workload and hardware descriptions included); the grid \
-         file's own description is not stored.</p>\n",
-    );
-    for (name, t) in overview::grids(data) {
-        let _ = write!(s, "<h3>grid <code>{}</code></h3>\n{}", escape(&name), table(&t));
-    }
-    let _ = write!(s, "<h2 id=\"machines\">Machines</h2>\n{}", table(&overview::machines(data)));
-
-    for sec in sections {
-        let f = sec.figure;
-        let _ = writeln!(s, "<h2 id=\"{}\">{}</h2>", f.name(), escape(f.title()));
-        if let Some(why) = &sec.skipped {
-            let _ = writeln!(s, "<p class=\"skipped\">Not drawn: {}.</p>", inline(why));
-            continue;
+impl Markup for Html {
+    fn begin(&mut self, title: &str, intro: &str, nav: &[(String, String)]) {
+        let _ = write!(
+            self.0,
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <title>{t}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{t}</h1>\n\
+             <p class=\"muted\">{}</p>\n<nav>",
+            inline(intro),
+            t = escape(title),
+        );
+        for (id, label) in nav {
+            let _ = write!(self.0, "<a href=\"#{}\">{}</a>", escape(id), escape(label));
         }
-        let _ = writeln!(s, "<p class=\"caption\">{}</p>", inline(f.caption()));
-        for img in &sec.images {
-            let src = img.svg.as_ref().or(img.png.as_ref()).expect("an image has at least one file");
-            let _ = write!(
-                s,
-                "<figure>\n<img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\">\n<figcaption>{}",
-                escape(src),
-                img.size.0,
-                img.size.1,
-                escape(&img.heading),
-                inline(&img.heading)
-            );
-            for (label, file) in [("SVG", &img.svg), ("PNG", &img.png)] {
-                if let Some(file) = file {
-                    let _ = write!(s, " · <a href=\"{}\">{label}</a>", escape(file));
-                }
+        self.0.push_str("</nav>\n");
+    }
+    fn heading(&mut self, level: u8, id: &str, text: &str) {
+        let id = if id.is_empty() { String::new() } else { format!(" id=\"{}\"", escape(id)) };
+        let _ = writeln!(self.0, "<h{level}{id}>{}</h{level}>", inline(text));
+    }
+    fn paragraph(&mut self, text: &str) {
+        let _ = writeln!(self.0, "<p class=\"caption\">{}</p>", inline(text));
+    }
+    fn skipped(&mut self, text: &str) {
+        let _ = writeln!(self.0, "<p class=\"skipped\">{}</p>", inline(text));
+    }
+    fn table(&mut self, t: &Table) {
+        self.0.push_str(&table(t));
+    }
+    fn image(&mut self, img: &Image) {
+        let src = img.svg.as_ref().or(img.png.as_ref()).expect("an image has at least one file");
+        let _ = write!(
+            self.0,
+            "<figure>\n<img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\">\n<figcaption>{}",
+            escape(src),
+            img.size.0,
+            img.size.1,
+            escape(&img.heading),
+            inline(&img.heading)
+        );
+        for (label, file) in [("SVG", &img.svg), ("PNG", &img.png)] {
+            if let Some(file) = file {
+                let _ = write!(self.0, " · <a href=\"{}\">{label}</a>", escape(file));
             }
-            s.push_str("</figcaption>\n</figure>\n");
         }
-        for t in &sec.tables {
-            s.push_str(&table(t));
-        }
+        self.0.push_str("</figcaption>\n</figure>\n");
     }
-    let problems = overview::problems(data);
-    let _ = writeln!(s, "<h2 id=\"problems\">Problem cells ({})</h2>", problems.rows.len());
-    if problems.rows.is_empty() {
-        s.push_str("<p>Every cell was measured and valid.</p>\n");
-    } else {
-        s.push_str(&table(&problems));
+    fn end(&mut self) {
+        let _ = write!(
+            self.0,
+            "<p class=\"muted\" id=\"image-status\" data-loaded=\"\" data-total=\"\">figures loading…</p>\n\
+             <script>{SCRIPT}</script>\n</body>\n</html>\n"
+        );
     }
-    let _ = write!(
-        s,
-        "<p class=\"muted\" id=\"image-status\" data-loaded=\"\" data-total=\"\">figures loading…</p>\n\
-         <script>{SCRIPT}</script>\n</body>\n</html>\n"
-    );
-    s
+}
+
+pub fn page(data: &ReportData, sections: &[Section]) -> String {
+    let mut html = Html(String::new());
+    markup::write_page(&mut html, data, sections, "");
+    html.0
 }

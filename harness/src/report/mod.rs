@@ -13,6 +13,7 @@ pub mod data;
 pub mod draw;
 pub mod html;
 pub mod markdown;
+mod markup;
 pub mod overview;
 pub mod style;
 

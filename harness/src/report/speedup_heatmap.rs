@@ -12,16 +12,6 @@ use super::{draw, slug, style, Area, Chart, Figure, Item};
 
 pub struct SpeedupHeatmap;
 
-/// The baseline of a task: f32 weights, or for serving workloads (which run f32
-/// weights through different schedulers) plain static batching.
-fn baseline(serving: bool) -> &'static str {
-    if serving {
-        "static-batching"
-    } else {
-        "f32"
-    }
-}
-
 impl Figure for SpeedupHeatmap {
     fn name(&self) -> &'static str {
         "speedup_heatmap"
@@ -42,7 +32,9 @@ impl Figure for SpeedupHeatmap {
         let mut per_hw: BTreeMap<&str, Heatmap> = BTreeMap::new();
         let base: BTreeMap<_, f64> = data
             .measured()
-            .filter(|c| c.rec.technique == baseline(c.is_serving()))
+            // The baseline of a task: f32 weights, or for serving workloads (which run
+            // f32 weights through different schedulers) plain static batching.
+            .filter(|c| data.is_baseline(c))
             .map(|c| {
                 (
                     (&c.rec.model, &c.rec.workload, &c.rec.hardware, c.rec.threads),
