@@ -15,7 +15,5 @@ impl BadInput {
 
 /// Whether an error chain is the user's input rather than a failure of the run.
 pub fn is_bad_input(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.is::<BadInput>() || c.is::<crate::config::ConfigError>() || c.is::<crate::store::StoreError>()
-    })
+    e.chain().any(|c| c.is::<BadInput>() || c.is::<crate::config::ConfigError>() || c.is::<crate::store::StoreError>())
 }

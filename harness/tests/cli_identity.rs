@@ -40,6 +40,15 @@ fn editing_descriptions_prices_and_names_runs_no_cell() {
     let o = run(&["run", grid.to_str().unwrap(), "--store", db.to_str().unwrap(), "-q"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("8 cells: 0 run, 8 skipped"), "{}", text(&o));
+    assert!(text(&o).contains("8 stored cells took the grid's new price per hour"), "{}", text(&o));
+    // Cost follows the price in force (the default profile costs $0.10 per hour).
+    let recs = SqliteStore::open_existing(&db).unwrap().all().unwrap();
+    let cfg: CellConfig = serde_json::from_str(&recs[0].config_json).unwrap();
+    assert_eq!(cfg.hardware_spec.price_per_hour, 3.5);
+    let s = recs[0].summary.as_ref().unwrap();
+    let runtime_h = s.latency_ms.p50 / 3.6e6;
+    let tokens = (cfg.workload_spec.batch * cfg.workload_spec.output_tokens) as f64;
+    assert!((s.cost_per_1k_tokens - 3.5 * runtime_h / tokens * 1e3).abs() < 1e-12 * 3.5, "{s:?}");
     // A shape change is a new cell.
     let grid2 = dir.path().join("longer.yaml");
     std::fs::write(&grid2, edited.replacen("output_tokens: 8", "output_tokens: 9", 1)).unwrap();
@@ -128,7 +137,8 @@ fn bad_names_and_truth_needing_selectors_exit_2() {
     let db = db.to_str().unwrap();
     let grid = smoke_grid();
     let rec = |extra: &[&str]| {
-        let mut args = vec!["recommend", "--store", db, "--grid", &grid, "--model", "synth-tiny", "--workload", "short"];
+        let mut args =
+            vec!["recommend", "--store", db, "--grid", &grid, "--model", "synth-tiny", "--workload", "short"];
         args.extend(extra);
         run(&args)
     };

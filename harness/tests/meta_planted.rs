@@ -21,7 +21,8 @@ const CONTENDERS: usize = 4;
 /// on every fifth task (an infeasible candidate).
 fn planted(n: usize, seed: u64) -> TaskTable {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let arms: Vec<Arm> = ARMS.iter().map(|t| Arm::new(harness::techniques::TechniqueName::parse(t).unwrap(), 2)).collect();
+    let arms: Vec<Arm> =
+        ARMS.iter().map(|t| Arm::new(harness::techniques::TechniqueName::parse(t).unwrap(), 2)).collect();
     let mut tasks = Vec::new();
     let mut perf = Vec::new();
     for t in 0..n {

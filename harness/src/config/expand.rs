@@ -51,27 +51,27 @@ pub fn expand(g: &Grid) -> Vec<CellConfig> {
             for w in &workloads {
                 for t in &techniques {
                     for &n in &threads {
-                      for engine in &engines {
-                        if f.exclude.iter().any(|r| excluded(r, &Coords { m, t, n, w, h, engine })) {
-                            continue;
+                        for engine in &engines {
+                            if f.exclude.iter().any(|r| excluded(r, &Coords { m, t, n, w, h, engine })) {
+                                continue;
+                            }
+                            let hardware_spec = f.hardware.get(h).cloned().unwrap_or_default();
+                            if !hardware_spec.runs_threads(n) {
+                                continue;
+                            }
+                            cells.push(CellConfig {
+                                model: m.clone(),
+                                model_spec: f.models[m].clone(),
+                                technique: t.clone(),
+                                threads: n,
+                                engine: engine.clone(),
+                                workload: w.clone(),
+                                workload_spec: f.workloads[w].clone(),
+                                hardware: h.clone(),
+                                hardware_spec,
+                                measure: f.measure.clone(),
+                            });
                         }
-                        let hardware_spec = f.hardware.get(h).cloned().unwrap_or_default();
-                        if !hardware_spec.runs_threads(n) {
-                            continue;
-                        }
-                        cells.push(CellConfig {
-                            model: m.clone(),
-                            model_spec: f.models[m].clone(),
-                            technique: t.clone(),
-                            threads: n,
-                            engine: engine.clone(),
-                            workload: w.clone(),
-                            workload_spec: f.workloads[w].clone(),
-                            hardware: h.clone(),
-                            hardware_spec,
-                            measure: f.measure.clone(),
-                        });
-                      }
                     }
                 }
             }

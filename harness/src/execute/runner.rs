@@ -81,20 +81,27 @@ pub fn run(
             let skip: std::collections::HashSet<usize> = theirs.iter().copied().collect();
             todo = todo.into_iter().enumerate().filter(|(i, _)| !skip.contains(i)).map(|(_, c)| c).collect();
         } else {
-            eprintln!("{} cells were measured on another machine (CPU {}); measuring them here", theirs.len(), other.label());
+            eprintln!(
+                "{} cells were measured on another machine (CPU {}); measuring them here",
+                theirs.len(),
+                other.label()
+            );
         }
         foreign.push((other, theirs.len()));
     }
-    let mut report =
-        RunReport { planned: cells.len(), skipped: cells.len() - todo.len(), foreign, executed: vec![] };
+    let repriced = reprice(cells, &todo, store)?;
+    if repriced > 0 {
+        eprintln!(
+            "{repriced} stored cells took the grid's new price per hour (their cost is recomputed from the measured \
+             runtime; nothing is re-run)"
+        );
+    }
+    let mut report = RunReport { planned: cells.len(), skipped: cells.len() - todo.len(), foreign, executed: vec![] };
     let fp = fingerprint();
     // A bar on a terminal; a line per cell when the output is piped or captured.
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let bar = if opts.quiet || todo.is_empty() || !tty {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(todo.len() as u64)
-    };
+    let bar =
+        if opts.quiet || todo.is_empty() || !tty { ProgressBar::hidden() } else { ProgressBar::new(todo.len() as u64) };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cells, ETA {eta} {msg}")
             .expect("valid template"),
@@ -170,6 +177,30 @@ pub fn run(
     }
     bar.finish_and_clear();
     Ok(report)
+}
+
+/// A price is not part of a cell's identity: a stored cell whose profile now has
+/// another price per hour keeps its measurement and takes the new price, its cost
+/// scaled from the measured runtime (cost = runtime × price). Returns how many changed.
+fn reprice(cells: &[PlannedCell], todo: &[&PlannedCell], store: &dyn ResultStore) -> Result<usize> {
+    let running: std::collections::HashSet<&str> = todo.iter().map(|c| c.key.as_str()).collect();
+    let mut n = 0;
+    for cell in cells.iter().filter(|c| !running.contains(c.key.as_str())) {
+        let Some(mut rec) = store.get(&cell.key)? else { continue };
+        let Ok(mut stored) = serde_json::from_str::<crate::config::CellConfig>(&rec.config_json) else { continue };
+        let (old, new) = (stored.hardware_spec.price_per_hour, cell.config.hardware_spec.price_per_hour);
+        if old == new || old <= 0.0 {
+            continue;
+        }
+        stored.hardware_spec.price_per_hour = new;
+        rec.config_json = serde_json::to_string(&stored)?;
+        if let Some(s) = rec.summary.as_mut() {
+            s.cost_per_1k_tokens *= new / old;
+        }
+        store.insert(&rec)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Run one cell in a child `harness worker` with the cell's thread count.

@@ -16,8 +16,8 @@ use crate::models::generate::{generate, KvMode};
 use crate::models::linear::LoadStats;
 use crate::models::weights::NotApplicable;
 use crate::models::{Decoder, WeightFormat};
-use crate::serving::{self, ServingConfig};
 use crate::record::{CellStatus, SampleSeries, ServingStats, Summary};
+use crate::serving::{self, ServingConfig};
 use crate::techniques::ExecutionPlan;
 use crate::workloads::{self, accuracy, corpus::Corpus, Prepared};
 
@@ -122,12 +122,7 @@ fn extra(plan: &ExecutionPlan, ls: &LoadStats, eval_tokens: usize, more: serde_j
 }
 
 /// Perplexity under this technique, and fidelity to the f32 reference.
-fn score(
-    cfg: &CellConfig,
-    model: Decoder,
-    eval: &[u32],
-    hub: &std::path::Path,
-) -> Result<Accuracy> {
+fn score(cfg: &CellConfig, model: Decoder, eval: &[u32], hub: &std::path::Path) -> Result<Accuracy> {
     let lp = accuracy::log_probs(&model, eval)?;
     drop(model);
     let perplexity = accuracy::perplexity(&lp, eval)?;

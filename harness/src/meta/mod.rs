@@ -10,7 +10,6 @@
 //! ties it together into a [`crate::store::EvaluationRecord`]; [`recommend`] answers
 //! for a new task; the command line is in the binary.
 
-
 pub mod cv;
 pub mod embeddings;
 pub mod evaluate;

@@ -56,12 +56,9 @@ pub fn names() -> Vec<&'static str> {
 }
 
 pub fn by_name(name: &str) -> Result<Box<dyn Selector>> {
-    registry()
-        .into_iter()
-        .find(|s| s.name() == name)
-        .ok_or_else(|| {
-            crate::BadInput(format!("unknown selector `{name}`; known selectors: {}", names().join(", "))).into()
-        })
+    registry().into_iter().find(|s| s.name() == name).ok_or_else(|| {
+        crate::BadInput(format!("unknown selector `{name}`; known selectors: {}", names().join(", "))).into()
+    })
 }
 
 /// Index of the highest score (first of equals).

@@ -241,4 +241,3 @@ pub fn test_record(key: &str) -> CellRecord {
         wall_s: 4.5,
     }
 }
-

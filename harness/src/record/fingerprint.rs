@@ -41,7 +41,12 @@ impl MachineClass {
     pub fn of(fp: &Fingerprint) -> MachineClass {
         let mut simd: Vec<&str> = fp.target_features.split(',').filter(|f| !f.is_empty()).collect();
         simd.sort_unstable();
-        MachineClass { cpu_model: fp.cpu_model.clone(), cores: fp.logical_cores, simd: simd.join(","), gpu: fp.gpu.clone() }
+        MachineClass {
+            cpu_model: fp.cpu_model.clone(),
+            cores: fp.logical_cores,
+            simd: simd.join(","),
+            gpu: fp.gpu.clone(),
+        }
     }
 
     /// A short tag telling machine classes apart in task names: the CPU model and a
@@ -54,7 +59,12 @@ impl MachineClass {
 
     /// One line for messages and reports: `AMD EPYC, 2 cores, avx2,fma`.
     pub fn label(&self) -> String {
-        let mut s = format!("{}, {} cores, {}", self.cpu_model, self.cores, if self.simd.is_empty() { "no SIMD" } else { &self.simd });
+        let mut s = format!(
+            "{}, {} cores, {}",
+            self.cpu_model,
+            self.cores,
+            if self.simd.is_empty() { "no SIMD" } else { &self.simd }
+        );
         if let Some(g) = &self.gpu {
             s.push_str(&format!(", GPU {g}"));
         }

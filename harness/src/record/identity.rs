@@ -25,7 +25,8 @@ pub struct WorkloadShape<'a> {
 
 impl<'a> WorkloadShape<'a> {
     pub fn of(w: &'a WorkloadSpec) -> Self {
-        let WorkloadSpec { description: _, corpus, prompt_tokens, output_tokens, batch, eval_tokens, seed, serving } = w;
+        let WorkloadSpec { description: _, corpus, prompt_tokens, output_tokens, batch, eval_tokens, seed, serving } =
+            w;
         WorkloadShape {
             corpus,
             prompt_tokens: *prompt_tokens,

@@ -51,6 +51,11 @@ impl Markup for Markdown {
 
 pub fn page(data: &ReportData, sections: &[Section]) -> String {
     let mut md = Markdown(String::new());
-    markup::write_page(&mut md, data, sections, " Open `index.html` beside this file for the same report in a browser.");
+    markup::write_page(
+        &mut md,
+        data,
+        sections,
+        " Open `index.html` beside this file for the same report in a browser.",
+    );
     md.0
 }

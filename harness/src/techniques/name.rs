@@ -47,9 +47,10 @@ impl TechniqueName {
         let mut plan = ExecutionPlan::default();
         let mut parts = Vec::new();
         for (name, param) in split(s) {
-            let i = reg.iter().position(|t| t.name() == name).ok_or_else(|| {
-                format!("unknown technique `{name}`; known techniques: {}", known_names().join(", "))
-            })?;
+            let i = reg
+                .iter()
+                .position(|t| t.name() == name)
+                .ok_or_else(|| format!("unknown technique `{name}`; known techniques: {}", known_names().join(", ")))?;
             if parts.iter().any(|p: &Part| p.technique == Some(i)) {
                 return Err(format!("technique `{s}`: `{name}` appears twice"));
             }
@@ -87,11 +88,7 @@ impl TechniqueName {
 
     fn with_techniques<R>(&self, f: impl FnOnce(Vec<(Option<&dyn Technique>, Option<&str>)>) -> R) -> R {
         let reg = registry();
-        let parts = self
-            .parts
-            .iter()
-            .map(|p| (p.technique.map(|i| reg[i].as_ref()), p.param.as_deref()))
-            .collect();
+        let parts = self.parts.iter().map(|p| (p.technique.map(|i| reg[i].as_ref()), p.param.as_deref())).collect();
         f(parts)
     }
 
@@ -117,9 +114,7 @@ impl TechniqueName {
 
     /// Whether this is exactly the baseline technique of `scope`.
     pub fn is_reference(&self, scope: Scope) -> bool {
-        self.with_techniques(|parts| {
-            matches!(parts.as_slice(), [(Some(t), None)] if t.reference_for() == Some(scope))
-        })
+        self.with_techniques(|parts| matches!(parts.as_slice(), [(Some(t), None)] if t.reference_for() == Some(scope)))
     }
 
     /// Order of tables and figures: by the first part's rank, then fewer parts, then name.

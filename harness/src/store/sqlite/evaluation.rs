@@ -7,8 +7,8 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::SqliteStore;
-use crate::store::StoreError;
 use crate::record::{EvaluationRecord, MetricCi, SelectorResult, TaskPick};
+use crate::store::StoreError;
 
 /// Migration 2: the evaluation tables.
 pub(super) const V2: &str = "

@@ -88,7 +88,11 @@ impl SqliteStore {
             conn.query_row("PRAGMA user_version", [], |r| r.get(0))?
         };
         if found != schema::current_version() {
-            return Err(StoreError::SchemaMismatch { path: path.to_path_buf(), found, known: schema::current_version() });
+            return Err(StoreError::SchemaMismatch {
+                path: path.to_path_buf(),
+                found,
+                known: schema::current_version(),
+            });
         }
         SqliteStore::open(path)
     }
