@@ -2,6 +2,7 @@
 
 pub mod rss;
 pub mod stats;
+pub mod summary;
 
 use std::time::Instant;
 
