@@ -70,3 +70,6 @@ mod tests {
         assert!(verdict(&spec, &[10.0]).1.unwrap().contains("too few"));
     }
 }
+
+#[cfg(test)]
+mod engine_tests;

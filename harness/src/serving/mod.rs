@@ -242,3 +242,6 @@ fn step(model: &dyn LoadedModel, running: &mut [(f64, Sequence)], cfg: &ServingC
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
