@@ -28,6 +28,7 @@ hardware:
 axes:
   technique: [f32, kv-off, q8_0, continuous-batching]
   threads: [1]
+  hardware: [small]
 measure: {warmup: 1, min_reps: 3, min_time_s: 0, bootstrap_resamples: 20}
 "#;
 
