@@ -28,9 +28,17 @@ fn top_level_modules_import_each_other_one_way() {
         files(&src.join(m), &mut fs);
         files(&src.join(format!("{m}.rs")), &mut fs);
         let entry = deps.entry(m).or_default();
-        for f in fs {
+        // Test modules kept in their own files (`tests.rs`, `engine_tests.rs`) may reach anywhere.
+        for f in fs.into_iter().filter(|f| !f.to_string_lossy().ends_with("tests.rs")) {
             let text = std::fs::read_to_string(f).unwrap();
-            let production = text.split("#[cfg(test)]").next().unwrap_or("");
+            let production: String = text
+                .split("#[cfg(test)]")
+                .next()
+                .unwrap_or("")
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
             for (i, _) in production.match_indices("crate::") {
                 let name: String =
                     production[i + 7..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();

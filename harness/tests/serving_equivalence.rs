@@ -2,13 +2,15 @@
 //! tokens equal plain greedy decoding of that request alone, and the block
 //! cache gives every block back.
 
-use harness::models::generate::{generate, KvMode};
+use harness::engines::candle::CandleModel;
+use harness::models::generate::KvMode;
 use harness::models::llama::Decoder;
 use harness::models::synthetic::{SyntheticSpec, SyntheticWeights};
 use harness::models::WeightFormat;
 use harness::serving::{arrivals, serve, Arrivals, Request, ServingConfig};
+use harness::workloads::generate::generate;
 
-fn model() -> Decoder {
+fn model() -> CandleModel {
     let spec = SyntheticSpec {
         layers: 2,
         hidden: 64,
@@ -19,7 +21,7 @@ fn model() -> Decoder {
         max_seq: 256,
         seed: 5,
     };
-    Decoder::load(&mut SyntheticWeights::generate(&spec), WeightFormat::F32).unwrap()
+    CandleModel(Decoder::load(&mut SyntheticWeights::generate(&spec), WeightFormat::F32).unwrap())
 }
 
 /// Requests sharing a 40-token prefix, with varied tails and answer lengths.

@@ -1,5 +1,26 @@
 //! Inference engines: what runs a model for a cell. `engine` is an axis of the grid
 //! and part of every cell's identity.
+//!
+//! An [`Engine`] loads a model for a cell's [`ExecutionPlan`] into a [`LoadedModel`];
+//! generation, serving, accuracy and the worker talk only to those two traits, so a
+//! second engine is one more folder here and one more line in [`by_name`]. What an
+//! engine cannot do it says in its [`Capabilities`]; such cells are `not_applicable`.
+
+pub mod candle;
+pub mod mock;
+pub mod rss;
+
+use std::path::Path;
+
+use anyhow::Result;
+use candle_core::Tensor;
+
+use crate::models::generate::KvMode;
+use crate::models::linear::LoadStats;
+use crate::models::llama::Segment;
+use crate::models::weights::NotApplicable;
+use crate::models::ModelSpec;
+use crate::techniques::ExecutionPlan;
 
 /// The engine of cells whose grid names none: our candle engine.
 pub const DEFAULT_ENGINE: &str = "candle";
@@ -8,6 +29,16 @@ pub const DEFAULT_ENGINE: &str = "candle";
 /// stored cells of the old engine are measured again.
 pub const CANDLE_VERSION: &str = "candle-0.11.1+decoder-1";
 
+/// Every engine, by name: one line per engine. The mock is here (tests and the worker
+/// reach it by name) but not in [`names`], so no grid can select it.
+pub fn by_name(name: &str) -> Option<Box<dyn Engine>> {
+    match name {
+        DEFAULT_ENGINE => Some(Box::new(candle::CandleEngine)),
+        mock::NAME => Some(Box::new(mock::MockEngine::default())),
+        _ => None,
+    }
+}
+
 /// Names of the engines a grid may use.
 pub fn names() -> Vec<&'static str> {
     vec![DEFAULT_ENGINE]
@@ -15,5 +46,121 @@ pub fn names() -> Vec<&'static str> {
 
 /// The version of engine `name`, part of a cell's identity.
 pub fn version(name: &str) -> Option<&'static str> {
-    (name == DEFAULT_ENGINE).then_some(CANDLE_VERSION)
+    names().contains(&name).then(|| by_name(name).map(|e| e.version())).flatten()
+}
+
+/// What an engine can run beyond prefill and decode of a batch with a KV cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Decoding without a KV cache (the whole sequence recomputed every step).
+    pub recompute: bool,
+    /// The ragged step over many sequences that the serving loop drives.
+    pub ragged_step: bool,
+    /// Leaving decoder layers out.
+    pub layer_skip: bool,
+    /// Log-probabilities of a teacher-forced pass (every cell scores accuracy).
+    pub log_probs: bool,
+}
+
+impl Capabilities {
+    pub const ALL: Capabilities =
+        Capabilities { recompute: true, ragged_step: true, layer_skip: true, log_probs: true };
+
+    /// Why a cell running `plan` (on a serving workload when `serving`) cannot run
+    /// on an engine with these capabilities; `None` when it can.
+    pub fn lacking(&self, engine: &str, plan: &ExecutionPlan, serving: bool) -> Option<String> {
+        let needs = [
+            (plan.kv == KvMode::Off, self.recompute, "decoding without a KV cache"),
+            (serving, self.ragged_step, "the ragged batch step of the serving loop"),
+            (plan.skip_layers > 0, self.layer_skip, "leaving decoder layers out"),
+            (true, self.log_probs, "log-probabilities for accuracy scoring"),
+        ];
+        needs.iter().find(|(need, has, _)| *need && !*has).map(|(_, _, what)| format!("engine `{engine}` lacks {what}"))
+    }
+}
+
+/// An inference engine: loads models for cells.
+pub trait Engine {
+    fn name(&self) -> &'static str;
+    /// Part of a cell's identity: bump it with any change that can move a timing.
+    fn version(&self) -> &'static str;
+    fn capabilities(&self) -> Capabilities;
+    /// Load `spec` (found in `hub_cache` when it is a hub model) the way `plan` says:
+    /// its weight format and the layers it leaves out. Fails with [`NotApplicable`]
+    /// when the plan asks for something this engine or model cannot do.
+    fn load(&self, spec: &ModelSpec, plan: &ExecutionPlan, hub_cache: &Path) -> Result<Box<dyn LoadedModel>>;
+
+    /// Fail with [`NotApplicable`] when this engine lacks a capability the cell needs.
+    fn check(&self, plan: &ExecutionPlan, serving: bool) -> Result<()> {
+        match self.capabilities().lacking(self.name(), plan, serving) {
+            Some(why) => Err(NotApplicable(why).into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A model loaded by an engine, ready to run.
+pub trait LoadedModel {
+    /// Start a batch of sequences, keeping keys/values between steps when `kv` is on.
+    fn batch(&self, kv: KvMode) -> Result<Box<dyn Batch + '_>>;
+    /// One step over a ragged set of sequences (prefill chunks and decode tokens
+    /// alike), each with its own KV storage; returns each segment's greedy next token.
+    fn step_ragged(&self, segs: &mut [Segment<'_>]) -> Result<Vec<u32>>;
+    /// Log-probabilities `(positions, vocab)` of a teacher-forced pass over `tokens`.
+    fn log_probs(&self, tokens: &[u32]) -> Result<Tensor>;
+    /// Decoder layers that run (KV slots each sequence needs).
+    fn layers(&self) -> usize;
+    /// What loading built: tensor counts and weight bytes as run.
+    fn load_stats(&self) -> &LoadStats;
+    /// Peak memory of the engine so far, MiB (an in-process engine: the process's peak RSS).
+    fn peak_memory_mb(&self) -> f64;
+
+    fn weight_bytes(&self) -> usize {
+        self.load_stats().weight_bytes
+    }
+}
+
+/// A batch of equal-length sequences being generated together.
+pub trait Batch {
+    /// Run the prompts (all one length); returns each one's greedy next token.
+    fn prefill(&mut self, prompts: &[Vec<u32>]) -> Result<Vec<u32>>;
+    /// One decode step: `seqs` are the sequences so far, each ending in its latest
+    /// pick; returns each one's greedy next token.
+    fn decode(&mut self, seqs: &[Vec<u32>]) -> Result<Vec<u32>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_knows_every_grid_engine_and_hides_the_mock() {
+        for n in names() {
+            let e = by_name(n).expect("grid engine in the registry");
+            assert_eq!(e.name(), n);
+            assert_eq!(version(n), Some(e.version()));
+        }
+        assert_eq!(version(DEFAULT_ENGINE), Some(CANDLE_VERSION));
+        assert!(by_name(mock::NAME).is_some());
+        assert!(!names().contains(&mock::NAME));
+        assert_eq!(version(mock::NAME), None);
+        assert!(by_name("nope").is_none());
+    }
+
+    #[test]
+    fn a_lacking_capability_names_itself() {
+        let caps = Capabilities { recompute: false, ..Capabilities::ALL };
+        let plain = ExecutionPlan::default();
+        assert_eq!(caps.lacking("x", &plain, true), None);
+        let mut off = ExecutionPlan::default();
+        off.kv = KvMode::Off;
+        let why = caps.lacking("x", &off, false).unwrap();
+        assert!(why.contains("engine `x` lacks decoding without a KV cache"), "{why}");
+        let serving_less = Capabilities { ragged_step: false, ..Capabilities::ALL };
+        assert!(serving_less.lacking("x", &plain, true).unwrap().contains("ragged"));
+        assert_eq!(serving_less.lacking("x", &plain, false), None);
+        let mut skip = ExecutionPlan::default();
+        skip.skip_layers = 2;
+        assert!(Capabilities { layer_skip: false, ..Capabilities::ALL }.lacking("x", &skip, false).is_some());
+    }
 }

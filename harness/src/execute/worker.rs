@@ -11,14 +11,16 @@ use anyhow::{Context, Result};
 
 use super::{WorkerReply, WorkerRequest};
 use crate::config::CellConfig;
-use crate::measure::{self, rss, stats};
-use crate::models::generate::{generate, KvMode};
+use crate::engines::{self, Engine, LoadedModel};
+use crate::measure;
+use crate::measure::summary::{self, PlainShape, ServingShape};
+use crate::models::generate::KvMode;
 use crate::models::linear::LoadStats;
 use crate::models::weights::NotApplicable;
-use crate::models::{Decoder, WeightFormat};
-use crate::record::{CellStatus, SampleSeries, ServingStats, Summary};
+use crate::record::{CellStatus, SampleSeries, Summary};
 use crate::serving::{self, ServingConfig};
 use crate::techniques::ExecutionPlan;
+use crate::workloads::generate::generate;
 use crate::workloads::{self, accuracy, corpus::Corpus, Prepared};
 
 /// Entry point of `harness worker`: request on stdin, reply on stdout.
@@ -59,6 +61,13 @@ struct Accuracy {
 
 pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
     let cfg = &req.config;
+    let engine = engines::by_name(&cfg.engine).with_context(|| format!("unknown engine `{}`", cfg.engine))?;
+    run_cell_on(engine.as_ref(), req)
+}
+
+/// [`run_cell`] on a given engine (tests pass a scripted one).
+pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerReply> {
+    let cfg = &req.config;
     let plan = cfg.technique.plan();
     let w = &cfg.workload_spec;
     if plan.serving.any() && w.serving.is_none() {
@@ -67,8 +76,10 @@ pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
     if w.serving.is_some() && plan.kv == KvMode::Off {
         return Err(NotApplicable("the serving loop always keeps a KV cache".into()).into());
     }
-    let (mut src, tok) = cfg.model_spec.open(&req.hub_cache)?;
+    engine.check(&plan, w.serving.is_some())?;
+    let (src, tok) = cfg.model_spec.open(&req.hub_cache)?;
     let max_seq = src.config().max_seq_len;
+    drop(src);
     let needed = match &w.serving {
         Some(sv) => workloads::serving::max_positions(w, sv),
         None => w.prompt_tokens + w.output_tokens,
@@ -81,20 +92,17 @@ pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
     let inputs = workloads::prepare(w, &corpus, &tok)?;
     drop(corpus);
 
-    let skip = crate::techniques::layer_skip::layers_to_skip(src.config().num_layers, plan.skip_layers)
-        .map_err(NotApplicable)?;
-    let model = Decoder::load_without(src.as_mut(), plan.weights, &skip)?;
-    drop(src);
-    check_memory_cap(cfg, rss::peak_rss_mb(), "loading the model")?;
+    let model = engine.load(&cfg.model_spec, &plan, &req.hub_cache)?;
+    check_memory_cap(cfg, model.peak_memory_mb(), "loading the model")?;
     let (mut summary, samples) = match &w.serving {
-        None => measure_generation(cfg, &plan, &model, &inputs)?,
-        Some(_) => measure_serving(cfg, &plan, &model, &inputs)?,
+        None => measure_generation(cfg, &plan, model.as_ref(), &inputs)?,
+        Some(_) => measure_serving(cfg, &plan, model.as_ref(), &inputs)?,
     };
-    summary.peak_rss_mb = rss::peak_rss_mb();
+    summary.peak_rss_mb = model.peak_memory_mb();
     check_memory_cap(cfg, summary.peak_rss_mb, "measuring")?;
-    summary.weight_mb = model.load_stats.weight_bytes as f64 / (1024.0 * 1024.0);
-    let load_stats = model.load_stats.clone();
-    let acc = score(cfg, model, &inputs.eval, &req.hub_cache)?;
+    summary.weight_mb = model.weight_bytes() as f64 / (1024.0 * 1024.0);
+    let load_stats = model.load_stats().clone();
+    let acc = score(engine, cfg, model, &inputs.eval, &req.hub_cache)?;
     summary.perplexity = Some(acc.perplexity);
     summary.ref_perplexity = Some(acc.ref_perplexity);
     summary.agreement = Some(acc.agreement);
@@ -121,18 +129,24 @@ fn extra(plan: &ExecutionPlan, ls: &LoadStats, eval_tokens: usize, more: serde_j
     v
 }
 
-/// Perplexity under this technique, and fidelity to the f32 reference.
-fn score(cfg: &CellConfig, model: Decoder, eval: &[u32], hub: &std::path::Path) -> Result<Accuracy> {
-    let lp = accuracy::log_probs(&model, eval)?;
+/// Perplexity under this technique, and fidelity to the reference (the same
+/// engine with the baseline plan: f32 weights, every layer).
+fn score(
+    engine: &dyn Engine,
+    cfg: &CellConfig,
+    model: Box<dyn LoadedModel>,
+    eval: &[u32],
+    hub: &std::path::Path,
+) -> Result<Accuracy> {
+    let lp = accuracy::log_probs(model.as_ref(), eval)?;
     drop(model);
     let perplexity = accuracy::perplexity(&lp, eval)?;
     // Exact techniques (f32 weights, no structural change) are the reference by construction.
     if cfg.technique.exact() {
         return Ok(Accuracy { perplexity, ref_perplexity: perplexity, agreement: 1.0, kl_mean: 0.0 });
     }
-    let (mut src, _) = cfg.model_spec.open(hub)?;
-    let reference = Decoder::load(src.as_mut(), WeightFormat::F32)?;
-    let rlp = accuracy::log_probs(&reference, eval)?;
+    let reference = engine.load(&cfg.model_spec, &ExecutionPlan::default(), hub)?;
+    let rlp = accuracy::log_probs(reference.as_ref(), eval)?;
     Ok(Accuracy {
         perplexity,
         ref_perplexity: accuracy::perplexity(&rlp, eval)?,
@@ -141,65 +155,29 @@ fn score(cfg: &CellConfig, model: Decoder, eval: &[u32], hub: &std::path::Path) 
     })
 }
 
-fn ms(d: std::time::Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn series(name: &str, values: Vec<f64>) -> SampleSeries {
-    SampleSeries { metric: name.into(), values }
-}
-
 /// A batch of equal prompts, prefilled and decoded together, repeated.
 fn measure_generation(
     cfg: &CellConfig,
     plan: &ExecutionPlan,
-    model: &Decoder,
+    model: &dyn LoadedModel,
     inputs: &Prepared,
 ) -> Result<(Summary, Vec<SampleSeries>)> {
     let w = &cfg.workload_spec;
     let gens = measure::repeat(&cfg.measure, || generate(model, &inputs.prompts, w.output_tokens, plan.kv))?;
-    let latency: Vec<f64> = gens.iter().map(|g| ms(g.total)).collect();
-    let ttft: Vec<f64> = gens.iter().map(|g| ms(g.ttft)).collect();
-    let tpot: Vec<f64> =
-        gens.iter()
-            .map(|g| {
-                if g.steps.is_empty() {
-                    0.0
-                } else {
-                    g.steps.iter().map(|d| ms(*d)).sum::<f64>() / g.steps.len() as f64
-                }
-            })
-            .collect();
-    let itl: Vec<f64> = gens.iter().flat_map(|g| g.steps.iter().map(|d| ms(*d))).collect();
-    let m = &cfg.measure;
-    let lat = stats::describe(&latency, m.bootstrap_resamples, 0);
-    let (verdict, verdict_reason) = measure::verdict(m, &latency);
-    let b = w.batch as f64;
-    let (tpot_med, ttft_med) = (stats::median(&tpot), stats::median(&ttft));
-    let out_tokens = b * w.output_tokens as f64;
-    let summary = Summary {
-        verdict,
-        verdict_reason,
-        reps: latency.len(),
-        ttft_ms: ttft_med,
-        tpot_ms: tpot_med,
-        decode_tok_s: if tpot_med > 0.0 { b * 1e3 / tpot_med } else { 0.0 },
-        prefill_tok_s: b * w.prompt_tokens as f64 * 1e3 / ttft_med,
-        output_tok_s: out_tokens * 1e3 / lat.p50,
-        cost_per_1k_tokens: cfg.hardware_spec.price_per_hour / 3600.0 * (lat.p50 / 1e3) / out_tokens * 1e3,
-        latency_ms: lat,
-        ..Default::default()
+    let shape = PlainShape {
+        batch: w.batch,
+        prompt_tokens: w.prompt_tokens,
+        output_tokens: w.output_tokens,
+        price_per_hour: cfg.hardware_spec.price_per_hour,
     };
-    let samples =
-        vec![series("latency_ms", latency), series("ttft_ms", ttft), series("tpot_ms", tpot), series("itl_ms", itl)];
-    Ok((summary, samples))
+    Ok(summary::generation(&cfg.measure, &shape, &gens))
 }
 
 /// Sessions of many requests through the serving loop, repeated per `measure`.
 fn measure_serving(
     cfg: &CellConfig,
     plan: &ExecutionPlan,
-    model: &Decoder,
+    model: &dyn LoadedModel,
     inputs: &Prepared,
 ) -> Result<(Summary, Vec<SampleSeries>)> {
     let w = &cfg.workload_spec;
@@ -220,74 +198,18 @@ fn measure_serving(
         let one = vec![reqs[0].clone()];
         serving::serve(model, one, &serving::Arrivals::Closed { concurrency: 1 }, &scfg)?;
     }
-    let m = &cfg.measure;
-    let spec = crate::config::MeasureSpec { warmup: 0, ..m.clone() };
+    let spec = crate::config::MeasureSpec { warmup: 0, ..cfg.measure.clone() };
     let sessions = measure::repeat(&spec, || serving::serve(model, reqs.clone(), &arrivals, &scfg))?;
     for s in &sessions {
         anyhow::ensure!(s.blocks_in_use_after == 0, "KV blocks leaked: {} still referenced", s.blocks_in_use_after);
     }
-    let all: Vec<&serving::RequestResult> = sessions.iter().flat_map(|s| &s.results).collect();
-    let e2e: Vec<f64> = all.iter().map(|r| r.e2e() * 1e3).collect();
-    let ttft: Vec<f64> = all.iter().map(|r| r.ttft() * 1e3).collect();
-    let tpot: Vec<f64> = all.iter().filter_map(|r| r.tpot()).map(|x| x * 1e3).collect();
-    let itl: Vec<f64> = all.iter().flat_map(|r| r.itls()).map(|x| x * 1e3).collect();
-    let makespans: Vec<f64> = sessions.iter().map(|s| s.makespan).collect();
-    let total_time: f64 = makespans.iter().sum();
-    let generated: usize = all.iter().map(|r| r.tokens.len()).sum();
-    let prompt: usize = all.iter().map(|r| r.prompt_tokens).sum();
-    let hits: usize = all.iter().map(|r| r.hit_tokens).sum();
-    let good = all
-        .iter()
-        .filter(|r| r.ttft() * 1e3 <= sv.ttft_slo_ms && r.tpot().is_none_or(|t| t * 1e3 <= sv.tpot_slo_ms))
-        .count();
-    let mut ttft_sorted = ttft.clone();
-    let mut tpot_sorted = tpot.clone();
-    let mut itl_sorted = itl.clone();
-    for v in [&mut ttft_sorted, &mut tpot_sorted, &mut itl_sorted] {
-        v.sort_by(f64::total_cmp);
-    }
-    let pct = stats::percentile_sorted;
-    let (verdict, verdict_reason) = measure::verdict(m, &makespans);
-    let tpot_med = pct(&tpot_sorted, 50.0);
-    let summary = Summary {
-        verdict,
-        verdict_reason,
-        reps: sessions.len(),
-        latency_ms: stats::describe(&e2e, m.bootstrap_resamples, 0),
-        ttft_ms: pct(&ttft_sorted, 50.0),
-        tpot_ms: tpot_med,
-        decode_tok_s: if tpot_med > 0.0 { 1e3 / tpot_med } else { 0.0 },
-        prefill_tok_s: prompt as f64 / total_time,
-        output_tok_s: generated as f64 / total_time,
-        cost_per_1k_tokens: cfg.hardware_spec.price_per_hour / 3600.0 * total_time / generated as f64 * 1e3,
-        serving: Some(ServingStats {
-            requests: all.len(),
-            ttft_p90_ms: pct(&ttft_sorted, 90.0),
-            ttft_p99_ms: pct(&ttft_sorted, 99.0),
-            ttft_mean_ms: ttft.iter().sum::<f64>() / ttft.len() as f64,
-            tpot_p90_ms: pct(&tpot_sorted, 90.0),
-            tpot_p99_ms: pct(&tpot_sorted, 99.0),
-            itl_p50_ms: pct(&itl_sorted, 50.0),
-            itl_p90_ms: pct(&itl_sorted, 90.0),
-            itl_p99_ms: pct(&itl_sorted, 99.0),
-            request_throughput: all.len() as f64 / total_time,
-            goodput: good as f64 / all.len() as f64,
-            prefix_hit_rate: hits as f64 / prompt as f64,
-        }),
-        extra: serde_json::json!({
-            "engine_steps": sessions.iter().map(|s| s.steps).sum::<usize>(),
-            "max_batch": scfg.max_batch,
-        }),
-        ..Default::default()
+    let shape = ServingShape {
+        ttft_slo_ms: sv.ttft_slo_ms,
+        tpot_slo_ms: sv.tpot_slo_ms,
+        max_batch: scfg.max_batch,
+        price_per_hour: cfg.hardware_spec.price_per_hour,
     };
-    let samples = vec![
-        series("latency_ms", e2e),
-        series("ttft_ms", ttft),
-        series("tpot_ms", tpot),
-        series("itl_ms", itl),
-        series("session_s", makespans),
-    ];
-    Ok((summary, samples))
+    Ok(summary::serving(&cfg.measure, &shape, &sessions))
 }
 
 /// On an emulated node with a memory cap, fail the cell as out of memory once the

@@ -1,7 +1,7 @@
 //! Warm-up, repetitions until a minimum count and time, and the verdict.
 
-pub mod rss;
 pub mod stats;
+pub mod summary;
 
 use std::time::Instant;
 
@@ -69,3 +69,6 @@ mod tests {
         assert!(verdict(&spec, &[10.0]).1.unwrap().contains("too few"));
     }
 }
+
+#[cfg(test)]
+mod engine_tests;

@@ -1,8 +1,8 @@
-//! Model sources and the inference engine.
+//! Model sources and our Llama decoder.
 //!
 //! A model is loaded from a [`WeightSource`] (a GGUF file from the hub cache, or
-//! seeded synthetic weights), turned into an engine [`llama::Decoder`] with the
-//! weight format a technique asks for, and driven by [`generate`].
+//! seeded synthetic weights) and turned into a [`llama::Decoder`] with the weight
+//! format a technique asks for; the candle engine (`crate::engines::candle`) runs it.
 
 pub mod catalog;
 pub mod generate;

@@ -67,7 +67,7 @@ pub struct Summary {
     pub ttft_ms: f64,
     /// Median time per output token after the first.
     pub tpot_ms: f64,
-    /// Decode tokens per second over the whole batch (1000 / tpot * batch).
+    /// Decode tokens per second of one sequence (1000 / tpot), plain and serving cells alike.
     pub decode_tok_s: f64,
     /// Prompt tokens per second during prefill.
     pub prefill_tok_s: f64,

@@ -1,5 +1,5 @@
 //! The serving loop: requests arrive, queue, and are scheduled token by token
-//! over the engine's ragged step ([`Decoder::forward_segments`]).
+//! over the engine's ragged step ([`LoadedModel::step_ragged`]).
 //!
 //! Policies, any combination: static batching (the default: a fixed batch
 //! runs until its last request finishes), continuous batching (requests join
@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use crate::models::llama::{argmax_rows, Decoder, Segment};
+use crate::engines::LoadedModel;
+use crate::models::llama::Segment;
 pub use arrivals::Arrivals;
 use blocks::BlockPool;
 use sequence::Sequence;
@@ -84,7 +85,12 @@ pub struct Session {
 }
 
 /// Serve `requests` arriving per `arrivals` until every one is answered.
-pub fn serve(model: &Decoder, requests: Vec<Request>, arrivals: &Arrivals, cfg: &ServingConfig) -> Result<Session> {
+pub fn serve(
+    model: &dyn LoadedModel,
+    requests: Vec<Request>,
+    arrivals: &Arrivals,
+    cfg: &ServingConfig,
+) -> Result<Session> {
     let n_layers = model.layers();
     let total = requests.len();
     let mut pool = BlockPool::new(cfg.kv_blocks, cfg.block_size, cfg.prefix_cache);
@@ -190,7 +196,7 @@ pub fn serve(model: &Decoder, requests: Vec<Request>, arrivals: &Arrivals, cfg: 
 
 /// One engine step over the running sequences: decodes first, then prompt
 /// tokens (whole prompts, or chunks filling the step's token budget).
-fn step(model: &Decoder, running: &mut [(f64, Sequence)], cfg: &ServingConfig) -> Result<()> {
+fn step(model: &dyn LoadedModel, running: &mut [(f64, Sequence)], cfg: &ServingConfig) -> Result<()> {
     let mut budget = cfg.chunk.unwrap_or(usize::MAX);
     let mut take = vec![0usize; running.len()];
     for (n, (_, s)) in take.iter_mut().zip(running.iter()) {
@@ -224,9 +230,8 @@ fn step(model: &Decoder, running: &mut [(f64, Sequence)], cfg: &ServingConfig) -
             which.push(i);
         }
     }
-    let logits = model.forward_segments(&mut segs)?;
+    let next = model.step_ragged(&mut segs)?;
     drop(segs);
-    let next = argmax_rows(&logits)?;
     for (k, &i) in which.iter().enumerate() {
         let s = &mut running[i].1;
         s.computed += take[i];
@@ -237,3 +242,6 @@ fn step(model: &Decoder, running: &mut [(f64, Sequence)], cfg: &ServingConfig) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

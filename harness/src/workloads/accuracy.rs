@@ -1,17 +1,18 @@
 //! Accuracy against held-out text and against the model's own f32 reference.
 
-use anyhow::Result;
+use anyhow::{ensure, Result};
 use candle_core::{Device, Tensor, D};
 
-use crate::models::llama::{Decoder, Logits};
+use crate::engines::LoadedModel;
 
 /// Log-probabilities `(positions, vocab)` of a teacher-forced pass over
-/// `tokens[..n-1]`.
-pub fn log_probs(model: &Decoder, tokens: &[u32]) -> Result<Tensor> {
+/// `tokens[..n-1]` (row `i` predicts `tokens[i+1]`).
+pub fn log_probs(model: &dyn LoadedModel, tokens: &[u32]) -> Result<Tensor> {
+    ensure!(tokens.len() >= 2, "scoring needs at least two tokens, got {}", tokens.len());
     let n = tokens.len() - 1;
-    let x = Tensor::from_slice(&tokens[..n], (1, n), &Device::Cpu)?;
-    let logits = model.forward(&x, 0, None, Logits::All)?.squeeze(0)?;
-    Ok(candle_nn::ops::log_softmax(&logits, D::Minus1)?)
+    let lp = model.log_probs(&tokens[..n])?;
+    ensure!(lp.dims2()?.0 == n, "engine returned {:?} log-probabilities for {n} positions", lp.dims());
+    Ok(lp)
 }
 
 /// exp(mean negative log-likelihood of `tokens[1..]`).

@@ -3,6 +3,7 @@
 
 pub mod accuracy;
 pub mod corpus;
+pub mod generate;
 pub mod serving;
 
 use anyhow::{ensure, Result};
