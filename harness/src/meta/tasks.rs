@@ -13,9 +13,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::features::TaskDescriptor;
-use crate::record::{Arm, TaskId};
+use super::features::{TaskDescriptor, TaskFeatures};
 use super::objective::{Constraints, Objective};
+use crate::record::{Arm, TaskId};
 use crate::record::{CellRecord, CellStatus};
 
 /// Performance of an infeasible arm, as a share of the task's worst feasible arm.
@@ -43,8 +43,8 @@ pub struct Task {
     pub model: String,
     pub workload: String,
     pub hardware: String,
-    /// Raw numeric features ([`super::features::FEATURE_NAMES`]); NaN where unknown.
-    pub features: Vec<f64>,
+    /// Raw numeric features; NaN where unknown.
+    pub features: TaskFeatures,
     /// Unit-length text embedding of [`Task::description`], when the embedding model is present.
     pub embedding: Option<Vec<f64>>,
     pub description: String,
@@ -80,7 +80,10 @@ pub fn group_cells(records: &[CellRecord]) -> CellGroups {
     for rec in records {
         let Some(id) = TaskId::of(rec) else {
             let e = serde_json::from_str::<crate::config::CellConfig>(&rec.config_json).err();
-            unreadable.push((rec.key.clone(), format!("config_json unreadable: {}", e.map(|e| e.to_string()).unwrap_or_default())));
+            unreadable.push((
+                rec.key.clone(),
+                format!("config_json unreadable: {}", e.map(|e| e.to_string()).unwrap_or_default()),
+            ));
             continue;
         };
         let arm = Arm::of(rec);
@@ -128,8 +131,13 @@ impl TaskTable {
         constraints: &Constraints,
         mut describe: impl FnMut(&CellRecord) -> Option<TaskDescriptor>,
     ) -> TaskTable {
-        let arms: Vec<Arm> =
-            groups.tasks.values().flat_map(|(_, _, a)| a.keys().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+        let arms: Vec<Arm> = groups
+            .tasks
+            .values()
+            .flat_map(|(_, _, a)| a.keys().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let mut table = TaskTable { objective, arms, tasks: vec![], outcomes: vec![], left_out: vec![] };
         for (key, why) in &groups.unreadable {
             table.left_out.push((format!("cell {key}"), why.clone()));
@@ -269,7 +277,7 @@ mod tests {
             model: "m".into(),
             workload: id.into(),
             hardware: "h".into(),
-            features: vec![0.0],
+            features: TaskFeatures::filled(0.0),
             embedding: None,
             description: String::new(),
         }
