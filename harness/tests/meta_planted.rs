@@ -122,6 +122,10 @@ fn every_selector_runs_on_the_planted_problem() {
         assert!(regret.ci_lo <= regret.value && regret.value <= regret.ci_hi, "{}: {regret:?}", s.selector);
     }
     assert_eq!(r.picks.len(), names.len() * 16);
+    // No task has a text embedding: metainf answers each from the numeric features,
+    // a fallback the record counts; nothing else falls back here.
+    let config: serde_json::Value = serde_json::from_str(&r.config_json).unwrap();
+    assert_eq!(config["fallbacks"], serde_json::json!({"metainf": 16}), "{config}");
 }
 
 /// The fold's training data, and every selector fitted on it, are identical whether the

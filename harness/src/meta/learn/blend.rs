@@ -281,6 +281,52 @@ fn inner_cases(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::meta::features::Arm;
+    use crate::meta::learn::prior::ArmPrior;
+    use crate::meta::objective::Objective;
+    use crate::meta::tasks::{Task, TaskTable};
+    use crate::techniques::TechniqueName;
+
+    fn training(n: usize) -> Training {
+        let arms: Vec<Arm> = (1..=3).map(|t| Arm::new(TechniqueName::parse("native").unwrap(), t)).collect();
+        let tasks = (0..n)
+            .map(|i| Task {
+                id: format!("t{i}"),
+                model: "m".into(),
+                workload: format!("w{i}"),
+                hardware: "h".into(),
+                features: TaskFeatures { decode_share: i as f64, ..TaskFeatures::filled(1.0) },
+                embedding: None,
+                description: String::new(),
+            })
+            .collect();
+        let perf = (0..n).map(|i| (0..3).map(|a| Some(Some(1.0 + ((i + a) % 3) as f64))).collect()).collect();
+        let table = TaskTable::from_performance(Objective::Throughput, arms, tasks, perf);
+        Training::from_table(&table, &(0..n).collect::<Vec<_>>(), None)
+    }
+
+    fn prior(t: &Training) -> Result<Box<dyn Fitted>> {
+        Ok(Box::new(ArmPrior(t.arm_means())))
+    }
+
+    fn broken(_: &Training) -> Result<Box<dyn Fitted>> {
+        anyhow::bail!("cannot fit")
+    }
+
+    #[test]
+    fn a_member_that_cannot_fit_is_counted_and_the_prior_stands_in() {
+        let train = training(6);
+        let spec = BlendSpec {
+            members: vec![("prior", prior), ("broken", broken)],
+            folds: 6,
+            one_se: false,
+            unseen_node: None,
+        };
+        let blend = fit_blend(&train, &spec).unwrap();
+        let q = train.query(&train.raw[0], None, vec![0, 1, 2]);
+        assert_eq!(blend.scores(&q).unwrap(), prior(&train).unwrap().scores(&q).unwrap());
+        assert!(blend.fallbacks() >= 6, "one per inner fold: {}", blend.fallbacks());
+    }
 
     #[test]
     fn simplex_grid_covers_the_blends() {
