@@ -257,7 +257,10 @@ mod tests {
     use crate::meta::tasks::Task;
 
     fn table() -> TaskTable {
-        let arms = ["a", "b", "c", "d"].iter().map(|t| Arm::new(crate::techniques::TechniqueName::from_stored(t), 1)).collect();
+        let arms = ["a", "b", "c", "d"]
+            .iter()
+            .map(|t| Arm::new(crate::techniques::TechniqueName::from_stored(t), 1))
+            .collect();
         let task = Task {
             id: "t".into(),
             model: "m".into(),
