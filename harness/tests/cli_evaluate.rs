@@ -141,7 +141,7 @@ fn evaluate_prints_every_selector_and_stores_the_evaluation() {
     let o = harness(dir.path(), &["evaluate", "--store", store.to_str().unwrap(), "--bootstrap", "200"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    let names = harness::meta::selector::names();
+    let names = harness::meta::selectors::names();
     for name in &names {
         assert!(out.contains(&format!("│ {name} ")), "{name} missing:\n{out}");
     }
@@ -292,6 +292,7 @@ fn errors_name_what_to_do() {
     let o = harness(dir.path(), &["evaluate", "--store", store.to_str().unwrap(), "--selectors", "ours,magic"]);
     let (_, err) = text(&o);
     assert!(!o.status.success() && err.contains("unknown selector `magic`") && err.contains("metainf"), "{err}");
+    assert_eq!(o.status.code(), Some(2), "an unknown selector is bad input");
 
     let o = harness(
         dir.path(),

@@ -4,9 +4,9 @@
 
 use harness::meta::cv::{folds, CvScheme, Training};
 use harness::meta::evaluate::{evaluate, Options};
-use harness::meta::features::{idx, Arm, FEATURE_NAMES};
+use harness::meta::features::{Arm, TaskFeatures};
 use harness::meta::objective::Objective;
-use harness::meta::selector::registry;
+use harness::meta::selectors::registry;
 use harness::meta::tasks::{Task, TaskTable};
 use harness::record::EvaluationRecord;
 use rand::{Rng, SeedableRng};
@@ -29,13 +29,14 @@ fn planted(n: usize, seed: u64) -> TaskTable {
         let u = (t as f64 + rng.random_range(0.1..0.9)) / n as f64;
         // Six noise descriptors vary from task to task; the rest are constant, as
         // machine and price are in a one-machine store.
-        let mut f: Vec<f64> =
-            (0..FEATURE_NAMES.len()).map(|j| if j < 6 { rng.random_range(-1.0..1.0) } else { 1.0 }).collect();
-        f[idx("decode_share")] = u;
-        f[idx("cores")] = 2.0;
-        f[idx("native_bits_per_weight")] = 32.0;
-        f[idx("shared_prefix_share")] = 0.0;
-        f[idx("serving")] = 0.0;
+        let row: Vec<f64> =
+            (0..TaskFeatures::NAMES.len()).map(|j| if j < 6 { rng.random_range(-1.0..1.0) } else { 1.0 }).collect();
+        let mut f = TaskFeatures::from_slice(&row).unwrap();
+        f.decode_share = u;
+        f.cores = 2.0;
+        f.native_bits_per_weight = 32.0;
+        f.shared_prefix_share = 0.0;
+        f.serving = 0.0;
         let scale = rng.random_range(1.0..100.0); // tasks differ in overall speed
         perf.push(
             (0..ARMS.len())
@@ -121,6 +122,10 @@ fn every_selector_runs_on_the_planted_problem() {
         assert!(regret.ci_lo <= regret.value && regret.value <= regret.ci_hi, "{}: {regret:?}", s.selector);
     }
     assert_eq!(r.picks.len(), names.len() * 16);
+    // No task has a text embedding: metainf answers each from the numeric features,
+    // a fallback the record counts; nothing else falls back here.
+    let config: serde_json::Value = serde_json::from_str(&r.config_json).unwrap();
+    assert_eq!(config["fallbacks"], serde_json::json!({"metainf": 16}), "{config}");
 }
 
 /// The fold's training data, and every selector fitted on it, are identical whether the
@@ -133,11 +138,12 @@ fn held_out_features_do_not_reach_training() {
     let held = fold.test[0];
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let mut perturbed = table.clone();
-    let f = &mut perturbed.tasks[held].features;
+    let mut f = perturbed.tasks[held].features.to_vec();
     for i in (1..f.len()).rev() {
         f.swap(i, rng.random_range(0..=i));
     }
     f.iter_mut().for_each(|x| *x = *x * 1e3 + 17.0);
+    perturbed.tasks[held].features = TaskFeatures::from_slice(&f).unwrap();
     perturbed.tasks[held].embedding = Some(vec![1.0; 8]);
     let a = Training::from_table(&table, &fold.train, None);
     let b = Training::from_table(&perturbed, &fold.train, None);
@@ -145,13 +151,13 @@ fn held_out_features_do_not_reach_training() {
     // Fitted models agree on a probe task from the training set.
     let probe = a.query_for(&table, fold.train[0]);
     for sel in registry().iter().filter(|s| !s.needs_truth()) {
-        let sa = sel.fit(&a).unwrap().scores(&probe);
-        let sb = sel.fit(&b).unwrap().scores(&probe);
+        let sa = sel.fit(&a).unwrap().scores(&probe).unwrap();
+        let sb = sel.fit(&b).unwrap().scores(&probe).unwrap();
         assert_eq!(sa, sb, "{} changed with the held-out task's features", sel.name());
     }
     // The held-out task's query is scaled with training statistics only.
     let qa = a.query_for(&table, held);
-    assert_eq!(qa.x, a.standardizer.apply(&table.tasks[held].features));
+    assert_eq!(qa.x, a.standardizer.apply(&table.tasks[held].features.to_vec()));
 }
 
 /// A task on a node no training task ran on: with one training node there is no
@@ -159,7 +165,7 @@ fn held_out_features_do_not_reach_training() {
 /// while on the training node it follows what it learned (the planted best arm).
 #[test]
 fn ours_follows_the_rules_on_an_unseen_node_and_its_learning_on_a_seen_one() {
-    use harness::meta::selector::{argmax, Selector};
+    use harness::meta::selectors::{argmax, Selector};
     use harness::meta::selectors::{heuristic::Heuristic, ours::Ours};
 
     let table = planted(40, 3);
@@ -171,15 +177,13 @@ fn ours_follows_the_rules_on_an_unseen_node_and_its_learning_on_a_seen_one() {
     let (mut learned, mut differs) = (0, 0);
     for (t, task) in table.tasks.iter().enumerate() {
         let seen = train.query(&task.features, None, candidates.clone());
-        let mut other = task.features.clone();
-        other[idx("cores")] = 1.0;
-        other[idx("memory_gb")] = 0.375;
+        let other = TaskFeatures { cores: 1.0, memory_gb: 0.375, ..task.features };
         let unseen = train.query(&other, None, candidates.clone());
-        let rule_pick = argmax(&rules.scores(&unseen));
-        assert_eq!(argmax(&ours.scores(&unseen)), rule_pick, "task {t} on an unseen node");
-        let pick = argmax(&ours.scores(&seen));
+        let rule_pick = argmax(&rules.scores(&unseen).unwrap());
+        assert_eq!(argmax(&ours.scores(&unseen).unwrap()), rule_pick, "task {t} on an unseen node");
+        let pick = argmax(&ours.scores(&seen).unwrap());
         learned += usize::from(table.perf(t, pick).unwrap() >= 0.98 * table.best(t));
-        differs += usize::from(pick != argmax(&rules.scores(&seen)));
+        differs += usize::from(pick != argmax(&rules.scores(&seen).unwrap()));
     }
     assert!(learned >= 32, "near-best on {learned} of 40 tasks of the training node");
     assert!(differs >= 10, "the learned picks differ from the rules on {differs} tasks only");

@@ -260,7 +260,7 @@ pub struct RecommendArgs {
 /// `--selectors` help, from the registry: every selector with its one-line description.
 fn selectors_help() -> String {
     let mut s = String::from("Selectors to evaluate, comma-separated [default: all]:\n");
-    for sel in harness::meta::selector::registry() {
+    for sel in harness::meta::selectors::registry() {
         s.push_str(&format!("  {:14} {}\n", sel.name(), sel.describe()));
     }
     s

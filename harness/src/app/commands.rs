@@ -14,7 +14,7 @@ use harness::meta::evaluate::{self, Options};
 use harness::meta::features::{HardwareInfo, ModelInfo, TaskDescriptor};
 use harness::meta::load::{self, Loaded};
 use harness::meta::objective::{Constraints, Objective};
-use harness::meta::{output, recommend as rec, selector};
+use harness::meta::{output, recommend as rec, selectors};
 use harness::models::hub;
 use harness::record::{CellRecord, CellStatus};
 use harness::report::{self, Formats, ReportOptions};
@@ -201,7 +201,7 @@ fn load_table(a: &TaskTableArgs) -> Result<(Box<dyn ResultStore>, Loaded)> {
 
 pub fn evaluate(a: EvaluateArgs) -> Result<ExitCode> {
     for name in a.selectors.iter().chain([&a.baseline]) {
-        selector::by_name(name)?;
+        selectors::by_name(name)?;
     }
     let (store, loaded) = load_table(&a.table)?;
     let table = &loaded.table;
@@ -216,7 +216,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<ExitCode> {
             "store": a.table.store.store.display().to_string(),
             "constraints": constraints(&a.table),
             "warnings": loaded.warnings,
-            "feature_names": harness::meta::features::FEATURE_NAMES,
+            "feature_names": harness::meta::features::TaskFeatures::NAMES,
         }),
     };
     let mut outcome = evaluate::evaluate(table, &opts)?;
@@ -237,7 +237,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<ExitCode> {
 }
 
 pub fn recommend(a: RecommendArgs) -> Result<ExitCode> {
-    let sel = selector::by_name(&a.selector)?;
+    let sel = selectors::by_name(&a.selector)?;
     if sel.needs_truth() {
         return Err(BadInput(format!(
             "selector `{}` reads the measured outcome of the task it picks for, so it cannot recommend for a task \

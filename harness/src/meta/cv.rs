@@ -10,7 +10,7 @@
 
 use anyhow::{bail, Result};
 
-use super::features::Arm;
+use super::features::{Arm, TaskFeatures};
 use super::tasks::{Task, TaskTable};
 
 /// How tasks are held out.
@@ -126,7 +126,7 @@ pub struct Training {
     pub arms: Vec<Arm>,
     pub ids: Vec<String>,
     /// Raw features (rules and arm features read these).
-    pub raw: Vec<Vec<f64>>,
+    pub raw: Vec<TaskFeatures>,
     /// Standardised features.
     pub x: Vec<Vec<f64>>,
     pub emb: Vec<Option<Vec<f64>>>,
@@ -144,7 +144,7 @@ pub struct Training {
 /// A held-out task as a selector sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
-    pub raw: Vec<f64>,
+    pub raw: TaskFeatures,
     /// Standardised with the training statistics.
     pub x: Vec<f64>,
     pub emb: Option<Vec<f64>>,
@@ -158,7 +158,7 @@ impl Training {
     /// The rows of `train` (task indices of `table`).
     pub fn from_table(table: &TaskTable, train: &[usize], budget: Option<f64>) -> Training {
         let arms = table.arms.clone();
-        let rows = train.iter().map(|&t| table.tasks[t].features.clone()).collect();
+        let rows = train.iter().map(|&t| table.tasks[t].features).collect();
         let y = train.iter().map(|&t| (0..arms.len()).map(|a| table.target(t, a)).collect()).collect();
         let cost = train
             .iter()
@@ -180,15 +180,16 @@ impl Training {
     fn assemble(
         arms: Vec<Arm>,
         ids: Vec<String>,
-        raw: Vec<Vec<f64>>,
+        raw: Vec<TaskFeatures>,
         emb: Vec<Option<Vec<f64>>>,
         y: Vec<Vec<Option<f64>>>,
         log_best: Vec<f64>,
         cost: Vec<Vec<Option<f64>>>,
         budget: Option<f64>,
     ) -> Training {
-        let standardizer = Standardizer::fit(&raw);
-        let x = raw.iter().map(|r| standardizer.apply(r)).collect();
+        let rows: Vec<Vec<f64>> = raw.iter().map(TaskFeatures::to_vec).collect();
+        let standardizer = Standardizer::fit(&rows);
+        let x = rows.iter().map(|r| standardizer.apply(r)).collect();
         Training { arms, ids, raw, x, emb, y, log_best, cost, standardizer, budget }
     }
 
@@ -202,7 +203,7 @@ impl Training {
         Training::assemble(
             self.arms.clone(),
             idx.iter().map(|&i| self.ids[i].clone()).collect(),
-            idx.iter().map(|&i| self.raw[i].clone()).collect(),
+            idx.iter().map(|&i| self.raw[i]).collect(),
             idx.iter().map(|&i| self.emb[i].clone()).collect(),
             pick(&self.y),
             idx.iter().map(|&i| self.log_best[i]).collect(),
@@ -212,8 +213,8 @@ impl Training {
     }
 
     /// The query for a task with these raw features, embedding and candidate arms.
-    pub fn query(&self, raw: &[f64], emb: Option<&Vec<f64>>, candidates: Vec<usize>) -> Query {
-        Query { raw: raw.to_vec(), x: self.standardizer.apply(raw), emb: emb.cloned(), candidates, truth: None }
+    pub fn query(&self, raw: &TaskFeatures, emb: Option<&Vec<f64>>, candidates: Vec<usize>) -> Query {
+        Query { raw: *raw, x: self.standardizer.apply(&raw.to_vec()), emb: emb.cloned(), candidates, truth: None }
     }
 
     /// The query for held-out task `t` of `table`.

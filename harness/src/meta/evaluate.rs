@@ -5,15 +5,19 @@
 //! aggregated with bootstrap CIs over tasks and tested, paired by task, against the
 //! baseline. `random`, `heuristic` and `single-best` always run: the efficiency gains
 //! and the gap closed are measured against them.
+//!
+//! A fitted selector that cannot score a held-out task fails the evaluation (naming
+//! selector and task): no stand-in is substituted for it. Stand-ins a learner uses
+//! inside (its fallbacks) are summed per selector into the record's config.
 
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use serde_json::json;
 
 use super::cv::{folds, CvScheme, Training};
 use super::metrics::{aggregate, paired_test, per_task, resamples, PerTask, SelectorTasks};
-use super::selector::{self, Selector};
+use super::selectors::{self, Selector};
 use super::tasks::{TaskTable, INFEASIBLE_FACTOR};
 use crate::record::{EvaluationRecord, SelectorResult, TaskPick};
 
@@ -44,7 +48,7 @@ type Plan = (Vec<String>, Vec<Box<dyn Selector>>);
 
 fn plan(opts: &Options) -> Result<Plan> {
     let mut report: Vec<String> = if opts.selectors.is_empty() {
-        selector::names().iter().map(|s| s.to_string()).collect()
+        selectors::names().iter().map(|s| s.to_string()).collect()
     } else {
         opts.selectors.clone()
     };
@@ -59,7 +63,7 @@ fn plan(opts: &Options) -> Result<Plan> {
             run.push(reference.into());
         }
     }
-    let selectors = run.iter().map(|n| selector::by_name(n)).collect::<Result<Vec<_>>>()?;
+    let selectors = run.iter().map(|n| selectors::by_name(n)).collect::<Result<Vec<_>>>()?;
     Ok((report, selectors))
 }
 
@@ -71,12 +75,12 @@ pub fn evaluate(table: &TaskTable, opts: &Options) -> Result<Outcome> {
     let folds = folds(table, opts.cv)?;
     let n = table.tasks.len();
     let mut results: Vec<Vec<Option<PerTask>>> = vec![vec![None; n]; selectors.len()];
+    let mut fallbacks = vec![0usize; selectors.len()];
     for fold in &folds {
         let train = Training::from_table(table, &fold.train, opts.budget);
         for (s, sel) in selectors.iter().enumerate() {
             let start = Instant::now();
-            let model =
-                sel.fit(&train).map_err(|e| anyhow::anyhow!("selector `{}` on {}: {e:#}", sel.name(), fold.name))?;
+            let model = sel.fit(&train).map_err(|e| anyhow!("selector `{}` on {}: {e:#}", sel.name(), fold.name))?;
             let fit_ms = start.elapsed().as_secs_f64() * 1e3 / fold.test.len() as f64;
             for &t in &fold.test {
                 let mut q = train.query_for(table, t);
@@ -84,10 +88,13 @@ pub fn evaluate(table: &TaskTable, opts: &Options) -> Result<Outcome> {
                     q.truth = Some(q.candidates.iter().map(|&a| table.perf(t, a).unwrap_or(0.0)).collect());
                 }
                 let start = Instant::now();
-                let scores = model.scores(&q);
+                let scores = model
+                    .scores(&q)
+                    .map_err(|e| anyhow!("selector `{}` on task {}: {e:#}", sel.name(), table.tasks[t].id))?;
                 let ms = fit_ms + start.elapsed().as_secs_f64() * 1e3;
                 results[s][t] = Some(per_task(table, t, &q.candidates, &scores, ms));
             }
+            fallbacks[s] += model.fallbacks();
         }
     }
     let per_task: Vec<(String, Vec<PerTask>)> = selectors
@@ -125,7 +132,7 @@ pub fn evaluate(table: &TaskTable, opts: &Options) -> Result<Outcome> {
         }
     }
     let infeasible_cells = table.outcomes.iter().flatten().flatten().filter(|o| !o.feasible).count();
-    let config = json!({
+    let mut config = json!({
         "tasks": n,
         "arms": table.arms.len(),
         "cells": table.outcomes.iter().flatten().flatten().count(),
@@ -147,11 +154,21 @@ pub fn evaluate(table: &TaskTable, opts: &Options) -> Result<Outcome> {
         ),
         "embeddings": table.tasks.iter().all(|t| t.embedding.is_some()),
         "selectors": report.iter().map(|n| {
-            let d = selector::by_name(n).map(|s| s.describe()).unwrap_or_default();
+            let d = selectors::by_name(n).map(|s| s.describe()).unwrap_or_default();
             json!({"name": n, "describe": d})
         }).collect::<Vec<_>>(),
         "context": opts.context,
     });
+    // Only when a learner used a stand-in, so a record without the key had none.
+    let used: serde_json::Map<String, serde_json::Value> = selectors
+        .iter()
+        .zip(&fallbacks)
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, n)| (s.name().to_string(), json!(n)))
+        .collect();
+    if !used.is_empty() {
+        config["fallbacks"] = serde_json::Value::Object(used);
+    }
     let record = EvaluationRecord {
         id: 0,
         created_at: std::time::SystemTime::now()

@@ -18,43 +18,82 @@ use crate::models::gguf::GgufSource;
 use crate::models::{hub, LlamaConfig, ModelSpec, WeightSource};
 use crate::record::Fingerprint;
 
-/// Names of [`task_features`], in order.
-pub const FEATURE_NAMES: &[&str] = &[
-    "log2_params",
-    "layers",
-    "hidden",
-    "heads",
-    "kv_heads",
-    "head_dim",
-    "ffn_ratio",
-    "log2_vocab",
-    "native_bits_per_weight",
-    "synthetic",
-    "price_per_hour",
-    "cores",
-    "memory_gb",
-    "log2_prompt_tokens",
-    "log2_output_tokens",
-    "log2_batch",
-    "decode_share",
-    "serving",
-    "log2_requests",
-    "open_loop",
-    "shared_prefix_share",
-    "length_spread",
-    "log2_flops_per_token",
-    "log2_decode_intensity",
-    "log2_prefill_intensity",
-    "log2_weight_mb_per_token",
-    "log2_kv_mb",
-    "fits_in_memory",
-    "log2_work_gflop",
-    "attention_share",
-];
+/// Declares a struct of named `f64` features with its `NAMES` (the field names, in
+/// declaration order), `to_vec()` and `from_slice()`: the names and the numeric rows
+/// handed to learners come from one list, so they cannot drift apart.
+macro_rules! named_features {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* $field:ident,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub struct $name {
+            $($(#[$fm])* pub $field: f64,)*
+        }
 
-/// Index of a named feature in [`FEATURE_NAMES`].
-pub fn idx(name: &str) -> usize {
-    FEATURE_NAMES.iter().position(|n| *n == name).unwrap_or_else(|| panic!("unknown feature {name}"))
+        impl $name {
+            /// The field names, in the order of [`Self::to_vec`].
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// The values in [`Self::NAMES`] order: the row a learner sees.
+            pub fn to_vec(&self) -> Vec<f64> {
+                vec![$(self.$field),*]
+            }
+
+            /// Every feature `v` (tests and synthetic tables).
+            pub fn filled(v: f64) -> Self {
+                $name { $($field: v,)* }
+            }
+
+            /// The inverse of [`Self::to_vec`]; an error unless `v` has one value per name.
+            pub fn from_slice(v: &[f64]) -> anyhow::Result<Self> {
+                anyhow::ensure!(
+                    v.len() == Self::NAMES.len(),
+                    "{} needs {} values, got {}",
+                    stringify!($name),
+                    Self::NAMES.len(),
+                    v.len()
+                );
+                let mut it = v.iter().copied();
+                Ok($name { $($field: it.next().unwrap_or(f64::NAN),)* })
+            }
+        }
+    };
+}
+
+named_features! {
+    /// A task's raw numeric features ([`TaskDescriptor::features`]); NaN where unknown
+    /// (imputed with the training mean when standardised).
+    pub struct TaskFeatures {
+        log2_params,
+        layers,
+        hidden,
+        heads,
+        kv_heads,
+        head_dim,
+        ffn_ratio,
+        log2_vocab,
+        native_bits_per_weight,
+        synthetic,
+        price_per_hour,
+        cores,
+        memory_gb,
+        log2_prompt_tokens,
+        log2_output_tokens,
+        log2_batch,
+        decode_share,
+        serving,
+        log2_requests,
+        open_loop,
+        shared_prefix_share,
+        length_spread,
+        log2_flops_per_token,
+        log2_decode_intensity,
+        log2_prefill_intensity,
+        log2_weight_mb_per_token,
+        log2_kv_mb,
+        fits_in_memory,
+        log2_work_gflop,
+        attention_share,
+    }
 }
 
 /// What is known about a model without running it.
@@ -191,9 +230,9 @@ impl TaskDescriptor {
         }
     }
 
-    /// The numeric features, named by [`FEATURE_NAMES`]. Unknown values are NaN (imputed
-    /// with the training mean when standardised).
-    pub fn features(&self) -> Vec<f64> {
+    /// The numeric features. Unknown values are NaN (imputed with the training mean
+    /// when standardised).
+    pub fn features(&self) -> TaskFeatures {
         let nan = f64::NAN;
         let c = self.model.config.as_ref();
         let get = |f: fn(&LlamaConfig) -> f64| c.map_or(nan, f);
@@ -217,41 +256,39 @@ impl TaskDescriptor {
         };
         let requests = sv.map_or(inflight, |s| s.requests as f64);
         let attention_flops = 4.0 * layers * seq / 2.0 * hidden;
-        let f = vec![
-            params.log2(),
+        TaskFeatures {
+            log2_params: params.log2(),
             layers,
             hidden,
-            get(|c| c.num_heads as f64),
-            get(|c| c.num_kv_heads as f64),
-            get(|c| c.head_dim() as f64),
-            get(|c| c.intermediate_size as f64 / c.hidden_size as f64),
-            get(|c| (c.vocab_size as f64).log2()),
-            self.model.native_bits,
-            bool_f(self.model.synthetic),
-            self.hardware.spec.price_per_hour,
-            self.hardware.cores as f64,
-            self.hardware.memory_mb as f64 / 1024.0,
-            prompt.max(1.0).log2(),
-            output.max(1.0).log2(),
-            inflight.log2(),
-            output / seq.max(1.0),
-            bool_f(sv.is_some()),
-            sv.map_or(0.0, |s| (s.requests as f64).log2()),
-            bool_f(sv.is_some_and(|s| s.concurrency.is_none() && s.rate.is_some())),
-            sv.map_or(0.0, |s| s.shared_prefix_tokens as f64 / prompt.max(1.0)),
-            spread,
-            (2.0 * params).log2(),
+            heads: get(|c| c.num_heads as f64),
+            kv_heads: get(|c| c.num_kv_heads as f64),
+            head_dim: get(|c| c.head_dim() as f64),
+            ffn_ratio: get(|c| c.intermediate_size as f64 / c.hidden_size as f64),
+            log2_vocab: get(|c| (c.vocab_size as f64).log2()),
+            native_bits_per_weight: self.model.native_bits,
+            synthetic: bool_f(self.model.synthetic),
+            price_per_hour: self.hardware.spec.price_per_hour,
+            cores: self.hardware.cores as f64,
+            memory_gb: self.hardware.memory_mb as f64 / 1024.0,
+            log2_prompt_tokens: prompt.max(1.0).log2(),
+            log2_output_tokens: output.max(1.0).log2(),
+            log2_batch: inflight.log2(),
+            decode_share: output / seq.max(1.0),
+            serving: bool_f(sv.is_some()),
+            log2_requests: sv.map_or(0.0, |s| (s.requests as f64).log2()),
+            open_loop: bool_f(sv.is_some_and(|s| s.concurrency.is_none() && s.rate.is_some())),
+            shared_prefix_share: sv.map_or(0.0, |s| s.shared_prefix_tokens as f64 / prompt.max(1.0)),
+            length_spread: spread,
+            log2_flops_per_token: (2.0 * params).log2(),
             // Decode with f32 weights: 2 FLOPs per weight per sequence, 4 bytes per weight.
-            (inflight / 2.0).log2(),
-            (prompt * inflight / 2.0).max(1e-3).log2(),
-            (4.0 * params / 1e6 / inflight).log2(),
-            (kv_bytes / 1e6).max(1e-3).log2(),
-            bool_f(4.0 * params + kv_bytes < memory),
-            (2.0 * params * seq * requests / 1e9).log2(),
-            attention_flops / (attention_flops + 2.0 * params),
-        ];
-        debug_assert_eq!(f.len(), FEATURE_NAMES.len());
-        f
+            log2_decode_intensity: (inflight / 2.0).log2(),
+            log2_prefill_intensity: (prompt * inflight / 2.0).max(1e-3).log2(),
+            log2_weight_mb_per_token: (4.0 * params / 1e6 / inflight).log2(),
+            log2_kv_mb: (kv_bytes / 1e6).max(1e-3).log2(),
+            fits_in_memory: bool_f(4.0 * params + kv_bytes < memory),
+            log2_work_gflop: (2.0 * params * seq * requests / 1e9).log2(),
+            attention_share: attention_flops / (attention_flops + 2.0 * params),
+        }
     }
 
     /// The task in words, for the text embedding (MetaInf embeds model, hardware and data
@@ -322,62 +359,60 @@ fn bool_f(b: bool) -> f64 {
 
 pub use crate::record::Arm;
 
-/// Names of [`arm_features`], in order.
-pub const ARM_FEATURE_NAMES: &[&str] = &[
-    "bits_per_weight",
-    "log2_arm_weight_mb_per_token",
-    "kquant",
-    "float_weights",
-    "kv_off",
-    "threads",
-    "threads_per_core",
-    "continuous_batching",
-    "chunked_prefill",
-    "prefix_cache",
-    "static_batching",
-    "prefix_cache_x_shared_prefix",
-    "bits_x_decode_share",
-    "log2_weights_share_of_memory",
-];
+named_features! {
+    /// An arm (technique @ threads) in roofline terms, for one task ([`arm_features`]).
+    pub struct ArmFeatures {
+        bits_per_weight,
+        log2_arm_weight_mb_per_token,
+        kquant,
+        float_weights,
+        kv_off,
+        threads,
+        threads_per_core,
+        continuous_batching,
+        chunked_prefill,
+        prefix_cache,
+        static_batching,
+        prefix_cache_x_shared_prefix,
+        bits_x_decode_share,
+        log2_weights_share_of_memory,
+    }
+}
 
 /// The arm in roofline terms, for the task whose raw features are `task`.
-pub fn arm_features(arm: &Arm, task: &[f64]) -> Vec<f64> {
+pub fn arm_features(arm: &Arm, task: &TaskFeatures) -> ArmFeatures {
     let plan = arm.technique.plan();
-    let native = task[idx("native_bits_per_weight")];
+    let native = task.native_bits_per_weight;
     let bits = plan.bits_per_weight(native);
-    let kquant = plan.kquant_weights();
-    let float = plan.float_weights(native);
     let serving = &plan.serving;
-    let static_batching = serving.static_batching;
-    let weight_mb_per_token = task[idx("log2_weight_mb_per_token")] + (bits / 32.0).log2();
-    vec![
-        bits,
-        weight_mb_per_token,
-        bool_f(kquant),
-        bool_f(float),
-        bool_f(plan.kv == crate::models::generate::KvMode::Off),
-        arm.threads as f64,
-        arm.threads as f64 / task[idx("cores")].max(1.0),
-        bool_f(serving.continuous),
-        bool_f(serving.chunked_prefill),
-        bool_f(serving.prefix_cache),
-        bool_f(static_batching),
-        bool_f(serving.prefix_cache) * task[idx("shared_prefix_share")],
-        bits.log2() * task[idx("decode_share")],
-        weights_share_of_memory(bits, task).log2(),
-    ]
+    ArmFeatures {
+        bits_per_weight: bits,
+        log2_arm_weight_mb_per_token: task.log2_weight_mb_per_token + (bits / 32.0).log2(),
+        kquant: bool_f(plan.kquant_weights()),
+        float_weights: bool_f(plan.float_weights(native)),
+        kv_off: bool_f(plan.kv == crate::models::generate::KvMode::Off),
+        threads: arm.threads as f64,
+        threads_per_core: arm.threads as f64 / task.cores.max(1.0),
+        continuous_batching: bool_f(serving.continuous),
+        chunked_prefill: bool_f(serving.chunked_prefill),
+        prefix_cache: bool_f(serving.prefix_cache),
+        static_batching: bool_f(serving.static_batching),
+        prefix_cache_x_shared_prefix: bool_f(serving.prefix_cache) * task.shared_prefix_share,
+        bits_x_decode_share: bits.log2() * task.decode_share,
+        log2_weights_share_of_memory: weights_share_of_memory(bits, task).log2(),
+    }
 }
 
 /// The arm's weights (parameters × bits) as a share of the node's memory: above ~1
 /// the arm cannot run there (an emulated small node makes this bite).
-pub fn weights_share_of_memory(bits: f64, task: &[f64]) -> f64 {
-    let weight_bytes = task[idx("log2_params")].exp2() * bits / 8.0;
-    weight_bytes / (task[idx("memory_gb")] * 1024.0 * 1024.0 * 1024.0)
+pub fn weights_share_of_memory(bits: f64, task: &TaskFeatures) -> f64 {
+    let weight_bytes = task.log2_params.exp2() * bits / 8.0;
+    weight_bytes / (task.memory_gb * 1024.0 * 1024.0 * 1024.0)
 }
 
 /// Bits per weight an arm stores, for a task with raw features `task`.
-pub fn arm_bits(arm: &Arm, task: &[f64]) -> f64 {
-    arm.technique.plan().bits_per_weight(task[idx("native_bits_per_weight")])
+pub fn arm_bits(arm: &Arm, task: &TaskFeatures) -> f64 {
+    arm.technique.plan().bits_per_weight(task.native_bits_per_weight)
 }
 
 #[cfg(test)]
@@ -418,15 +453,15 @@ mod tests {
     fn roofline_quantities_follow_the_workload() {
         let chat = task(workload(32, 32, 1)).features();
         let batch = task(workload(32, 32, 8)).features();
-        assert_eq!(chat.len(), FEATURE_NAMES.len());
-        assert!(chat.iter().all(|x| x.is_finite()), "{chat:?}");
+        assert_eq!(chat.to_vec().len(), TaskFeatures::NAMES.len());
+        assert!(chat.to_vec().iter().all(|x| x.is_finite()), "{chat:?}");
         // Batching 8 sequences raises decode intensity 8x and cuts weight bytes per token 8x.
-        let d = idx("log2_decode_intensity");
-        assert!((batch[d] - chat[d] - 3.0).abs() < 1e-9);
-        let b = idx("log2_weight_mb_per_token");
-        assert!((chat[b] - batch[b] - 3.0).abs() < 1e-9);
-        assert_eq!(chat[idx("fits_in_memory")], 1.0);
-        assert_eq!(chat[idx("decode_share")], 0.5);
+        assert!((batch.log2_decode_intensity - chat.log2_decode_intensity - 3.0).abs() < 1e-9);
+        assert!((chat.log2_weight_mb_per_token - batch.log2_weight_mb_per_token - 3.0).abs() < 1e-9);
+        assert_eq!(chat.fits_in_memory, 1.0);
+        assert_eq!(chat.decode_share, 0.5);
+        assert_eq!(TaskFeatures::from_slice(&chat.to_vec()).unwrap(), chat);
+        assert!(TaskFeatures::from_slice(&[1.0]).is_err());
     }
 
     #[test]
@@ -434,11 +469,12 @@ mod tests {
         let t = task(workload(32, 32, 1)).features();
         let arm = |t: &str, n| Arm::new(crate::techniques::TechniqueName::parse(t).unwrap(), n);
         let q4k = arm_features(&arm("q4k+kv-off", 2), &t);
-        assert_eq!(q4k[0], 4.5);
-        assert_eq!(q4k[ARM_FEATURE_NAMES.iter().position(|n| *n == "kv_off").unwrap()], 1.0);
+        assert_eq!(q4k.bits_per_weight, 4.5);
+        assert_eq!(q4k.to_vec()[0], 4.5, "the row follows the declaration order");
+        assert_eq!(q4k.kv_off, 1.0);
         let native = arm_features(&arm("native", 1), &t);
-        assert_eq!(native[0], 32.0, "a synthetic model's native weights are f32");
-        assert_eq!(q4k.len(), ARM_FEATURE_NAMES.len());
+        assert_eq!(native.bits_per_weight, 32.0, "a synthetic model's native weights are f32");
+        assert_eq!(q4k.to_vec().len(), ArmFeatures::NAMES.len());
     }
 
     #[test]
@@ -448,7 +484,7 @@ mod tests {
         assert!(warn.unwrap().contains("not in the hub cache"));
         assert!(info.config.is_none());
         let d = TaskDescriptor { model: info, ..task(workload(8, 8, 1)) };
-        assert!(d.features()[0].is_nan());
+        assert!(d.features().log2_params.is_nan());
         assert!(d.description().contains("size unknown"));
     }
 }

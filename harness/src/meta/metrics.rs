@@ -266,7 +266,7 @@ mod tests {
             model: "m".into(),
             workload: "w".into(),
             hardware: "h".into(),
-            features: vec![],
+            features: crate::meta::features::TaskFeatures::filled(0.0),
             embedding: None,
             description: String::new(),
         };

@@ -5,8 +5,8 @@
 //! workload × hardware; arm = technique @ threads; one [`objective::Objective`],
 //! [`objective::Constraints`] making arms infeasible) with [`features`] and optional
 //! [`embeddings`] per task; [`cv`] splits it into folds without leakage; each
-//! selector of the [`selector::registry`] (one file each under [`selectors`]) is
-//! fitted per fold; [`metrics`] scores the picks with bootstrap CIs; [`evaluate`]
+//! selector of the [`selectors::registry`] (one file each under [`selectors`], built
+//! from the shared parts in [`learn`]) is fitted per fold; [`metrics`] scores the picks with bootstrap CIs; [`evaluate`]
 //! ties it together into a [`crate::store::EvaluationRecord`]; [`recommend`] answers
 //! for a new task; the command line is in the binary.
 
@@ -20,6 +20,5 @@ pub mod metrics;
 pub mod objective;
 pub mod output;
 pub mod recommend;
-pub mod selector;
 pub mod selectors;
 pub mod tasks;

@@ -87,6 +87,15 @@ pub fn table(out: &mut dyn Write, table: &TaskTable, o: &Outcome) -> Result<()> 
         ]);
     }
     writeln!(out, "{t}")?;
+    if let Some(f) = cfg["fallbacks"].as_object() {
+        let list: Vec<String> = f.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        writeln!(
+            out,
+            "fallbacks (answers where a learner's own part failed or lacked an input and a stand-in such as the \
+             arm prior or the numeric features was used): {}",
+            list.join(", ")
+        )?;
+    }
 
     // Where choosing matters: the oracle, the single-best and ours (or the first learner) per task.
     let focus = ["ours", "single-best", "heuristic"]

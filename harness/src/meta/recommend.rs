@@ -10,9 +10,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::cv::Training;
-use super::features::{idx, TaskDescriptor};
-use super::learn::{sq_dist, KernelRidge};
-use super::selector::{argmax, Selector};
+use super::features::TaskDescriptor;
+use super::learn::regress::{sq_dist, KernelRidge};
+use super::selectors::{argmax, Selector};
 use super::tasks::TaskTable;
 
 /// Refits behind the confidence.
@@ -60,11 +60,11 @@ pub fn recommend(
         bail!("the store has no other task to learn from; run a grid first, e.g. `harness run experiments/grid.yaml`");
     }
     let features = task.features();
-    let serving = features[idx("serving")];
+    let serving = features.serving;
     let candidates: Vec<usize> = (0..table.arms.len())
         .filter(|&a| task.hardware.spec.runs_threads(table.arms[a].threads))
         .filter(|&a| {
-            train_idx.iter().any(|&t| table.tasks[t].features[idx("serving")] == serving && table.perf(t, a).is_some())
+            train_idx.iter().any(|&t| table.tasks[t].features.serving == serving && table.perf(t, a).is_some())
         })
         .collect();
     if candidates.is_empty() {
@@ -74,9 +74,9 @@ pub fn recommend(
     let train = Training::from_table(table, &train_idx, budget);
     let model = selector.fit(&train)?;
     let q = train.query(&features, embedding.as_ref(), candidates.clone());
-    let scores = model.scores(&q);
+    let scores = model.scores(&q)?;
     let pick = candidates[argmax(&scores)];
-    let targets = model.predicted_targets(&q);
+    let targets = model.predicted_targets(&q)?;
 
     // The task's best performance, from its features (ridge on ln best over stored tasks).
     let scale = KernelRidge::fit(&train.x, &train.log_best, 1.0).predict(&q.x);
@@ -93,7 +93,7 @@ pub fn recommend(
     let mut nearest: Vec<Neighbour> = train_idx
         .iter()
         .zip(&train.x)
-        .filter(|(&t, _)| table.tasks[t].features[idx("serving")] == serving)
+        .filter(|(&t, _)| table.tasks[t].features.serving == serving)
         .map(|(&t, x)| Neighbour {
             task: table.tasks[t].id.clone(),
             distance: sq_dist(x, &q.x).sqrt(),
@@ -112,7 +112,8 @@ pub fn recommend(
         let boot = Training::from_table(table, &sample, budget);
         let Ok(m) = selector.fit(&boot) else { continue };
         let bq = boot.query(&features, embedding.as_ref(), candidates.clone());
-        if candidates[argmax(&m.scores(&bq))] == pick {
+        // A refit that cannot score disagrees, as one that cannot fit does.
+        if m.scores(&bq).is_ok_and(|s| candidates[argmax(&s)] == pick) {
             agree += 1;
         }
     }

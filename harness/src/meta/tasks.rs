@@ -13,10 +13,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::features::TaskDescriptor;
+use super::features::{TaskDescriptor, TaskFeatures};
 use super::objective::{Constraints, Objective};
-use crate::record::{Arm, TaskId};
-use crate::record::{CellRecord, CellStatus};
+use crate::record::{Arm, CellRecord, CellStatus, TaskId};
 
 /// Performance of an infeasible arm, as a share of the task's worst feasible arm.
 pub const INFEASIBLE_FACTOR: f64 = 0.5;
@@ -43,8 +42,8 @@ pub struct Task {
     pub model: String,
     pub workload: String,
     pub hardware: String,
-    /// Raw numeric features ([`super::features::FEATURE_NAMES`]); NaN where unknown.
-    pub features: Vec<f64>,
+    /// Raw numeric features; NaN where unknown.
+    pub features: TaskFeatures,
     /// Unit-length text embedding of [`Task::description`], when the embedding model is present.
     pub embedding: Option<Vec<f64>>,
     pub description: String,
@@ -277,7 +276,7 @@ mod tests {
             model: "m".into(),
             workload: id.into(),
             hardware: "h".into(),
-            features: vec![0.0],
+            features: TaskFeatures::filled(0.0),
             embedding: None,
             description: String::new(),
         }

@@ -10,8 +10,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::meta::cv::{Query, Training};
-use crate::meta::learn::{dot, solve, Forest};
-use crate::meta::selector::{Fitted, Selector};
+use crate::meta::learn::regress::{dot, solve, Forest};
+use crate::meta::learn::Fallbacks;
+use crate::meta::selectors::{Fitted, Selector};
 
 pub struct Alors;
 
@@ -24,6 +25,8 @@ struct Factorised {
     arm_factors: Vec<Vec<f64>>,
     /// One forest per latent dimension (features → task factor).
     cold_start: Vec<Forest>,
+    /// Queries whose latent factors a forest could not predict (0 stood in).
+    fallbacks: Fallbacks,
 }
 
 /// Task factors, arm factors and arm biases of `y` (rows: tasks).
@@ -98,20 +101,32 @@ impl Selector for Alors {
                 Forest::fit(&train.x, &target, 50, d as u64)
             })
             .collect::<Result<_>>()?;
-        Ok(Box::new(Factorised { bias: b, arm_factors: v, cold_start }))
+        Ok(Box::new(Factorised { bias: b, arm_factors: v, cold_start, fallbacks: Fallbacks::default() }))
     }
 }
 
 impl Fitted for Factorised {
-    fn scores(&self, q: &Query) -> Vec<f64> {
+    fn scores(&self, q: &Query) -> Result<Vec<f64>> {
+        let mut failed = false;
         let u: Vec<f64> = self
             .cold_start
             .iter()
-            .map(|f| f.predict(std::slice::from_ref(&q.x)).map(|p| p[0]).unwrap_or(0.0))
+            .map(|f| {
+                f.predict(std::slice::from_ref(&q.x)).map(|p| p[0]).unwrap_or_else(|_| {
+                    failed = true;
+                    0.0
+                })
+            })
             .collect();
-        q.candidates.iter().map(|&a| self.bias[a] + dot(&u, &self.arm_factors[a])).collect()
+        if failed {
+            self.fallbacks.note();
+        }
+        Ok(q.candidates.iter().map(|&a| self.bias[a] + dot(&u, &self.arm_factors[a])).collect())
     }
-    fn predicted_targets(&self, q: &Query) -> Option<Vec<f64>> {
-        Some(self.scores(q))
+    fn predicted_targets(&self, q: &Query) -> Result<Option<Vec<f64>>> {
+        self.scores(q).map(Some)
+    }
+    fn fallbacks(&self) -> usize {
+        self.fallbacks.count()
     }
 }

@@ -6,8 +6,8 @@
 use anyhow::Result;
 
 use crate::meta::cv::Training;
-use crate::meta::learn::{Gbdt, PerArm};
-use crate::meta::selector::{Fitted, Selector};
+use crate::meta::learn::regress::{Gbdt, PerArm};
+use crate::meta::selectors::{Fitted, Selector};
 
 pub struct GbdtSelector;
 

@@ -9,8 +9,9 @@ use smartcore::cluster::kmeans::{KMeans, KMeansParameters};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use crate::meta::cv::{Query, Training};
-use crate::meta::learn::{inner_regret, matrix, sq_dist};
-use crate::meta::selector::{Fitted, Selector};
+use crate::meta::learn::regress::{matrix, sq_dist};
+use crate::meta::learn::tune::{inner_regret, lowest_regret};
+use crate::meta::selectors::{Fitted, Selector};
 
 pub struct Isac;
 
@@ -63,14 +64,14 @@ fn fit_clusters(train: &Training, k: usize) -> Result<Clusters> {
 }
 
 impl Fitted for Clusters {
-    fn scores(&self, q: &Query) -> Vec<f64> {
+    fn scores(&self, q: &Query) -> Result<Vec<f64>> {
         let c = (0..self.centres.len())
             .min_by(|&a, &b| sq_dist(&q.x, &self.centres[a]).total_cmp(&sq_dist(&q.x, &self.centres[b])))
             .unwrap_or(0);
-        q.candidates.iter().map(|&a| self.means[c][a]).collect()
+        Ok(q.candidates.iter().map(|&a| self.means[c][a]).collect())
     }
-    fn predicted_targets(&self, q: &Query) -> Option<Vec<f64>> {
-        Some(self.scores(q))
+    fn predicted_targets(&self, q: &Query) -> Result<Option<Vec<f64>>> {
+        self.scores(q).map(Some)
     }
 }
 
@@ -82,13 +83,10 @@ impl Selector for Isac {
         "k-means clusters of tasks (smartcore), each cluster's best-on-average arm; k tuned on inner folds"
     }
     fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>> {
-        let mut best = (f64::INFINITY, 2);
-        for k in [2, 3, 4, 6].into_iter().filter(|&k| k < train.n()) {
-            let r = inner_regret(train, 5, &|t: &Training| Ok(Box::new(fit_clusters(t, k)?) as Box<dyn Fitted>));
-            if r < best.0 - 1e-12 {
-                best = (r, k);
-            }
-        }
-        Ok(Box::new(fit_clusters(train, best.1)?))
+        let ks: Vec<usize> = [2, 3, 4, 6].into_iter().filter(|&k| k < train.n()).collect();
+        let k = lowest_regret(&ks, 2, |k| {
+            inner_regret(train, 5, &|t: &Training| Ok(Box::new(fit_clusters(t, k)?) as Box<dyn Fitted>))
+        });
+        Ok(Box::new(fit_clusters(train, k)?))
     }
 }

@@ -7,13 +7,16 @@
 //! ln(perf / best), penalty tuned on inner folds. With `--budget`, a second ridge
 //! per arm predicts ln(cost per 1k tokens) and arms predicted over budget rank
 //! below every arm predicted within it. Without the embedding model the standardised
-//! numeric features stand in for the embedding (the evaluation warns).
+//! numeric features stand in for the embedding (the evaluation warns, and counts
+//! every task so answered as a fallback).
 
 use anyhow::Result;
 
 use crate::meta::cv::{Query, Training};
-use crate::meta::learn::{inner_regret, KernelRidge};
-use crate::meta::selector::{Fitted, Selector};
+use crate::meta::learn::regress::KernelRidge;
+use crate::meta::learn::tune::{inner_regret, lowest_regret};
+use crate::meta::learn::Fallbacks;
+use crate::meta::selectors::{Fitted, Selector};
 
 pub struct MetaInf;
 
@@ -26,6 +29,7 @@ struct Model {
     prior: Vec<f64>,
     budget: Option<f64>,
     use_embedding: bool,
+    fallbacks: Fallbacks,
 }
 
 fn representation(use_embedding: bool, x: &[f64], emb: Option<&Vec<f64>>) -> Vec<f64> {
@@ -53,20 +57,28 @@ fn fit_model(train: &Training, lambda: f64) -> Model {
         Some(_) => per_arm(&|t, a| train.cost[t][a].filter(|c| *c > 0.0).map(f64::ln)),
         None => vec![None; train.arms.len()],
     };
-    Model { perf, cost, prior: train.arm_means(), budget: train.budget, use_embedding }
+    Model { perf, cost, prior: train.arm_means(), budget: train.budget, use_embedding, fallbacks: Fallbacks::default() }
 }
 
 impl Model {
-    fn targets(&self, q: &Query) -> Vec<f64> {
-        let r = representation(self.use_embedding, &q.x, q.emb.as_ref());
-        q.candidates.iter().map(|&a| self.perf[a].as_ref().map_or(self.prior[a], |m| m.predict(&r))).collect()
+    /// The query as the model reads it: its embedding, or the numeric features where
+    /// the training tasks or the query lack one (a fallback).
+    fn represent(&self, q: &Query) -> Vec<f64> {
+        if !self.use_embedding || q.emb.is_none() {
+            self.fallbacks.note();
+        }
+        representation(self.use_embedding, &q.x, q.emb.as_ref())
+    }
+
+    fn targets(&self, q: &Query, r: &[f64]) -> Vec<f64> {
+        q.candidates.iter().map(|&a| self.perf[a].as_ref().map_or(self.prior[a], |m| m.predict(r))).collect()
     }
 }
 
 impl Fitted for Model {
-    fn scores(&self, q: &Query) -> Vec<f64> {
-        let r = representation(self.use_embedding, &q.x, q.emb.as_ref());
-        let mut s = self.targets(q);
+    fn scores(&self, q: &Query) -> Result<Vec<f64>> {
+        let r = self.represent(q);
+        let mut s = self.targets(q, &r);
         if let Some(budget) = self.budget {
             for (score, &a) in s.iter_mut().zip(&q.candidates) {
                 if self.cost[a].as_ref().is_some_and(|m| m.predict(&r) > budget.ln()) {
@@ -74,10 +86,14 @@ impl Fitted for Model {
                 }
             }
         }
-        s
+        Ok(s)
     }
-    fn predicted_targets(&self, q: &Query) -> Option<Vec<f64>> {
-        Some(self.targets(q))
+    fn predicted_targets(&self, q: &Query) -> Result<Option<Vec<f64>>> {
+        let r = self.represent(q);
+        Ok(Some(self.targets(q, &r)))
+    }
+    fn fallbacks(&self) -> usize {
+        self.fallbacks.count()
     }
 }
 
@@ -89,13 +105,9 @@ impl Selector for MetaInf {
         "MetaInf: MiniLM embedding of the task description -> per-arm kernel ridge -> best predicted within budget"
     }
     fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>> {
-        let mut best = (f64::INFINITY, 1.0);
-        for lambda in [0.03, 0.3, 3.0] {
-            let r = inner_regret(train, 5, &|t: &Training| Ok(Box::new(fit_model(t, lambda)) as Box<dyn Fitted>));
-            if r < best.0 - 1e-12 {
-                best = (r, lambda);
-            }
-        }
-        Ok(Box::new(fit_model(train, best.1)))
+        let lambda = lowest_regret(&[0.03, 0.3, 3.0], 1.0, |lambda| {
+            inner_regret(train, 5, &|t: &Training| Ok(Box::new(fit_model(t, lambda)) as Box<dyn Fitted>))
+        });
+        Ok(Box::new(fit_model(train, lambda)))
     }
 }

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use crate::meta::cv::{Query, Training};
-use crate::meta::selector::{Fitted, Selector};
+use crate::meta::selectors::{Fitted, Selector};
 
 pub struct Oracle;
 
@@ -26,7 +26,7 @@ impl Selector for Oracle {
 }
 
 impl Fitted for Truth {
-    fn scores(&self, q: &Query) -> Vec<f64> {
-        q.truth.clone().expect("the evaluation gives the oracle the truth")
+    fn scores(&self, q: &Query) -> Result<Vec<f64>> {
+        q.truth.clone().ok_or_else(|| anyhow::anyhow!("the oracle needs the task's measured truth"))
     }
 }

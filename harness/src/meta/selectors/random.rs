@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use crate::meta::cv::{Query, Training};
-use crate::meta::selector::{Fitted, Selector};
+use crate::meta::selectors::{Fitted, Selector};
 
 pub struct Random;
 
@@ -24,7 +24,7 @@ impl Selector for Random {
 }
 
 impl Fitted for Uniform {
-    fn scores(&self, q: &Query) -> Vec<f64> {
-        vec![0.0; q.candidates.len()]
+    fn scores(&self, q: &Query) -> Result<Vec<f64>> {
+        Ok(vec![0.0; q.candidates.len()])
     }
 }

@@ -6,8 +6,8 @@
 use anyhow::Result;
 
 use crate::meta::cv::Training;
-use crate::meta::learn::{Forest, PerArm};
-use crate::meta::selector::{Fitted, Selector};
+use crate::meta::learn::regress::{Forest, PerArm};
+use crate::meta::selectors::{Fitted, Selector};
 
 pub struct RandomForest;
 

@@ -5,13 +5,11 @@
 
 use anyhow::Result;
 
-use crate::meta::cv::{Query, Training};
-use crate::meta::selector::{Fitted, Selector};
+use crate::meta::cv::Training;
+use crate::meta::learn::prior::ArmMeans;
+use crate::meta::selectors::{Fitted, Selector};
 
 pub struct SingleBest;
-
-/// Mean target per arm (also the fallback prior of the learners).
-pub struct ArmMeans(pub Vec<f64>);
 
 impl Selector for SingleBest {
     fn name(&self) -> &'static str {
@@ -22,23 +20,5 @@ impl Selector for SingleBest {
     }
     fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>> {
         Ok(Box::new(ArmMeans(train.arm_mean_shares())))
-    }
-}
-
-impl Fitted for ArmMeans {
-    fn scores(&self, q: &Query) -> Vec<f64> {
-        q.candidates.iter().map(|&a| self.0[a]).collect()
-    }
-}
-
-/// Mean target ln(perf/best) per arm: the learners' prior.
-pub struct ArmPrior(pub Vec<f64>);
-
-impl Fitted for ArmPrior {
-    fn scores(&self, q: &Query) -> Vec<f64> {
-        q.candidates.iter().map(|&a| self.0[a]).collect()
-    }
-    fn predicted_targets(&self, q: &Query) -> Option<Vec<f64>> {
-        Some(self.scores(q))
     }
 }

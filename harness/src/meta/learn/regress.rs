@@ -1,14 +1,15 @@
-//! Small numerical building blocks the selectors share: kernel ridge regression,
-//! wrappers over smartcore's gradient-boosted trees and random forest, and the
-//! inner-fold regret used to tune hyper-parameters.
+//! Regressors the selectors share: kernel ridge regression, wrappers over smartcore's
+//! gradient-boosted trees and random forest, one of them per arm, and the small
+//! linear algebra they need.
 
 use anyhow::{anyhow, Result};
 use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::xgboost::{XGRegressor, XGRegressorParameters};
 
-use super::cv::{Query, Training};
-use super::selector::Fitted;
+use super::Fallbacks;
+use crate::meta::cv::{Query, Training};
+use crate::meta::selectors::Fitted;
 
 pub fn matrix(rows: &[Vec<f64>]) -> Result<DenseMatrix<f64>> {
     DenseMatrix::from_2d_vec(&rows.to_vec()).map_err(|e| anyhow!("building a feature matrix: {e}"))
@@ -143,37 +144,6 @@ pub fn arm_rows(train: &Training, a: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
     (0..train.n()).filter_map(|t| train.y[t][a].map(|y| (train.x[t].clone(), y))).unzip()
 }
 
-/// Expected regret of a score vector against true targets (ln perf/best), ties
-/// broken uniformly: the quantity hyper-parameters are tuned for.
-pub fn regret_of(scores: &[f64], truth: &[f64]) -> f64 {
-    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let tied: Vec<f64> = scores.iter().zip(truth).filter(|(s, _)| **s >= max - 1e-12).map(|(_, t)| *t).collect();
-    let best = truth.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    tied.iter().map(|t| 1.0 - (t - best).exp()).sum::<f64>() / tied.len().max(1) as f64
-}
-
-/// Mean inner-fold regret of a way of fitting: the hyper-parameter search criterion.
-/// Only `train` is read, never the outer held-out task.
-pub fn inner_regret(train: &Training, folds: usize, fit: &dyn Fn(&Training) -> Result<Box<dyn Fitted>>) -> f64 {
-    let mut total = 0.0;
-    let mut count = 0usize;
-    for (val, fit_idx) in train.inner_folds(folds) {
-        let inner = train.subset(&fit_idx);
-        let Ok(model) = fit(&inner) else { continue };
-        for &i in &val {
-            let q = train.inner_query(i, &inner);
-            let truth = q.truth.clone().unwrap_or_default();
-            total += regret_of(&model.scores(&q), &truth);
-            count += 1;
-        }
-    }
-    if count == 0 {
-        f64::INFINITY
-    } else {
-        total / count as f64
-    }
-}
-
 /// A regressor fitted on standardised meta-features (one row per task).
 pub trait Regressor {
     fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<f64>>;
@@ -198,10 +168,12 @@ impl Regressor for Forest {
 }
 
 /// One regressor per arm predicting ln(perf / best); arms run on fewer than two
-/// training tasks have no model and score their training mean.
+/// training tasks have no model and score their training mean (by design, not a
+/// fallback). An arm whose model fails to predict also scores its mean, counted.
 pub struct PerArm<M> {
     models: Vec<Option<M>>,
     prior: Vec<f64>,
+    fallbacks: Fallbacks,
 }
 
 impl<M: Regressor> PerArm<M> {
@@ -216,24 +188,38 @@ impl<M: Regressor> PerArm<M> {
                 fit_one(&x, &y, a).map(Some)
             })
             .collect::<Result<_>>()?;
-        Ok(PerArm { models, prior: train.arm_means() })
+        Ok(PerArm { models, prior: train.arm_means(), fallbacks: Fallbacks::default() })
     }
 }
 
 impl<M: Regressor> Fitted for PerArm<M> {
-    fn scores(&self, q: &Query) -> Vec<f64> {
-        let predict =
-            |a: usize| self.models[a].as_ref().and_then(|m| m.predict(std::slice::from_ref(&q.x)).ok()).map(|v| v[0]);
-        per_arm_scores(q, predict, &self.prior)
+    fn scores(&self, q: &Query) -> Result<Vec<f64>> {
+        let mut failed = false;
+        let s = q
+            .candidates
+            .iter()
+            .map(|&a| match &self.models[a] {
+                None => self.prior[a],
+                Some(m) => match m.predict(std::slice::from_ref(&q.x)) {
+                    Ok(v) => v[0],
+                    Err(_) => {
+                        failed = true;
+                        self.prior[a]
+                    }
+                },
+            })
+            .collect();
+        if failed {
+            self.fallbacks.note();
+        }
+        Ok(s)
     }
-    fn predicted_targets(&self, q: &Query) -> Option<Vec<f64>> {
-        Some(self.scores(q))
+    fn predicted_targets(&self, q: &Query) -> Result<Option<Vec<f64>>> {
+        self.scores(q).map(Some)
     }
-}
-
-/// Scores from per-arm predictions, with the arm means where an arm has no model.
-pub fn per_arm_scores(q: &Query, predict: impl Fn(usize) -> Option<f64>, fallback: &[f64]) -> Vec<f64> {
-    q.candidates.iter().map(|&a| predict(a).unwrap_or(fallback[a])).collect()
+    fn fallbacks(&self) -> usize {
+        self.fallbacks.count()
+    }
 }
 
 #[cfg(test)]
@@ -258,12 +244,5 @@ mod tests {
         assert!(g[0] < 0.2 && g[1] > 0.8, "{g:?}");
         let f = Forest::fit(&rows, &y, 30, 1).unwrap().predict(&[vec![5.0, 0.0], vec![35.0, 0.0]]).unwrap();
         assert!(f[0] < 0.2 && f[1] > 0.8, "{f:?}");
-    }
-
-    #[test]
-    fn regret_averages_over_ties() {
-        let truth = [0.0, (0.5f64).ln()];
-        assert_eq!(regret_of(&[1.0, 0.0], &truth), 0.0);
-        assert!((regret_of(&[0.0, 0.0], &truth) - 0.25).abs() < 1e-12);
     }
 }
