@@ -70,11 +70,8 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
     let cfg = &req.config;
     let plan = cfg.technique.plan();
     let w = &cfg.workload_spec;
-    if plan.serving.any() && w.serving.is_none() {
-        return Err(NotApplicable("serving techniques need a workload with a `serving:` section".into()).into());
-    }
-    if w.serving.is_some() && plan.kv == KvMode::Off {
-        return Err(NotApplicable("the serving loop always keeps a KV cache".into()).into());
+    if let Some(why) = cfg.technique.not_applicable(w.serving.is_some()) {
+        return Err(NotApplicable(why).into());
     }
     engine.check(&plan, w.serving.is_some())?;
     let (src, tok) = cfg.model_spec.open(&req.hub_cache)?;

@@ -2,7 +2,7 @@
 //! decodes go first and long prompts are split to fill the rest, so a long
 //! prompt no longer stalls every running decode.
 
-use super::{Effect, ExecutionPlan, Family, Technique};
+use super::{AppliesTo, Effect, ExecutionPlan, Family, Technique};
 
 pub struct ChunkedPrefill;
 
@@ -25,5 +25,8 @@ impl Technique for ChunkedPrefill {
     }
     fn sort_rank(&self) -> u16 {
         17
+    }
+    fn applies_to(&self) -> AppliesTo {
+        AppliesTo::Serving
     }
 }

@@ -1,6 +1,6 @@
 //! Continuous batching: requests join and leave the running batch at every step.
 
-use super::{Effect, ExecutionPlan, Family, Technique};
+use super::{AppliesTo, Effect, ExecutionPlan, Family, Technique};
 
 pub struct ContinuousBatching;
 
@@ -22,5 +22,8 @@ impl Technique for ContinuousBatching {
     }
     fn sort_rank(&self) -> u16 {
         16
+    }
+    fn applies_to(&self) -> AppliesTo {
+        AppliesTo::Serving
     }
 }

@@ -1,6 +1,6 @@
 //! No KV cache: every decode step recomputes attention over the whole sequence.
 
-use super::{Aspect, Effect, ExecutionPlan, Family, Technique};
+use super::{AppliesTo, Aspect, Effect, ExecutionPlan, Family, Technique};
 use crate::models::generate::KvMode;
 
 pub struct KvOff;
@@ -25,5 +25,8 @@ impl Technique for KvOff {
     }
     fn sort_rank(&self) -> u16 {
         14
+    }
+    fn applies_to(&self) -> AppliesTo {
+        AppliesTo::Generation
     }
 }

@@ -67,6 +67,17 @@ pub enum Scope {
     Serving,
 }
 
+/// The workloads a technique can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppliesTo {
+    /// Plain generation and serving workloads alike.
+    Any,
+    /// Only workloads with a `serving:` section (it changes how a server schedules requests).
+    Serving,
+    /// Only plain generation (the serving loop cannot run it).
+    Generation,
+}
+
 pub trait Technique: Send + Sync {
     /// The name grids use (without a parameter).
     fn name(&self) -> &'static str;
@@ -93,6 +104,10 @@ pub trait Technique: Send + Sync {
     }
     /// Position in tables and figures (lower first).
     fn sort_rank(&self) -> u16;
+    /// The workloads it can run on; a cell elsewhere is stored as `not_applicable`.
+    fn applies_to(&self) -> AppliesTo {
+        AppliesTo::Any
+    }
 }
 
 /// Every technique the harness knows; the order `harness techniques` lists them in.
@@ -183,6 +198,17 @@ mod tests {
             assert!(e.contains(bad.split(':').next().unwrap()), "{bad}: {e}");
         }
         assert!(known_names().contains(&"layer-skip:K".to_string()));
+    }
+
+    #[test]
+    fn techniques_say_which_workloads_they_apply_to() {
+        let serving = TechniqueName::parse("prefix-cache+continuous-batching").unwrap();
+        assert!(serving.not_applicable(false).unwrap().contains("serving technique"));
+        assert_eq!(serving.not_applicable(true), None);
+        let recompute = TechniqueName::parse("q4k+kv-off").unwrap();
+        assert!(recompute.not_applicable(true).unwrap().contains("serving loop"));
+        assert_eq!(recompute.not_applicable(false), None);
+        assert_eq!(TechniqueName::parse("q8_0+layer-skip:1").unwrap().not_applicable(true), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{known_names, registry, ExecutionPlan, Scope, Technique};
+use super::{known_names, registry, AppliesTo, ExecutionPlan, Scope, Technique};
 
 /// One `+`-separated part: a registered technique (by registry index) and its parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -110,6 +110,27 @@ impl TechniqueName {
     /// weights or structure (an unknown part is assumed to).
     pub fn exact(&self) -> bool {
         self.with_techniques(|parts| parts.iter().all(|(t, _)| t.is_some_and(|t| !t.alters_outputs())))
+    }
+
+    /// Why this expression cannot run on a workload (`serving`: it has a `serving:`
+    /// section), from each part's [`Technique::applies_to`]; `None` when it can.
+    pub fn not_applicable(&self, serving: bool) -> Option<String> {
+        self.with_techniques(|parts| {
+            parts.iter().find_map(|(t, _)| {
+                let t = (*t)?;
+                match (t.applies_to(), serving) {
+                    (AppliesTo::Serving, false) => Some(format!(
+                        "`{}` is a serving technique: it needs a workload with a `serving:` section",
+                        t.name()
+                    )),
+                    (AppliesTo::Generation, true) => Some(format!(
+                        "`{}` cannot run in the serving loop, which always keeps a KV cache of paged blocks",
+                        t.name()
+                    )),
+                    _ => None,
+                }
+            })
+        })
     }
 
     /// Whether this is exactly the baseline technique of `scope`.

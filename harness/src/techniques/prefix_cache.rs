@@ -1,7 +1,7 @@
 //! Prefix caching: KV blocks of shared prompt prefixes are computed once and
 //! reused by later requests (paged block cache with reference counts).
 
-use super::{Effect, ExecutionPlan, Family, Technique};
+use super::{AppliesTo, Effect, ExecutionPlan, Family, Technique};
 
 pub struct PrefixCache;
 
@@ -24,5 +24,8 @@ impl Technique for PrefixCache {
     }
     fn sort_rank(&self) -> u16 {
         18
+    }
+    fn applies_to(&self) -> AppliesTo {
+        AppliesTo::Serving
     }
 }
