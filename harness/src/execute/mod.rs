@@ -1,6 +1,7 @@
 //! The execute stage: plan cells from a grid, run each in its own worker
 //! process, store what comes back.
 
+pub mod lock;
 pub mod plan;
 pub mod runner;
 pub mod worker;

@@ -107,76 +107,111 @@ pub fn run(
             .expect("valid template"),
     );
     let total = todo.len();
+    let ctx = Ctx { grid_name, fp: &fp, version: &version, opts };
+    let mut busy = Vec::new();
     for (i, cell) in todo.into_iter().enumerate() {
         let c = &cell.config;
         bar.set_message(format!("{} {} {}t {}", c.model, c.technique, c.threads, c.workload));
-        let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        // Background load ruins multi-threaded timings (a descheduled rayon
-        // thread stalls every parallel op): keep it with the result.
-        let load = sysinfo::System::load_average().map(|l| l.one).unwrap_or(f64::NAN);
-        let t0 = Instant::now();
-        let mut reply = spawn_worker(cell, opts).unwrap_or_else(|e| WorkerReply {
-            status: CellStatus::Failed,
-            reason: Some(format!("{e:#}")),
-            summary: None,
-            samples: vec![],
-        });
-        if let Some(serde_json::Value::Object(extra)) = reply.summary.as_mut().map(|s| &mut s.extra) {
-            extra.insert("load_avg_1m_at_start".into(), serde_json::json!(load));
-        }
-        let rec = CellRecord {
-            key: cell.key.clone(),
-            grid: grid_name.to_string(),
-            model: c.model.clone(),
-            technique: c.technique.to_string(),
-            threads: c.threads,
-            engine: c.engine.clone(),
-            workload: c.workload.clone(),
-            hardware: c.hardware.clone(),
-            emulated: c.hardware_spec.emulated.is_some(),
-            status: reply.status,
-            reason: reply.reason,
-            summary: reply.summary,
-            samples: reply.samples,
-            config_json: serde_json::to_string(c)?,
-            fingerprint: fp.clone(),
-            model_digest: cell.model_digest.clone(),
-            code_version: version.clone(),
-            started_at,
-            wall_s: t0.elapsed().as_secs_f64(),
-        };
+        let rec = measure_cell(cell, &ctx)?;
         store.insert(&rec).with_context(|| format!("storing cell {}", rec.key))?;
         if rec.status == CellStatus::Failed && tty {
-            bar.println(format!(
-                "cell failed: {} {} {}t {}: {}",
-                c.model,
-                c.technique,
-                c.threads,
-                c.workload,
-                rec.reason.as_deref().unwrap_or("")
-            ));
+            bar.println(format!("cell failed: {}: {}", cell_name(c), rec.reason.as_deref().unwrap_or("")));
+        }
+        if let Some(why) = busy_reason(&rec) {
+            let warning = format!("warning: {}: {why}; it is measured again at the end of the run", cell_name(c));
+            if tty {
+                bar.println(warning);
+            } else if !opts.quiet {
+                eprintln!("{warning}");
+            }
+            busy.push((report.executed.len(), cell));
         }
         if !tty && !opts.quiet {
-            let outcome = match (&rec.status, &rec.summary) {
-                (CellStatus::Ok, Some(s)) => format!("ok, p50 {:.1} ms, {}", s.latency_ms.p50, s.verdict),
-                (status, _) => format!("{}: {}", status.as_str(), rec.reason.as_deref().unwrap_or("")),
-            };
-            eprintln!(
-                "[{}/{total}] {} {} {}t {} on {}: {outcome} ({:.1} s)",
-                i + 1,
-                c.model,
-                c.technique,
-                c.threads,
-                c.workload,
-                c.hardware,
-                rec.wall_s
-            );
+            eprintln!("[{}/{total}] {}: {} ({:.1} s)", i + 1, cell_name(c), outcome(&rec), rec.wall_s);
         }
         report.executed.push(rec);
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // Cells measured while something else ran get one more chance once the rest is done.
+    for (at, cell) in busy {
+        let rec = measure_cell(cell, &ctx)?;
+        store.insert(&rec).with_context(|| format!("storing cell {}", rec.key))?;
+        if !opts.quiet {
+            let still = if busy_reason(&rec).is_some() { " (still busy: kept as invalid)" } else { "" };
+            eprintln!("measured again: {}: {}{still}", cell_name(&cell.config), outcome(&rec));
+        }
+        report.executed[at] = rec;
+    }
     Ok(report)
+}
+
+/// What every cell of a run shares.
+struct Ctx<'a> {
+    grid_name: &'a str,
+    fp: &'a crate::record::Fingerprint,
+    version: &'a str,
+    opts: &'a RunOptions,
+}
+
+fn cell_name(c: &crate::config::CellConfig) -> String {
+    format!("{} {} {}t {} on {}", c.model, c.technique, c.threads, c.workload, c.hardware)
+}
+
+fn outcome(rec: &CellRecord) -> String {
+    match (&rec.status, &rec.summary) {
+        (CellStatus::Ok, Some(s)) => match &s.verdict_reason {
+            Some(why) if s.verdict != "valid" => format!("ok, p50 {:.1} ms, {}: {why}", s.latency_ms.p50, s.verdict),
+            _ => format!("ok, p50 {:.1} ms, {}", s.latency_ms.p50, s.verdict),
+        },
+        (status, _) => format!("{}: {}", status.as_str(), rec.reason.as_deref().unwrap_or("")),
+    }
+}
+
+/// The worker's busy-machine verdict, if it gave one.
+fn busy_reason(rec: &CellRecord) -> Option<&str> {
+    rec.summary.as_ref()?.verdict_reason.as_deref().filter(|r| r.starts_with("machine busy"))
+}
+
+/// Runs one cell in a worker, holding the machine-wide measurement lock, and builds its record.
+fn measure_cell(cell: &PlannedCell, ctx: &Ctx<'_>) -> Result<CellRecord> {
+    let c = &cell.config;
+    let _lock = super::lock::MeasureLock::acquire(ctx.opts.quiet)?;
+    let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    // Background load ruins multi-threaded timings (a descheduled rayon
+    // thread stalls every parallel op): keep it with the result.
+    let load = sysinfo::System::load_average().map(|l| l.one).unwrap_or(f64::NAN);
+    let t0 = Instant::now();
+    let mut reply = spawn_worker(cell, ctx.opts).unwrap_or_else(|e| WorkerReply {
+        status: CellStatus::Failed,
+        reason: Some(format!("{e:#}")),
+        summary: None,
+        samples: vec![],
+    });
+    if let Some(serde_json::Value::Object(extra)) = reply.summary.as_mut().map(|s| &mut s.extra) {
+        extra.insert("load_avg_1m_at_start".into(), serde_json::json!(load));
+    }
+    Ok(CellRecord {
+        key: cell.key.clone(),
+        grid: ctx.grid_name.to_string(),
+        model: c.model.clone(),
+        technique: c.technique.to_string(),
+        threads: c.threads,
+        engine: c.engine.clone(),
+        workload: c.workload.clone(),
+        hardware: c.hardware.clone(),
+        emulated: c.hardware_spec.emulated.is_some(),
+        status: reply.status,
+        reason: reply.reason,
+        summary: reply.summary,
+        samples: reply.samples,
+        config_json: serde_json::to_string(c)?,
+        fingerprint: ctx.fp.clone(),
+        model_digest: cell.model_digest.clone(),
+        code_version: ctx.version.to_string(),
+        started_at,
+        wall_s: t0.elapsed().as_secs_f64(),
+    })
 }
 
 /// A price is not part of a cell's identity: a stored cell whose profile now has

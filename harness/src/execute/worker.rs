@@ -91,10 +91,17 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
 
     let model = engine.load(&cfg.model_spec, &plan, &req.hub_cache)?;
     check_memory_cap(cfg, model.peak_memory_mb(), "loading the model")?;
+    // The kernel's CPU accounting around the timed phase: did anything else run?
+    let probe = measure::busy::CpuProbe::start();
     let (mut summary, samples) = match &w.serving {
         None => measure_generation(cfg, &plan, model.as_ref(), &inputs)?,
         Some(_) => measure_serving(cfg, &plan, model.as_ref(), &inputs)?,
     };
+    let busy = probe.and_then(|p| p.finish());
+    if let Some(why) = busy.as_ref().and_then(|b| b.busy_reason()) {
+        summary.verdict = "invalid".into();
+        summary.verdict_reason = Some(why);
+    }
     summary.peak_rss_mb = model.peak_memory_mb();
     check_memory_cap(cfg, summary.peak_rss_mb, "measuring")?;
     summary.weight_mb = model.weight_bytes() as f64 / (1024.0 * 1024.0);
@@ -105,6 +112,9 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
     summary.agreement = Some(acc.agreement);
     summary.kl_mean = Some(acc.kl_mean);
     summary.extra = extra(&plan, &load_stats, inputs.eval.len() - 1, summary.extra.take());
+    if let (Some(b), serde_json::Value::Object(obj)) = (&busy, &mut summary.extra) {
+        obj.insert("machine_load".into(), b.to_json());
+    }
     Ok(WorkerReply { status: CellStatus::Ok, reason: None, summary: Some(summary), samples })
 }
 

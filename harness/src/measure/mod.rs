@@ -1,5 +1,6 @@
 //! Warm-up, repetitions until a minimum count and time, and the verdict.
 
+pub mod busy;
 pub mod stats;
 pub mod summary;
 
