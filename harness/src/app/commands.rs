@@ -130,7 +130,7 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
         let known: Vec<_> = harness::export::exporters().iter().map(|e| e.name()).collect();
         BadInput(format!("unknown export format `{}`; known: {}", a.format, known.join(", ")))
     })?;
-    let store = store::open_existing(&a.store.store)?;
+    let store = store::open_read_only(&a.store.store)?;
     let recs = store.all()?;
     match a.out {
         Some(path) => {

@@ -123,7 +123,7 @@ pub struct Image {
 
 /// Reads the store for a report; a missing store is an error that says to run `harness run`.
 pub fn load(path: &Path) -> Result<ReportData> {
-    let st = store::open_existing(path)?;
+    let st = store::open_read_only(path)?;
     let cells = st.all().with_context(|| format!("reading cells from {}", path.display()))?;
     let evaluation = st.latest_evaluation().with_context(|| format!("reading evaluations from {}", path.display()))?;
     Ok(ReportData::new(path.display().to_string(), cells, evaluation))

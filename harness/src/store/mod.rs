@@ -76,7 +76,13 @@ pub fn open(path: &Path) -> Result<Box<dyn ResultStore>, StoreError> {
     Ok(Box::new(SqliteStore::open(path)?))
 }
 
-/// Opens an existing store; a missing one is an error (export, report, evaluate).
+/// Opens an existing store to read only (report, export): a store at this schema version
+/// is not written to at all.
+pub fn open_read_only(path: &Path) -> Result<Box<dyn ResultStore>, StoreError> {
+    Ok(Box::new(SqliteStore::open_read_only(path)?))
+}
+
+/// Opens an existing store; a missing one is an error (evaluate, recommend).
 pub fn open_existing(path: &Path) -> Result<Box<dyn ResultStore>, StoreError> {
     Ok(Box::new(SqliteStore::open_existing(path)?))
 }

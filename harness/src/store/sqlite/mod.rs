@@ -77,24 +77,42 @@ impl SqliteStore {
     }
 
     /// Opens an existing store to read from for a merge: its schema must be exactly this
-    /// harness's (an input is never migrated behind the user's back).
+    /// harness's (an input is never migrated behind the user's back), and it is opened
+    /// read-only, so merging never changes an input.
     pub fn open_for_merge(path: &Path) -> Res<SqliteStore> {
+        let found = SqliteStore::version_of(path)?;
+        if found != schema::current_version() {
+            return Err(StoreError::SchemaMismatch { path: path.to_path_buf(), found, known: schema::current_version() });
+        }
+        SqliteStore::open_read_only(path)
+    }
+
+    /// Opens an existing store only to read it (report, export): at this harness's schema
+    /// version the file is opened read-only and left byte for byte as it was (a committed
+    /// reference store stays clean); an older store is migrated first, as [`SqliteStore::open`] does.
+    pub fn open_read_only(path: &Path) -> Res<SqliteStore> {
+        if SqliteStore::version_of(path)? != schema::current_version() {
+            return SqliteStore::open(path);
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let store = SqliteStore { conn, path: path.to_path_buf() };
+        store.quick_check()?;
+        Ok(store)
+    }
+
+    /// The schema version of an existing store file, read without writing to it.
+    fn version_of(path: &Path) -> Res<i64> {
         if !path.exists() {
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
         check_header(path)?;
-        let found: i64 = {
-            let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-            conn.query_row("PRAGMA user_version", [], |r| r.get(0))?
-        };
-        if found != schema::current_version() {
-            return Err(StoreError::SchemaMismatch {
-                path: path.to_path_buf(),
-                found,
-                known: schema::current_version(),
-            });
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > schema::current_version() {
+            return Err(StoreError::TooNew { path: path.to_path_buf(), found, known: schema::current_version() });
         }
-        SqliteStore::open(path)
+        Ok(found)
     }
 
     /// The connection, for sibling modules that own their tables (evaluations).
@@ -414,6 +432,23 @@ mod tests {
         let err = SqliteStore::open(&path).err().expect("damage must be refused");
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+
+    #[test]
+    fn reading_a_current_store_leaves_its_file_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ref.db");
+        SqliteStore::open(&path).unwrap().insert(&test_record("a")).unwrap();
+        let c = Connection::open(&path).unwrap();
+        let _: String = c.query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0)).unwrap();
+        drop(c);
+        let before = std::fs::read(&path).unwrap();
+        let store = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(store.all().unwrap().len(), 1);
+        assert!(store.insert(&test_record("b")).is_err(), "read-only");
+        drop(store);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert!(!dir.path().join("ref.db-wal").exists());
     }
 
     #[test]
