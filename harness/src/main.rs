@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Cmd::Evaluate(a) => commands::evaluate(a),
         Cmd::Recommend(a) => commands::recommend(a),
         Cmd::Merge(a) => commands::merge(a),
+        Cmd::Roofline(a) => commands::roofline(a),
         Cmd::Worker => commands::worker(),
     };
     match result {

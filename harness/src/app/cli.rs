@@ -56,6 +56,15 @@ pub enum Cmd {
                       an older store once with this harness to migrate it). Evaluations are not merged."
     )]
     Merge(MergeArgs),
+    /// Measure this machine's memory bandwidth and hold every stored decode cell against it.
+    #[command(
+        long_about = "Measure this machine's memory bandwidth with a STREAM-style triad (all cores, and one core), \
+                      then print, for every stored decode cell measured on this machine class (plain workloads with \
+                      a KV cache), the weight bytes streamed per token divided by the time per token, and that as a \
+                      share of the bandwidth. The share is written into each cell (`bandwidth_share` column, \
+                      `extra.bandwidth_share`) so reports can plot it. Measure on an idle machine."
+    )]
+    Roofline(RooflineArgs),
     /// Internal: run one cell (request on stdin, reply on stdout).
     #[command(hide = true)]
     Worker,
@@ -96,6 +105,21 @@ pub struct RunArgs {
     /// No progress output (a bar on a terminal, a line per cell otherwise).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RooflineArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Size of each of the triad's three arrays, MiB (far above the caches).
+    #[arg(long, default_value_t = 256)]
+    pub array_mib: usize,
+    /// Triad passes per thread count (the best counts).
+    #[arg(long, default_value_t = 10)]
+    pub passes: usize,
+    /// Hub cache with the model files (their sizes) [default: $HARNESS_HUB_CACHE or models/hub].
+    #[arg(long)]
+    pub hub_cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -24,8 +24,8 @@ use harness::BadInput;
 use serde_json::json;
 
 use super::cli::{
-    BenchArgs, EvaluateArgs, EvaluateFormat, ExportArgs, MergeArgs, RecommendArgs, ReportArgs, ReportFormat, RunArgs,
-    TaskTableArgs,
+    BenchArgs, EvaluateArgs, EvaluateFormat, ExportArgs, MergeArgs, RecommendArgs, ReportArgs, ReportFormat,
+    RooflineArgs, RunArgs, TaskTableArgs,
 };
 
 /// Bad input (grid, model files, store, unknown names) exits 2; anything else 1.
@@ -335,4 +335,80 @@ pub fn merge(a: MergeArgs) -> Result<ExitCode> {
 
 pub fn worker() -> Result<ExitCode> {
     harness::execute::worker::main().map(|_| ExitCode::SUCCESS)
+}
+
+pub fn roofline(a: RooflineArgs) -> Result<ExitCode> {
+    use harness::hardware::bandwidth;
+    use harness::measure::roofline;
+    let store = store::open_existing(&a.store.store)?;
+    let hub_cache = a.hub_cache.unwrap_or_else(hub::default_cache_dir);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (all, one) = {
+        // A measurement like any cell's: never beside another run's.
+        let _lock = harness::execute::lock::MeasureLock::acquire(false)?;
+        (bandwidth::triad(cores, a.array_mib, a.passes), bandwidth::triad(1, a.array_mib, a.passes))
+    };
+    let machine = machine_class();
+    println!(
+        "memory bandwidth (STREAM triad, 3 x {} MiB, best of {}): {:.1} GB/s on {cores} threads, {:.1} GB/s on 1 \
+         (median {:.1} / {:.1}); machine {}",
+        a.array_mib,
+        a.passes,
+        all.best_gbs,
+        one.best_gbs,
+        all.median_gbs,
+        one.median_gbs,
+        machine.label()
+    );
+    let records = store.all()?;
+    let rows = roofline::analyse(&records, &machine, &all, &hub_cache);
+    if rows.is_empty() {
+        println!(
+            "no decode cell of this machine in {} (plain workloads with a KV cache); run `harness run \
+             experiments/grid.yaml` first",
+            store.location()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["model", "workload", "technique", "thr", "batch", "MB/token", "TPOT ms", "GB/s", "share"]);
+    for r in &rows {
+        t.add_row(vec![
+            r.model.clone(),
+            r.workload.clone(),
+            r.technique.clone(),
+            r.threads.to_string(),
+            r.batch.to_string(),
+            format!("{:.1}", r.streamed_mb),
+            format!("{:.2}", r.tpot_ms),
+            format!("{:.1}", r.achieved_gbs),
+            format!("{:.0}%", r.share * 100.0),
+        ]);
+    }
+    println!("{t}");
+    let by_key: std::collections::HashMap<&str, &roofline::RooflineRow> =
+        rows.iter().map(|r| (r.key.as_str(), r)).collect();
+    for mut rec in records.into_iter().filter(|r| by_key.contains_key(r.key.as_str())) {
+        let row = by_key[rec.key.as_str()];
+        roofline::annotate(&mut rec, row, &all);
+        store.insert(&rec)?;
+    }
+    let mut best: std::collections::BTreeMap<&str, &roofline::RooflineRow> = Default::default();
+    for r in rows.iter().filter(|r| r.batch == 1) {
+        if best.get(r.model.as_str()).is_none_or(|b| r.share > b.share) {
+            best.insert(&r.model, r);
+        }
+    }
+    for (model, r) in best {
+        println!(
+            "best at batch 1, {model}: {} @{}t on {} reaches {:.0}% of the bandwidth",
+            r.technique,
+            r.threads,
+            r.workload,
+            r.share * 100.0
+        );
+    }
+    println!("{} cells annotated in {} (column bandwidth_share)", rows.len(), store.location());
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,3 +1,4 @@
 //! Hardware: the machine fingerprint (profiles and emulated nodes come later).
 
+pub mod bandwidth;
 pub mod fingerprint;

@@ -1,6 +1,7 @@
 //! Warm-up, repetitions until a minimum count and time, and the verdict.
 
 pub mod busy;
+pub mod roofline;
 pub mod stats;
 pub mod summary;
 

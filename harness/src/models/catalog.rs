@@ -1,5 +1,6 @@
 //! How a grid file names a model, and turning that into weights + tokenizer.
 
+use crate::models::LlamaConfig;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -78,6 +79,18 @@ impl ModelSpec {
                 sha256_file(&path)
             }
             ModelSpec::Synthetic(s) => Ok(hex::encode(Sha256::digest(serde_json::to_vec(s)?))),
+        }
+    }
+
+    /// The model's architecture sizes, from its spec or its GGUF header (a cheap read).
+    pub fn config(&self, cache: &Path) -> anyhow::Result<LlamaConfig> {
+        match self {
+            ModelSpec::Hub(h) => {
+                let path = hub::resolve(cache, &h.repo, &h.revision, &h.file)
+                    .with_context(|| format!("{}/{} is not in the hub cache {}", h.repo, h.file, cache.display()))?;
+                Ok(GgufSource::open(&path)?.config().clone())
+            }
+            ModelSpec::Synthetic(s) => Ok(s.config()),
         }
     }
 

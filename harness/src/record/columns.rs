@@ -182,6 +182,12 @@ pub const COLUMNS: &[Column] = &[
     // Migration 3: engines and machine classes.
     col!("engine", |r| Value::text(&r.engine), |r, v| r.engine = v.as_text().unwrap_or_default()),
     col!("machine_class", |r| Value::text(&r.machine().label()), |_, _| {}),
+    // Migration 4: the decode roofline (`harness roofline`), kept in `extra` and shown here.
+    col!(
+        "bandwidth_share",
+        |r| sum(r, |s| Value::opt_real(s.extra.get("bandwidth_share").and_then(|v| v.as_f64()))),
+        |_, _| {}
+    ),
 ];
 
 /// Names of [`COLUMNS`], in order.

@@ -82,7 +82,11 @@ impl SqliteStore {
     pub fn open_for_merge(path: &Path) -> Res<SqliteStore> {
         let found = SqliteStore::version_of(path)?;
         if found != schema::current_version() {
-            return Err(StoreError::SchemaMismatch { path: path.to_path_buf(), found, known: schema::current_version() });
+            return Err(StoreError::SchemaMismatch {
+                path: path.to_path_buf(),
+                found,
+                known: schema::current_version(),
+            });
         }
         SqliteStore::open_read_only(path)
     }

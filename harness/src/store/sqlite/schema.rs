@@ -92,7 +92,10 @@ ORDER BY model, workload, technique, threads;
 ";
 
 /// All migrations, in order; the store's current version is `MIGRATIONS.len()`.
-pub const MIGRATIONS: &[&str] = &[V1, super::evaluation::V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, super::evaluation::V2, V3, V4];
+
+/// Version 4: each decode cell's share of the machine's memory bandwidth (`harness roofline`).
+const V4: &str = "ALTER TABLE cells ADD COLUMN bandwidth_share REAL;";
 
 /// The version whose migration recomputes every key ([`super::rekey`]).
 pub const REKEY_VERSION: i64 = 3;
