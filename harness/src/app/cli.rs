@@ -56,6 +56,14 @@ pub enum Cmd {
                       an older store once with this harness to migrate it). Evaluations are not merged."
     )]
     Merge(MergeArgs),
+    /// Cells that differ only on one axis, side by side: tokens/s, ratios with CIs, rank agreement.
+    #[command(
+        long_about = "Pair the stored cells that differ only on one axis (engine, threads, hardware or technique) and \
+                      print, per pair, decode and prefill tokens per second of both sides with the ratio B / A and its \
+                      bootstrap 95% CI from the raw samples; then, per task, Kendall's tau between the two sides' \
+                      rankings of the arms both measured (1: the same order). Plain workloads only."
+    )]
+    Compare(CompareArgs),
     /// Measure this machine's memory bandwidth and hold every stored decode cell against it.
     #[command(
         long_about = "Measure this machine's memory bandwidth with a STREAM-style triad (all cores, and one core), \
@@ -336,4 +344,16 @@ impl From<CvArg> for CvScheme {
             CvArg::Loho => CvScheme::Loho,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// The axis the paired cells differ on: engine, threads, hardware or technique.
+    #[arg(long, default_value = "engine")]
+    pub axis: String,
+    /// The two values to compare, `A,B` (ratios are B / A) [default: the two most common].
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    pub values: Vec<String>,
 }

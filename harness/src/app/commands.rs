@@ -24,8 +24,8 @@ use harness::BadInput;
 use serde_json::json;
 
 use super::cli::{
-    BenchArgs, EvaluateArgs, EvaluateFormat, ExportArgs, MergeArgs, RecommendArgs, ReportArgs, ReportFormat,
-    RooflineArgs, RunArgs, TaskTableArgs,
+    BenchArgs, CompareArgs, EvaluateArgs, EvaluateFormat, ExportArgs, MergeArgs, RecommendArgs, ReportArgs,
+    ReportFormat, RooflineArgs, RunArgs, TaskTableArgs,
 };
 
 /// Bad input (grid, model files, store, unknown names) exits 2; anything else 1.
@@ -410,5 +410,64 @@ pub fn roofline(a: RooflineArgs) -> Result<ExitCode> {
         );
     }
     println!("{} cells annotated in {} (column bandwidth_share)", rows.len(), store.location());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn compare(a: CompareArgs) -> Result<ExitCode> {
+    use harness::report::compare::{self, Axis};
+    let axis = Axis::parse(&a.axis)
+        .ok_or_else(|| BadInput(format!("unknown axis `{}`; axes: {}", a.axis, Axis::NAMES.join(", "))))?;
+    let store = store::open_read_only(&a.store.store)?;
+    let records = store.all()?;
+    let values = match a.values.as_slice() {
+        [x, y] => Some((x.as_str(), y.as_str())),
+        _ => None,
+    };
+    let (pairs, agreement) = compare::compare(&records, axis, values);
+    let Some(first) = pairs.first() else {
+        println!(
+            "no two cells in {} differ only in {}; run a grid with two or more values on that axis, e.g. \
+             `harness run experiments/peer.yaml`",
+            store.location(),
+            a.axis
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (va, vb) = (first.a.clone(), first.b.clone());
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "task".to_string(),
+        "arm".to_string(),
+        format!("decode tok/s {va}"),
+        format!("decode {vb}"),
+        format!("{vb}/{va} [95% CI]"),
+        format!("prefill tok/s {va}"),
+        format!("prefill {vb}"),
+        format!("{vb}/{va} [95% CI]"),
+    ]);
+    let ratio = |r: &compare::Rate| format!("{:.2} [{:.2}, {:.2}]", r.ratio, r.ci.0, r.ci.1);
+    for p in &pairs {
+        t.add_row(vec![
+            p.task.clone(),
+            p.arm.clone(),
+            format!("{:.1}", p.decode.a),
+            format!("{:.1}", p.decode.b),
+            ratio(&p.decode),
+            format!("{:.1}", p.prefill.a),
+            format!("{:.1}", p.prefill.b),
+            ratio(&p.prefill),
+        ]);
+    }
+    println!("{} pairs across `{}` ({va} vs {vb}):\n{t}", pairs.len(), a.axis);
+    if !agreement.is_empty() {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        t.set_header(["task", "arms both measured", "Kendall tau of latency ranks"]);
+        for g in &agreement {
+            t.add_row(vec![g.task.clone(), g.arms.to_string(), format!("{:.2}", g.kendall_tau)]);
+        }
+        println!("do {va} and {vb} rank the arms of a task alike?\n{t}");
+    }
     Ok(ExitCode::SUCCESS)
 }

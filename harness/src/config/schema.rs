@@ -310,7 +310,10 @@ pub(super) fn validate(g: &Grid) -> Result<(), ConfigError> {
                 return err(
                     g.value_line(section, e),
                     &format!("{section}.engine"),
-                    format!("unknown engine `{e}`; known engines: {}", crate::engines::names().join(", ")),
+                    match crate::engines::not_built().into_iter().find(|(n, _)| n == e) {
+                        Some((_, how)) => format!("engine `{e}` is not in this build: {how}"),
+                        None => format!("unknown engine `{e}`; known engines: {}", crate::engines::names().join(", ")),
+                    },
                 );
             }
         }

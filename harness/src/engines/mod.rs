@@ -7,6 +7,8 @@
 //! engine cannot do it says in its [`Capabilities`]; such cells are `not_applicable`.
 
 pub mod candle;
+#[cfg(feature = "llamacpp")]
+pub mod llamacpp;
 pub mod mock;
 pub mod rss;
 
@@ -34,6 +36,8 @@ pub const CANDLE_VERSION: &str = "candle-0.11.1+decoder-1";
 pub fn by_name(name: &str) -> Option<Box<dyn Engine>> {
     match name {
         DEFAULT_ENGINE => Some(Box::new(candle::CandleEngine)),
+        #[cfg(feature = "llamacpp")]
+        llamacpp::NAME => Some(Box::new(llamacpp::LlamaCppEngine)),
         mock::NAME => Some(Box::new(mock::MockEngine::default())),
         _ => None,
     }
@@ -41,7 +45,20 @@ pub fn by_name(name: &str) -> Option<Box<dyn Engine>> {
 
 /// Names of the engines a grid may use.
 pub fn names() -> Vec<&'static str> {
-    vec![DEFAULT_ENGINE]
+    vec![
+        DEFAULT_ENGINE,
+        #[cfg(feature = "llamacpp")]
+        llamacpp::NAME,
+    ]
+}
+
+/// Engines that exist but are not compiled into this build, with how to get them.
+pub fn not_built() -> Vec<(&'static str, &'static str)> {
+    let mut out = Vec::new();
+    if cfg!(not(feature = "llamacpp")) {
+        out.push(("llamacpp", "build with `--features llamacpp` (scripts/setup.sh does)"));
+    }
+    out
 }
 
 /// The version of engine `name`, part of a cell's identity.

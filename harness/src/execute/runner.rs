@@ -155,7 +155,8 @@ struct Ctx<'a> {
 }
 
 fn cell_name(c: &crate::config::CellConfig) -> String {
-    format!("{} {} {}t {} on {}", c.model, c.technique, c.threads, c.workload, c.hardware)
+    let engine = if c.engine == crate::engines::DEFAULT_ENGINE { String::new() } else { format!(" with {}", c.engine) };
+    format!("{} {} {}t {} on {}{engine}", c.model, c.technique, c.threads, c.workload, c.hardware)
 }
 
 fn outcome(rec: &CellRecord) -> String {

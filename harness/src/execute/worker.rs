@@ -152,7 +152,13 @@ fn score(
     if cfg.technique.exact() {
         return Ok(Accuracy { perplexity, ref_perplexity: perplexity, agreement: 1.0, kl_mean: 0.0 });
     }
-    let reference = engine.load(&cfg.model_spec, &ExecutionPlan::default(), hub)?;
+    // Every engine is scored against the same reference: our engine with f32 weights.
+    let reference = match engines::by_name(engines::DEFAULT_ENGINE) {
+        Some(candle) if engine.name() != engines::mock::NAME => {
+            candle.load(&cfg.model_spec, &ExecutionPlan::default(), hub)?
+        }
+        _ => engine.load(&cfg.model_spec, &ExecutionPlan::default(), hub)?,
+    };
     let rlp = accuracy::log_probs(reference.as_ref(), eval)?;
     Ok(Accuracy {
         perplexity,

@@ -18,6 +18,7 @@ pub mod overview;
 pub mod style;
 
 mod batch_scaling;
+pub mod compare;
 mod cost_latency;
 mod fastest;
 mod pareto;
