@@ -1,0 +1,78 @@
+//! The hot paths of our engine: quantized matrix–vector (decode) and matrix–matrix
+//! (prefill) products per weight format, and one whole decode step of a Llama-style
+//! model with a KV cache. `cargo bench --bench kernels -- --save-baseline before`, then
+//! after a change `cargo bench --bench kernels -- --baseline before` prints the change.
+//! Measure on an idle machine.
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use harness::engines;
+use harness::models::generate::KvMode;
+use harness::models::ModelSpec;
+use harness::techniques::TechniqueName;
+
+const K: usize = 1024;
+
+fn matmul(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    let w = Tensor::randn(0f32, 0.02, (K, K), &dev).unwrap();
+    let mut g = c.benchmark_group("matmul_1024");
+    g.sample_size(20)
+        .measurement_time(std::time::Duration::from_secs(2))
+        .warm_up_time(std::time::Duration::from_secs(1));
+    let formats = [
+        ("f32", None),
+        ("q8_0", Some(GgmlDType::Q8_0)),
+        ("q4_0", Some(GgmlDType::Q4_0)),
+        ("q4k", Some(GgmlDType::Q4K)),
+        ("q6k", Some(GgmlDType::Q6K)),
+    ];
+    for (name, dtype) in formats {
+        let mm = match dtype {
+            Some(d) => QMatMul::from_qtensor(QTensor::quantize(&w, d).unwrap()).unwrap(),
+            None => QMatMul::Tensor(w.clone()),
+        };
+        for rows in [1usize, 64] {
+            let x = Tensor::randn(0f32, 1.0, (rows, K), &dev).unwrap().to_dtype(DType::F32).unwrap();
+            let shape = if rows == 1 { "decode" } else { "prefill64" };
+            g.bench_with_input(BenchmarkId::new(name, shape), &x, |b, x| b.iter(|| mm.forward(x).unwrap()));
+        }
+    }
+    g.finish();
+}
+
+fn decode_step(c: &mut Criterion) {
+    let spec: ModelSpec = serde_yaml::from_str(
+        "synthetic: {layers: 6, hidden: 512, heads: 8, kv_heads: 4, intermediate: 1536, vocab: 8192, seed: 11}",
+    )
+    .unwrap();
+    let mut g = c.benchmark_group("decode_step_26m");
+    g.sample_size(20)
+        .measurement_time(std::time::Duration::from_secs(3))
+        .warm_up_time(std::time::Duration::from_secs(1));
+    for technique in ["f32", "q8_0", "q4k"] {
+        let plan = TechniqueName::parse(technique).unwrap().plan();
+        let engine = engines::by_name(engines::DEFAULT_ENGINE).unwrap();
+        let model = engine.load(&spec, &plan, std::path::Path::new("/nonexistent")).unwrap();
+        let prompt: Vec<u32> = (0..64u32).map(|i| (i * 7919 + 13) % 8192).collect();
+        g.bench_function(technique, |b| {
+            // One decode step after a 64-token prompt (the prefill is outside the timing).
+            b.iter_batched(
+                || {
+                    let mut batch = model.batch(KvMode::On).unwrap();
+                    let next = batch.prefill(std::slice::from_ref(&prompt)).unwrap()[0];
+                    let mut seq = prompt.clone();
+                    seq.push(next);
+                    (batch, seq)
+                },
+                |(mut batch, seq)| batch.decode(std::slice::from_ref(&seq)).unwrap(),
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, matmul, decode_step);
+criterion_main!(benches);
