@@ -52,6 +52,15 @@ pub fn names() -> Vec<&'static str> {
     ]
 }
 
+/// How each engine other than ours was built (compile flags, SIMD), for every cell's fingerprint.
+pub fn builds() -> Vec<(&'static str, String)> {
+    #[allow(unused_mut)]
+    let mut out = Vec::new();
+    #[cfg(feature = "llamacpp")]
+    out.push((llamacpp::NAME, llamacpp::system_info()));
+    out
+}
+
 /// Engines that exist but are not compiled into this build, with how to get them.
 pub fn not_built() -> Vec<(&'static str, &'static str)> {
     let mut out = Vec::new();

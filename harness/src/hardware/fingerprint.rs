@@ -36,6 +36,7 @@ pub fn fingerprint() -> Fingerprint {
         rustflags: build_flags().to_string(),
         target_features: available_features(env!("HARNESS_TARGET_FEATURES")),
         gpu: None,
+        engine_builds: crate::engines::builds().into_iter().map(|(n, b)| (n.to_string(), b)).collect(),
     }
 }
 

@@ -234,6 +234,7 @@ pub fn test_record(key: &str) -> CellRecord {
             rustflags: "-C target-cpu=native".into(),
             target_features: "avx2,fma".into(),
             gpu: None,
+            engine_builds: vec![],
         },
         model_digest: "sha256:feed".into(),
         code_version: "0.1.0+abc123".into(),

@@ -20,6 +20,9 @@ pub struct Fingerprint {
     /// The GPU a cell used, when any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<String>,
+    /// How the other engines in this binary were built (llama.cpp's system info: its SIMD flags).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine_builds: Vec<(String, String)>,
 }
 
 /// The class of machine a cell was measured on: part of its identity, so results of

@@ -24,6 +24,7 @@ fn fingerprint() -> Fingerprint {
         rustflags: "-C target-cpu=native".into(),
         target_features: "avx2,fma".into(),
         gpu: None,
+        engine_builds: vec![],
     }
 }
 

@@ -60,6 +60,17 @@ fn threads() -> i32 {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as i32))
 }
 
+/// What llama.cpp was compiled with (`CPU : SSE3 = 1 | AVX2 = 1 | ...`), for the fingerprint.
+pub fn system_info() -> String {
+    // SAFETY: returns a pointer to a static, NUL-terminated string owned by llama.cpp.
+    let p = unsafe { llama_cpp_sys_2::llama_print_system_info() };
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: non-null, NUL-terminated (above).
+    unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().trim().to_string()
+}
+
 pub struct LlamaCppEngine;
 
 impl Engine for LlamaCppEngine {
