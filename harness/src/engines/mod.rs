@@ -54,11 +54,10 @@ pub fn names() -> Vec<&'static str> {
 
 /// How each engine other than ours was built (compile flags, SIMD), for every cell's fingerprint.
 pub fn builds() -> Vec<(&'static str, String)> {
-    #[allow(unused_mut)]
-    let mut out = Vec::new();
-    #[cfg(feature = "llamacpp")]
-    out.push((llamacpp::NAME, llamacpp::system_info()));
-    out
+    vec![
+        #[cfg(feature = "llamacpp")]
+        (llamacpp::NAME, llamacpp::system_info()),
+    ]
 }
 
 /// Engines that exist but are not compiled into this build, with how to get them.
