@@ -149,7 +149,8 @@ fn score(
     drop(model);
     let perplexity = accuracy::perplexity(&lp, eval)?;
     // Exact techniques (f32 weights, no structural change) are the reference by construction.
-    if cfg.technique.exact() {
+    // Only our engine's f32 *is* the reference; another engine's f32 is measured against it.
+    if cfg.technique.exact() && engine.name() == engines::DEFAULT_ENGINE {
         return Ok(Accuracy { perplexity, ref_perplexity: perplexity, agreement: 1.0, kl_mean: 0.0 });
     }
     // Every engine is scored against the same reference: our engine with f32 weights.

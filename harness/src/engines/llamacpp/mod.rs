@@ -4,9 +4,12 @@
 //! `.cargo/config.toml` does). It runs a GGUF file as stored, on the CPU, with the
 //! cell's thread count; tokens come from our tokenizer of the same GGUF (same ids).
 //!
-//! What it does not do yet is `not_applicable` with the reason: other weight formats
-//! (re-quantizing with llama.cpp's own quantizer), decoding without a KV cache, the
-//! ragged serving step (its multi-sequence API could carry it), leaving layers out.
+//! Other weight formats are made by llama.cpp's own quantizer from the file (see
+//! [`quantize`]), into a cache keyed by the file's digest. What it does not do yet is
+//! `not_applicable` with the reason: decoding without a KV cache, the ragged serving
+//! step (its multi-sequence API could carry it), leaving layers out.
+
+mod quantize;
 
 use std::cell::RefCell;
 use std::num::NonZeroU32;
@@ -29,13 +32,13 @@ use crate::models::generate::KvMode;
 use crate::models::linear::LoadStats;
 use crate::models::llama::Segment;
 use crate::models::weights::NotApplicable;
-use crate::models::{hub, ModelSpec, WeightFormat};
+use crate::models::{hub, ModelSpec};
 use crate::techniques::ExecutionPlan;
 
 pub const NAME: &str = "llamacpp";
 
-/// The crate pins llama.cpp's source: its version is the engine's.
-pub const VERSION: &str = "llama-cpp-2=0.1.160+sys=0.1.160";
+/// The crate pins llama.cpp's source: its version is the engine's (`q1`: how formats are made).
+pub const VERSION: &str = "llama-cpp-2=0.1.160+sys=0.1.160+q1";
 
 /// Tokens of context each sequence gets (llama.cpp allocates its KV cache up front).
 const CONTEXT_PER_SEQUENCE: u32 = 1024;
@@ -90,16 +93,9 @@ impl Engine for LlamaCppEngine {
         let ModelSpec::Hub(h) = spec else {
             return Err(NotApplicable("llama.cpp runs GGUF files; a synthetic model has none".into()).into());
         };
-        if plan.weights != WeightFormat::Native {
-            return Err(NotApplicable(
-                "llama.cpp runs the model file's own weight format here; re-quantizing with its quantizer is not \
-                 implemented yet"
-                    .into(),
-            )
-            .into());
-        }
-        let path = hub::resolve(hub_cache, &h.repo, &h.revision, &h.file)
+        let file = hub::resolve(hub_cache, &h.repo, &h.revision, &h.file)
             .with_context(|| format!("{}/{} is not in the hub cache {}", h.repo, h.file, hub_cache.display()))?;
+        let path = quantize::file_for(spec, &file, plan.weights, hub_cache)?;
         let backend = backend()?;
         let model = LlamaModel::load_from_file(backend, &path, &LlamaModelParams::default())
             .map_err(|e| anyhow!("llama.cpp could not load {}: {e}", path.display()))?;
