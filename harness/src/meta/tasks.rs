@@ -77,13 +77,12 @@ pub fn group_cells(records: &[CellRecord]) -> CellGroups {
     let mut by_id: BTreeMap<TaskId, (String, CellRecord, BTreeMap<Arm, CellRecord>)> = BTreeMap::new();
     let mut unreadable = Vec::new();
     for rec in records {
-        let Some(id) = TaskId::of(rec) else {
-            let e = serde_json::from_str::<crate::config::CellConfig>(&rec.config_json).err();
-            unreadable.push((
-                rec.key.clone(),
-                format!("config_json unreadable: {}", e.map(|e| e.to_string()).unwrap_or_default()),
-            ));
-            continue;
+        let id = match TaskId::of(rec) {
+            Ok(id) => id,
+            Err(e) => {
+                unreadable.push((rec.key.clone(), format!("config_json unreadable: {e}")));
+                continue;
+            }
         };
         let arm = Arm::of(rec);
         let entry = by_id.entry(id).or_insert_with(|| (rec.grid.clone(), rec.clone(), BTreeMap::new()));

@@ -26,10 +26,10 @@ pub struct TaskId {
 }
 
 impl TaskId {
-    /// The task of a stored cell, `None` when its config cannot be read.
-    pub fn of(rec: &CellRecord) -> Option<TaskId> {
-        let cfg: CellConfig = serde_json::from_str(&rec.config_json).ok()?;
-        Some(TaskId::from_config(&cfg, &rec.model_digest, &rec.machine()))
+    /// The task of a stored cell; an error when its config cannot be read.
+    pub fn of(rec: &CellRecord) -> Result<TaskId, serde_json::Error> {
+        let cfg: CellConfig = serde_json::from_str(&rec.config_json)?;
+        Ok(TaskId::from_config(&cfg, &rec.model_digest, &rec.machine()))
     }
 
     pub fn from_config(cfg: &CellConfig, model_digest: &str, machine: &MachineClass) -> TaskId {

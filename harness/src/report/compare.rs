@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::CellConfig;
+use crate::config::{CellConfig, HardwareSpec};
+use crate::engines;
 use crate::measure::stats::median;
-use crate::record::{CellRecord, CellStatus};
+use crate::record::{CellIdentity, CellRecord, CellStatus};
+use crate::techniques::{self, Scope};
 
 /// An axis cells can be paired across.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,27 +37,25 @@ impl Axis {
 
     pub const NAMES: &'static [&'static str] = &["engine", "threads", "hardware", "technique"];
 
-    /// This axis's value of a cell, and the cell's config with the axis blanked (what a pair shares).
-    fn split(self, cfg: &CellConfig) -> (String, String) {
-        let mut rest = serde_json::to_value(cfg).unwrap_or_default();
-        let (field, spec) = match self {
-            Axis::Engine => ("engine", None),
-            Axis::Threads => ("threads", None),
-            Axis::Hardware => ("hardware", Some("hardware_spec")),
-            Axis::Technique => ("technique", None),
+    /// This axis's value of a cell, and the key of the cell's identity with that axis
+    /// neutralised: two cells share it exactly when they differ only on the axis (prose,
+    /// prices and names never count, as for any cell identity).
+    fn split(self, rec: &CellRecord, cfg: &CellConfig) -> (String, String) {
+        let mut c = cfg.clone();
+        let value = match self {
+            Axis::Engine => std::mem::take(&mut c.engine),
+            Axis::Threads => std::mem::take(&mut c.threads).to_string(),
+            Axis::Hardware => {
+                c.hardware_spec = HardwareSpec::default();
+                c.hardware.clone()
+            }
+            Axis::Technique => {
+                std::mem::replace(&mut c.technique, techniques::reference(Scope::Generation)).to_string()
+            }
         };
-        let value = rest[field].to_string().trim_matches('"').to_string();
-        if let Some(obj) = rest.as_object_mut() {
-            obj.remove(field);
-            if let Some(s) = spec {
-                obj.remove(s);
-            }
-            // Prose and prices do not make cells different.
-            if let Some(w) = obj.get_mut("workload_spec").and_then(|w| w.as_object_mut()) {
-                w.remove("description");
-            }
-        }
-        (value, rest.to_string())
+        let engine_version = engines::version(&c.engine).unwrap_or_default();
+        let machine = rec.machine();
+        (value, CellIdentity::new(&c, &rec.model_digest, engine_version, &rec.code_version, &machine).key())
     }
 }
 
@@ -141,8 +141,7 @@ pub fn compare(records: &[CellRecord], axis: Axis, values: Option<(&str, &str)>)
         if cfg.workload_spec.serving.is_some() {
             continue;
         }
-        let (value, rest) = axis.split(&cfg);
-        let rest = format!("{rest}{}", r.machine().label());
+        let (value, rest) = axis.split(r, &cfg);
         *counts.entry(value.clone()).or_default() += 1;
         by_rest.entry(rest).or_default().insert(value, r);
     }

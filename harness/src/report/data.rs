@@ -190,7 +190,7 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 /// two machine classes) gets a suffix, so no table merges tasks that evaluate keeps apart.
 fn name_tasks(records: &mut [CellRecord]) {
     let mut first_grid: BTreeMap<TaskId, String> = BTreeMap::new();
-    let ids: Vec<Option<TaskId>> = records.iter().map(TaskId::of).collect();
+    let ids: Vec<Option<TaskId>> = records.iter().map(|r| TaskId::of(r).ok()).collect();
     for (id, r) in ids.iter().zip(records.iter()) {
         if let Some(id) = id {
             first_grid.entry(id.clone()).or_insert_with(|| r.grid.clone());
