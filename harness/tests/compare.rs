@@ -19,6 +19,10 @@ fn compare_pairs_cells_across_an_axis() {
     // 2 workloads x 4 techniques, each at 1 and 2 threads.
     assert!(t.contains("8 pairs across `threads` (1 vs 2)"), "{t}");
     assert!(t.contains("Kendall tau"), "{t}");
+    let o = run(&["compare", "--store", db.to_str().unwrap(), "--axis", "technique", "--values", "f32,q8_0"]);
+    assert!(text(&o).contains("4 pairs across `technique` (f32 vs q8_0)"), "{}", text(&o));
+    let o = run(&["compare", "--store", db.to_str().unwrap(), "--axis", "technique", "--values", "f32"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = run(&["compare", "--store", db.to_str().unwrap(), "--axis", "engine"]);
     assert!(o.status.success() && text(&o).contains("no two cells"), "{}", text(&o));
     let o = run(&["compare", "--store", db.to_str().unwrap(), "--axis", "colour"]);

@@ -354,6 +354,6 @@ pub struct CompareArgs {
     #[arg(long, default_value = "engine")]
     pub axis: String,
     /// The two values to compare, `A,B` (ratios are B / A) [default: the two most common].
-    #[arg(long, value_delimiter = ',', num_args = 2)]
+    #[arg(long, value_delimiter = ',')]
     pub values: Vec<String>,
 }

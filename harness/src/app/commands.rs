@@ -420,8 +420,9 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
     let store = store::open_read_only(&a.store.store)?;
     let records = store.all()?;
     let values = match a.values.as_slice() {
+        [] => None,
         [x, y] => Some((x.as_str(), y.as_str())),
-        _ => None,
+        other => return Err(BadInput(format!("--values takes two values, A,B; got {}", other.join(","))).into()),
     };
     let (pairs, agreement) = compare::compare(&records, axis, values);
     let Some(first) = pairs.first() else {
