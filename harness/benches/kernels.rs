@@ -25,6 +25,7 @@ fn matmul(c: &mut Criterion) {
         ("f32", None),
         ("q8_0", Some(GgmlDType::Q8_0)),
         ("q4_0", Some(GgmlDType::Q4_0)),
+        ("q4_1", Some(GgmlDType::Q4_1)),
         ("q4k", Some(GgmlDType::Q4K)),
         ("q6k", Some(GgmlDType::Q6K)),
     ];
@@ -37,6 +38,27 @@ fn matmul(c: &mut Criterion) {
             let x = Tensor::randn(0f32, 1.0, (rows, K), &dev).unwrap().to_dtype(DType::F32).unwrap();
             let shape = if rows == 1 { "decode" } else { "prefill64" };
             g.bench_with_input(BenchmarkId::new(name, shape), &x, |b, x| b.iter(|| mm.forward(x).unwrap()));
+        }
+    }
+    g.finish();
+}
+
+/// Our packed kernels (`models::kernels`) at the same shapes, for the formats they cover.
+fn packed(c: &mut Criterion) {
+    use harness::models::kernels::PackedWeight;
+    let dev = Device::Cpu;
+    let w = Tensor::randn(0f32, 0.02, (K, K), &dev).unwrap();
+    let mut g = c.benchmark_group("packed_1024");
+    g.sample_size(20)
+        .measurement_time(std::time::Duration::from_secs(2))
+        .warm_up_time(std::time::Duration::from_secs(1));
+    for (name, dtype) in [("q8_0", GgmlDType::Q8_0), ("q4_0", GgmlDType::Q4_0), ("q4_1", GgmlDType::Q4_1)] {
+        let p = PackedWeight::from_qtensor(&QTensor::quantize(&w, dtype).unwrap()).unwrap().unwrap();
+        for rows in [1usize, 64] {
+            let x: Vec<f32> = Tensor::randn(0f32, 1.0, (rows * K,), &dev).unwrap().to_vec1().unwrap();
+            let mut out = vec![0f32; rows * K];
+            let shape = if rows == 1 { "decode" } else { "prefill64" };
+            g.bench_function(BenchmarkId::new(name, shape), |b| b.iter(|| p.matmul(&x, rows, &mut out)));
         }
     }
     g.finish();
@@ -74,5 +96,5 @@ fn decode_step(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, matmul, decode_step);
+criterion_group!(benches, matmul, packed, decode_step);
 criterion_main!(benches);

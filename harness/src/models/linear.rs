@@ -6,8 +6,9 @@
 
 use anyhow::Result;
 use candle_core::quantized::{QMatMul, QTensor};
-use candle_core::{DType, Module, Tensor};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Module, Shape, Tensor};
 
+use super::kernels::PackedWeight;
 use super::weights::{quantize_rows, SourceTensor, WeightFormat};
 
 pub enum Linear {
@@ -16,6 +17,8 @@ pub enum Linear {
     Dense(Tensor),
     /// A ggml block-quantized weight run by candle's quantized kernels.
     Quant(QMatMul, usize),
+    /// A Q4_0/Q4_1/Q8_0 weight repacked for our kernels ([`super::kernels`]).
+    Packed(PackedWeight),
 }
 
 /// What loading did, for the record.
@@ -50,6 +53,9 @@ impl Linear {
     }
 
     fn from_qtensor(q: QTensor) -> Result<Self> {
+        if let Some(p) = PackedWeight::from_qtensor(&q)? {
+            return Ok(Linear::Packed(p));
+        }
         let bytes = q.storage_size_in_bytes();
         Ok(match QMatMul::from_qtensor(q)? {
             // f32/f16 GGUF tensors come back dense.
@@ -62,13 +68,41 @@ impl Linear {
         match self {
             Linear::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),
             Linear::Quant(_, b) => *b,
+            Linear::Packed(p) => p.bytes(),
         }
+    }
+
+    /// Output features.
+    pub fn out_features(&self) -> Result<usize> {
+        Ok(match self {
+            Linear::Dense(w) => w.dims2()?.0,
+            Linear::Quant(qm, _) => match qm {
+                QMatMul::QTensor(q) => q.shape().dims2()?.0,
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?.0,
+            },
+            Linear::Packed(p) => p.rows(),
+        })
+    }
+
+    /// `out (m, out_features) = x (m, in_features) · Wᵀ` on flat buffers: our kernels
+    /// directly for packed weights, candle's matmul for the rest.
+    pub fn matmul_into(&self, x: &[f32], m: usize, out: &mut [f32]) -> Result<()> {
+        if let Linear::Packed(p) = self {
+            p.matmul(x, m, out);
+            return Ok(());
+        }
+        let k = x.len() / m;
+        let y = self.forward(&Tensor::from_slice(x, (m, k), &Device::Cpu)?)?;
+        let y = y.flatten_all()?.to_vec1::<f32>()?;
+        out.copy_from_slice(&y);
+        Ok(())
     }
 
     /// `x @ W^T` for `x` of shape `(.., in)` in f32.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Linear::Quant(qm, _) => qm.forward(x)?,
+            Linear::Packed(p) => x.contiguous()?.apply_op1_no_bwd(&PackedOp(p))?,
             Linear::Dense(w) => {
                 let w = match *x.dims() {
                     [b1, b2, _, _] => w.broadcast_left((b1, b2))?.t()?,
@@ -82,5 +116,32 @@ impl Linear {
                 }
             }
         })
+    }
+}
+
+/// A packed matmul as a candle op, so tensor code (perplexity, serving) runs our kernels too.
+struct PackedOp<'a>(&'a PackedWeight);
+
+impl CustomOp1 for PackedOp<'_> {
+    fn name(&self) -> &'static str {
+        "packed-matmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(data) = storage else { candle_core::bail!("packed matmul takes f32 activations") };
+        let dims = layout.shape().dims();
+        let k = *dims.last().unwrap_or(&0);
+        if k != self.0.cols() {
+            candle_core::bail!("packed matmul: {k} inputs for a {}-column weight", self.0.cols())
+        }
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("packed matmul needs contiguous activations")
+        };
+        let m = (end - start) / k;
+        let mut out = vec![0f32; m * self.0.rows()];
+        self.0.matmul(&data[start..end], m, &mut out);
+        let mut shape = dims.to_vec();
+        *shape.last_mut().expect("at least one dim") = self.0.rows();
+        Ok((CpuStorage::F32(out), Shape::from(shape)))
     }
 }

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod generate;
 pub mod gguf;
 pub mod hub;
+pub mod kernels;
 pub mod kv_cache;
 pub mod linear;
 pub mod llama;

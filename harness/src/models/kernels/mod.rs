@@ -1,0 +1,381 @@
+//! Our own matrix kernels for the block formats where candle's CPU kernels leave
+//! speed on the table (Q4_0 has no multi-row dot, Q4_1 none vectorised at all).
+//!
+//! A weight is repacked once at load into groups of eight output rows: per block of
+//! 32 inputs, the eight rows' scales (f16, as in the file) and then their codes
+//! interleaved four bytes at a time, so one 256-bit integer dot product yields one
+//! partial sum per row in each lane and an activation's four bytes are broadcast
+//! once for all eight rows. Activations are quantized to 8 bits per block of 32 on
+//! the fly (as ggml does). For every block and row:
+//!
+//! `out += d_w·d_a·Σ code·q_a + (m_w − offset·d_w)·d_a·Σ q_a`
+//!
+//! where `code` is the stored unsigned code, `offset` what the format subtracts from
+//! it (8 for Q4_0, 128 for Q8_0 stored unsigned, 0 for Q4_1 and signed Q8_0), and
+//! `m_w` Q4_1's minimum. The same bytes per weight as the file: decode moves no more
+//! memory than llama.cpp does.
+//!
+//! Paths: AVX-512 VNNI (`vpdpbusd`), AVX2 (`vpmaddubsw`), and a portable one that
+//! is also the reference the tests compare the fast ones with. The path is chosen
+//! once per process from what the CPU reports.
+
+mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::sync::OnceLock;
+
+use anyhow::{ensure, Result};
+use candle_core::quantized::{GgmlDType, QTensor};
+use half::f16;
+
+/// Inputs per quantization block (all three formats).
+pub const BLOCK: usize = 32;
+/// Output rows packed together.
+pub const GROUP: usize = 8;
+
+/// Block formats with a packed kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackFormat {
+    Q4_0,
+    Q4_1,
+    Q8_0,
+}
+
+impl PackFormat {
+    pub fn of(dtype: GgmlDType) -> Option<Self> {
+        match dtype {
+            GgmlDType::Q4_0 => Some(Self::Q4_0),
+            GgmlDType::Q4_1 => Some(Self::Q4_1),
+            GgmlDType::Q8_0 => Some(Self::Q8_0),
+            _ => None,
+        }
+    }
+
+    fn is_q4(self) -> bool {
+        matches!(self, Self::Q4_0 | Self::Q4_1)
+    }
+
+    /// Bytes of one ggml block in the file.
+    fn file_block_bytes(self) -> usize {
+        match self {
+            Self::Q4_0 => 18,
+            Self::Q4_1 => 20,
+            Self::Q8_0 => 34,
+        }
+    }
+}
+
+/// The instruction set the kernels run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    Portable,
+    Avx2,
+    Avx512Vnni,
+}
+
+impl Isa {
+    /// The best this CPU offers (once per process; `HARNESS_KERNELS=portable|avx2` lowers it).
+    pub fn detect() -> Isa {
+        static ISA: OnceLock<Isa> = OnceLock::new();
+        *ISA.get_or_init(|| {
+            let best = best_isa();
+            match std::env::var("HARNESS_KERNELS").as_deref() {
+                Ok("portable") => Isa::Portable,
+                Ok("avx2") if best != Isa::Portable => Isa::Avx2,
+                _ => best,
+            }
+        })
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Isa::Portable => "portable",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512Vnni => "avx512vnni",
+        }
+    }
+
+    /// Every path this CPU can run (tests compare each with the portable one).
+    pub fn available() -> Vec<Isa> {
+        let best = best_isa();
+        [Isa::Portable, Isa::Avx2, Isa::Avx512Vnni].into_iter().filter(|i| *i as u8 <= best as u8).collect()
+    }
+}
+
+fn best_isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 =
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
+        if avx2 && is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl") {
+            return Isa::Avx512Vnni;
+        }
+        if avx2 {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Portable
+}
+
+/// A weight `(rows, cols)` repacked for the kernels of one instruction set.
+pub struct PackedWeight {
+    format: PackFormat,
+    isa: Isa,
+    rows: usize,
+    cols: usize,
+    blocks: usize,
+    data: Vec<u8>,
+}
+
+/// Layout facts the kernels share.
+#[derive(Clone, Copy)]
+pub(crate) struct Layout {
+    pub format: PackFormat,
+    pub blocks: usize,
+    /// Bytes of one group's block: scales (and minimums) then codes.
+    pub group_block: usize,
+    /// Byte offset of the codes within a group's block.
+    pub codes_at: usize,
+    /// What the stored code has over the signed value (see the module doc).
+    pub offset: f32,
+}
+
+impl PackedWeight {
+    /// Repack a ggml tensor `(rows, cols)`; `None` when its format has no packed kernel.
+    pub fn from_qtensor(q: &QTensor) -> Result<Option<Self>> {
+        let Some(format) = PackFormat::of(q.dtype()) else { return Ok(None) };
+        let (rows, cols) = q.shape().dims2()?;
+        Ok(Some(Self::pack(format, Isa::detect(), rows, cols, &q.data()?)?))
+    }
+
+    /// Repack ggml blocks (`rows × cols/32` blocks in file order) for `isa`.
+    pub fn pack(format: PackFormat, isa: Isa, rows: usize, cols: usize, file: &[u8]) -> Result<Self> {
+        ensure!(cols.is_multiple_of(BLOCK), "row length {cols} is not a multiple of {BLOCK}");
+        let blocks = cols / BLOCK;
+        let fb = format.file_block_bytes();
+        ensure!(file.len() == rows * blocks * fb, "{} bytes for {rows}x{cols} {format:?}", file.len());
+        let layout = layout(format, isa, blocks);
+        let groups = rows.div_ceil(GROUP);
+        let mut data = vec![0u8; groups * blocks * layout.group_block];
+        let mut vals = [0u8; BLOCK];
+        for r in 0..rows {
+            let (g, lane) = (r / GROUP, r % GROUP);
+            for b in 0..blocks {
+                let src = &file[(r * blocks + b) * fb..][..fb];
+                let dst = &mut data[(g * blocks + b) * layout.group_block..][..layout.group_block];
+                dst[lane * 2..lane * 2 + 2].copy_from_slice(&src[0..2]);
+                let qs = match format {
+                    PackFormat::Q4_1 => {
+                        dst[16 + lane * 2..16 + lane * 2 + 2].copy_from_slice(&src[2..4]);
+                        &src[4..]
+                    }
+                    _ => &src[2..],
+                };
+                // Codes of the 32 inputs in order.
+                match format {
+                    PackFormat::Q4_0 | PackFormat::Q4_1 => {
+                        for j in 0..16 {
+                            vals[j] = qs[j] & 0x0F;
+                            vals[j + 16] = qs[j] >> 4;
+                        }
+                    }
+                    PackFormat::Q8_0 => {
+                        for j in 0..BLOCK {
+                            // Unsigned for the VNNI path (u8 × i8 products), signed otherwise.
+                            vals[j] = if isa == Isa::Avx512Vnni { qs[j] ^ 0x80 } else { qs[j] };
+                        }
+                    }
+                }
+                let codes = &mut dst[layout.codes_at..];
+                if format.is_q4() {
+                    // Vector p holds input quad p in its low nibbles and quad p+4 in its high ones.
+                    for p in 0..4 {
+                        for i in 0..4 {
+                            codes[p * 32 + lane * 4 + i] = vals[p * 4 + i] | (vals[(p + 4) * 4 + i] << 4);
+                        }
+                    }
+                } else {
+                    for quad in 0..8 {
+                        codes[quad * 32 + lane * 4..][..4].copy_from_slice(&vals[quad * 4..quad * 4 + 4]);
+                    }
+                }
+            }
+        }
+        Ok(Self { format, isa, rows, cols, blocks, data })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    pub fn format(&self) -> PackFormat {
+        self.format
+    }
+
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Bytes of the packed weight (equal to the file's blocks, padding rows aside).
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    fn layout(&self) -> Layout {
+        layout(self.format, self.isa, self.blocks)
+    }
+
+    /// `out (m, rows) = x (m, cols) · Wᵀ`, spread over candle's CPU thread pool.
+    pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        assert_eq!(x.len(), m * self.cols, "activation length");
+        assert_eq!(out.len(), m * self.rows, "output length");
+        let acts = QuantActs::quantize(x, m, self.cols);
+        let groups = self.rows.div_ceil(GROUP);
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        let lay = self.layout();
+        let run = |range: std::ops::Range<usize>| {
+            // SAFETY: each group writes only its own eight output columns of every row,
+            // and groups are handed out to one worker each.
+            let out = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), m * self.rows) };
+            self.groups_into(&lay, &acts, range, out);
+        };
+        if groups * m < 64 {
+            run(0..groups);
+        } else {
+            candle_core::utils::barrier_pool().execute_chunked(groups, run);
+        }
+    }
+
+    fn groups_into(&self, lay: &Layout, acts: &QuantActs, range: std::ops::Range<usize>, out: &mut [f32]) {
+        let n = self.rows;
+        for g in range {
+            let w = &self.data[g * self.blocks * lay.group_block..(g + 1) * self.blocks * lay.group_block];
+            let width = GROUP.min(n - g * GROUP);
+            let mut put = |row: usize, vals: &[f32; GROUP]| {
+                out[row * n + g * GROUP..][..width].copy_from_slice(&vals[..width]);
+            };
+            match self.isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 | Isa::Avx512Vnni => x86::group(self.isa, lay, w, acts, &mut put),
+                _ => portable::group(lay, w, acts, &mut put),
+            }
+        }
+    }
+
+    /// The weight as f32 `(rows, cols)`, from the packed bytes (tests check the packing with it).
+    pub fn dequantize(&self) -> Vec<f32> {
+        let lay = self.layout();
+        let mut w = vec![0f32; self.rows * self.cols];
+        for r in 0..self.rows {
+            let (g, lane) = (r / GROUP, r % GROUP);
+            for b in 0..self.blocks {
+                let blk = &self.data[(g * self.blocks + b) * lay.group_block..][..lay.group_block];
+                let (d, min) = scales(&lay, blk, lane);
+                for k in 0..BLOCK {
+                    let code = code_at(&lay, blk, lane, k);
+                    w[r * self.cols + b * BLOCK + k] = d * (code - lay.offset) + min;
+                }
+            }
+        }
+        w
+    }
+}
+
+fn layout(format: PackFormat, isa: Isa, blocks: usize) -> Layout {
+    let scale_bytes = if format == PackFormat::Q4_1 { 32 } else { 16 };
+    let code_bytes = if format.is_q4() { 128 } else { 256 };
+    let offset = match (format, isa) {
+        (PackFormat::Q4_0, _) => 8.0,
+        (PackFormat::Q4_1, _) => 0.0,
+        (PackFormat::Q8_0, Isa::Avx512Vnni) => 128.0,
+        (PackFormat::Q8_0, _) => 0.0,
+    };
+    Layout { format, blocks, group_block: scale_bytes + code_bytes, codes_at: scale_bytes, offset }
+}
+
+/// Scale and minimum of `lane` in a group's block.
+pub(crate) fn scales(lay: &Layout, blk: &[u8], lane: usize) -> (f32, f32) {
+    let h = |at: usize| f16::from_le_bytes([blk[at], blk[at + 1]]).to_f32();
+    let d = h(lane * 2);
+    let min = if lay.format == PackFormat::Q4_1 { h(16 + lane * 2) } else { 0.0 };
+    (d, min)
+}
+
+/// The code of input `k` of `lane`, as the kernels read it (unsigned or signed per the layout).
+pub(crate) fn code_at(lay: &Layout, blk: &[u8], lane: usize, k: usize) -> f32 {
+    let codes = &blk[lay.codes_at..];
+    if lay.format.is_q4() {
+        let (quad, i) = (k / 4, k % 4);
+        let byte = codes[(quad % 4) * 32 + lane * 4 + i];
+        f32::from(if quad < 4 { byte & 0x0F } else { byte >> 4 })
+    } else {
+        let byte = codes[(k / 4) * 32 + lane * 4 + k % 4];
+        if lay.offset == 0.0 {
+            f32::from(byte as i8)
+        } else {
+            f32::from(byte)
+        }
+    }
+}
+
+/// Activations quantized to 8 bits per block: codes, scales and scaled code sums.
+pub(crate) struct QuantActs {
+    pub rows: usize,
+    pub blocks: usize,
+    pub codes: Vec<i8>,
+    pub d: Vec<f32>,
+    /// `d · Σ codes` per block: what the weights' offsets and minimums multiply.
+    pub s: Vec<f32>,
+}
+
+impl QuantActs {
+    pub fn quantize(x: &[f32], rows: usize, cols: usize) -> Self {
+        let blocks = cols / BLOCK;
+        let mut codes = vec![0i8; rows * cols];
+        let mut d = vec![0f32; rows * blocks];
+        let mut s = vec![0f32; rows * blocks];
+        for (i, (chunk, out)) in x.chunks_exact(BLOCK).zip(codes.chunks_exact_mut(BLOCK)).enumerate() {
+            let amax = chunk.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let scale = amax / 127.0;
+            let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+            let mut sum = 0i32;
+            for (o, v) in out.iter_mut().zip(chunk) {
+                let q = (v * inv).round().clamp(-127.0, 127.0) as i8;
+                *o = q;
+                sum += i32::from(q);
+            }
+            d[i] = scale;
+            s[i] = scale * sum as f32;
+        }
+        Self { rows, blocks, codes, d, s }
+    }
+}
+
+/// A raw output pointer shared with the pool's workers.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Check a fast path against the portable one (used by tests and `harness` self-checks).
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Refuse a shape the kernels cannot take (the caller keeps candle's path).
+pub fn supports(dtype: GgmlDType, cols: usize) -> bool {
+    PackFormat::of(dtype).is_some() && cols.is_multiple_of(BLOCK)
+}
+
+#[cfg(test)]
+mod tests;
