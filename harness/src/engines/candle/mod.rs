@@ -9,9 +9,8 @@ use candle_core::{Device, Tensor, D};
 use super::{Batch, Capabilities, Engine, LoadedModel, CANDLE_VERSION, DEFAULT_ENGINE};
 use crate::engines::rss;
 use crate::models::generate::KvMode;
-use crate::models::kv_cache::KvState;
 use crate::models::linear::LoadStats;
-use crate::models::llama::{argmax_rows, Decoder, Logits, Segment};
+use crate::models::llama::{argmax_rows, Decoder, FlatKv, Logits, Segment};
 use crate::models::weights::NotApplicable;
 use crate::models::ModelSpec;
 use crate::techniques::layer_skip::layers_to_skip;
@@ -46,8 +45,7 @@ pub struct CandleModel(pub Decoder);
 
 impl LoadedModel for CandleModel {
     fn batch(&self, kv: KvMode) -> Result<Box<dyn Batch + '_>> {
-        let state = (kv == KvMode::On).then(|| self.0.new_kv());
-        Ok(Box::new(CandleBatch { model: &self.0, state }))
+        Ok(Box::new(CandleBatch { model: &self.0, kv_on: kv == KvMode::On, state: None }))
     }
 
     fn step_ragged(&self, segs: &mut [Segment<'_>]) -> Result<Vec<u32>> {
@@ -57,8 +55,9 @@ impl LoadedModel for CandleModel {
 
     fn log_probs(&self, tokens: &[u32]) -> Result<Tensor> {
         let n = tokens.len();
-        let x = Tensor::from_slice(tokens, (1, n), &Device::Cpu)?;
-        let logits = self.0.forward(&x, 0, None, Logits::All)?.squeeze(0)?;
+        let mut kv = self.0.new_flat_kv(1);
+        let logits = self.0.forward_flat(tokens, 1, 0, &mut kv, Logits::All)?;
+        let logits = Tensor::from_vec(logits, (n, self.0.config().vocab_size), &Device::Cpu)?;
         Ok(candle_nn::ops::log_softmax(&logits, D::Minus1)?)
     }
 
@@ -76,34 +75,56 @@ impl LoadedModel for CandleModel {
     }
 }
 
-/// A batch on the decoder: its KV state, or none when every step recomputes.
+/// A batch on the decoder, run by its flat forward: its KV cache, or, when every
+/// step recomputes, a fresh one per step.
 struct CandleBatch<'a> {
     model: &'a Decoder,
-    state: Option<KvState>,
+    kv_on: bool,
+    state: Option<FlatKv>,
+}
+
+impl CandleBatch<'_> {
+    fn step(&mut self, flat: &[u32], b: usize, pos: usize) -> Result<Vec<u32>> {
+        let vocab = self.model.config().vocab_size;
+        let kv = self.state.get_or_insert_with(|| self.model.new_flat_kv(b));
+        let logits = self.model.forward_flat(flat, b, pos, kv, Logits::Last)?;
+        Ok(logits
+            .chunks_exact(vocab)
+            .map(|row| {
+                // The first maximum, as candle's argmax picks it.
+                let mut best = 0;
+                for (i, v) in row.iter().enumerate() {
+                    if *v > row[best] {
+                        best = i;
+                    }
+                }
+                best as u32
+            })
+            .collect())
+    }
 }
 
 impl Batch for CandleBatch<'_> {
     fn prefill(&mut self, prompts: &[Vec<u32>]) -> Result<Vec<u32>> {
-        let (b, plen) = (prompts.len(), prompts[0].len());
-        let flat: Vec<u32> = prompts.concat();
-        let x = Tensor::from_vec(flat, (b, plen), &Device::Cpu)?;
-        let logits = self.model.forward(&x, 0, self.state.as_mut(), Logits::Last)?;
-        argmax_rows(&logits)
+        self.state = None;
+        let out = self.step(&prompts.concat(), prompts.len(), 0);
+        if !self.kv_on {
+            self.state = None;
+        }
+        out
     }
 
     fn decode(&mut self, seqs: &[Vec<u32>]) -> Result<Vec<u32>> {
         let (b, len) = (seqs.len(), seqs[0].len());
-        let logits = match self.state.as_mut() {
-            Some(st) => {
-                let last: Vec<u32> = seqs.iter().map(|s| s[len - 1]).collect();
-                let x = Tensor::from_vec(last, (b, 1), &Device::Cpu)?;
-                self.model.forward(&x, len - 1, Some(st), Logits::Last)?
-            }
-            None => {
-                let x = Tensor::from_vec(seqs.concat(), (b, len), &Device::Cpu)?;
-                self.model.forward(&x, 0, None, Logits::Last)?
-            }
-        };
-        argmax_rows(&logits)
+        if self.kv_on {
+            let last: Vec<u32> = seqs.iter().map(|s| s[len - 1]).collect();
+            self.step(&last, b, len - 1)
+        } else {
+            // No cache: the whole sequence again, as the technique says.
+            self.state = None;
+            let out = self.step(&seqs.concat(), b, 0);
+            self.state = None;
+            out
+        }
     }
 }

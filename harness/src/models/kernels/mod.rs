@@ -17,7 +17,8 @@
 //!
 //! Paths: AVX-512 VNNI (`vpdpbusd`), AVX2 (`vpmaddubsw`), and a portable one that
 //! is also the reference the tests compare the fast ones with. The path is chosen
-//! once per process from what the CPU reports.
+//! once per process from what the CPU reports; `HARNESS_KERNELS=candle` keeps
+//! candle's own kernels instead (to compare), `portable` or `avx2` lower the path.
 
 mod portable;
 #[cfg(target_arch = "x86_64")]
@@ -145,6 +146,9 @@ impl PackedWeight {
     /// Repack a ggml tensor `(rows, cols)`; `None` when its format has no packed kernel.
     pub fn from_qtensor(q: &QTensor) -> Result<Option<Self>> {
         let Some(format) = PackFormat::of(q.dtype()) else { return Ok(None) };
+        if std::env::var("HARNESS_KERNELS").as_deref() == Ok("candle") {
+            return Ok(None);
+        }
         let (rows, cols) = q.shape().dims2()?;
         Ok(Some(Self::pack(format, Isa::detect(), rows, cols, &q.data()?)?))
     }

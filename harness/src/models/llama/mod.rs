@@ -7,6 +7,10 @@ use anyhow::{ensure, Context, Result};
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use serde::{Deserialize, Serialize};
 
+mod flat;
+
+pub use flat::FlatKv;
+
 use super::kv_cache::KvState;
 use super::linear::{Linear, LoadStats};
 use super::weights::{WeightFormat, WeightSource};
@@ -68,6 +72,7 @@ pub struct Decoder {
     lm_head: Linear,
     cos: Tensor,
     sin: Tensor,
+    flat: flat::FlatParams,
     pub load_stats: LoadStats,
 }
 
@@ -118,7 +123,14 @@ impl Decoder {
         let norm = norm_of(src, "output_norm.weight")?;
         stats.weight_bytes += (norm.elem_count() + blocks.len() * 2 * cfg.hidden_size) * 4;
         let (cos, sin) = rope_tables(&cfg)?;
-        Ok(Self { cfg, embed, blocks, norm, lm_head, cos, sin, load_stats: stats })
+        let flat = flat::FlatParams::new(
+            &blocks.iter().map(|b| &b.attn_norm).collect::<Vec<_>>(),
+            &blocks.iter().map(|b| &b.ffn_norm).collect::<Vec<_>>(),
+            &norm,
+            &cos,
+            &sin,
+        )?;
+        Ok(Self { cfg, embed, blocks, norm, lm_head, cos, sin, flat, load_stats: stats })
     }
 
     pub fn config(&self) -> &LlamaConfig {

@@ -1,0 +1,383 @@
+//! The decoder's forward pass on flat f32 buffers: what generation and perplexity run.
+//!
+//! The tensor forward in [`super`] builds each step from about thirty candle ops per
+//! layer, each allocating its output, and grows the KV cache by concatenation; at
+//! batch 1 that costs more than the matmuls themselves. Here one pass walks the
+//! layers over scratch buffers allocated once per call: RMSNorm, RoPE, the attention
+//! of the new tokens against a KV cache written in place, SwiGLU and the residual
+//! adds are plain loops (attention spread over heads on candle's thread pool), and
+//! every linear layer writes straight into its output ([`Linear::matmul_into`]).
+//! The arithmetic is the tensor path's; tests hold the two to each other.
+
+use anyhow::{ensure, Result};
+use candle_core::{CpuStorage, Storage, Tensor};
+
+use super::{Decoder, Logits};
+
+/// Keys and values of a batch of sequences, per layer `[kv_heads][capacity][head_dim]`,
+/// written in place and grown by doubling.
+pub struct FlatKv {
+    seqs: Vec<SeqKv>,
+}
+
+struct SeqKv {
+    len: usize,
+    cap: usize,
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+impl FlatKv {
+    /// Cached positions (the same for every sequence of the batch).
+    pub fn len(&self) -> usize {
+        self.seqs.first().map_or(0, |s| s.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SeqKv {
+    fn reserve(&mut self, need: usize, kv_heads: usize, hd: usize) {
+        if need <= self.cap {
+            return;
+        }
+        let cap = need.max(self.cap * 2).max(64);
+        for (k, v) in &mut self.layers {
+            for buf in [k, v] {
+                let mut grown = vec![0f32; kv_heads * cap * hd];
+                for h in 0..kv_heads {
+                    let n = self.len * hd;
+                    grown[h * cap * hd..][..n].copy_from_slice(&buf[h * self.cap * hd..][..n]);
+                }
+                *buf = grown;
+            }
+        }
+        self.cap = cap;
+    }
+}
+
+/// A raw pointer handed to the pool's workers, each writing its own disjoint part.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+impl Shared {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Norm weights and RoPE tables as plain slices (copied once at load).
+pub(super) struct FlatParams {
+    pub attn_norm: Vec<Vec<f32>>,
+    pub ffn_norm: Vec<Vec<f32>>,
+    pub norm: Vec<f32>,
+    pub cos: Vec<f32>,
+    pub sin: Vec<f32>,
+}
+
+impl FlatParams {
+    pub fn new(attn: &[&Tensor], ffn: &[&Tensor], norm: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Self> {
+        let v = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
+        Ok(Self {
+            attn_norm: attn.iter().map(|t| v(t)).collect::<Result<_>>()?,
+            ffn_norm: ffn.iter().map(|t| v(t)).collect::<Result<_>>()?,
+            norm: v(norm)?,
+            cos: v(cos)?,
+            sin: v(sin)?,
+        })
+    }
+}
+
+impl Decoder {
+    /// An empty KV cache for `batch` sequences, for [`Decoder::forward_flat`].
+    pub fn new_flat_kv(&self, batch: usize) -> FlatKv {
+        let layers = self.blocks.len();
+        FlatKv { seqs: (0..batch).map(|_| SeqKv { len: 0, cap: 0, layers: vec![(vec![], vec![]); layers] }).collect() }
+    }
+
+    /// Run `tokens` (`batch` rows of equal length, row-major) from absolute position
+    /// `pos`, appending their keys/values to `kv` (which must hold exactly `pos`).
+    /// Returns logits `(batch, vocab)` for [`Logits::Last`], `(batch·seq, vocab)` for `All`.
+    pub fn forward_flat(
+        &self,
+        tokens: &[u32],
+        batch: usize,
+        pos: usize,
+        kv: &mut FlatKv,
+        want: Logits,
+    ) -> Result<Vec<f32>> {
+        let cfg = &self.cfg;
+        let (h, nh, nkv, hd) = (cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim());
+        ensure!(batch > 0 && !tokens.is_empty() && tokens.len().is_multiple_of(batch), "ragged batch");
+        let seq = tokens.len() / batch;
+        let m = tokens.len();
+        ensure!(kv.seqs.len() == batch, "KV cache holds {} sequences, batch has {batch}", kv.seqs.len());
+        ensure!(kv.seqs.iter().all(|s| s.len == pos), "KV cache holds {} positions, step starts at {pos}", kv.len());
+        ensure!(pos + seq <= cfg.max_seq_len, "sequence of {} exceeds max {}", pos + seq, cfg.max_seq_len);
+        let eps = cfg.rms_norm_eps as f32;
+        let p = &self.flat;
+        for s in &mut kv.seqs {
+            s.reserve(pos + seq, nkv, hd);
+        }
+
+        let mut x = vec![0f32; m * h];
+        {
+            let (storage, layout) = self.embed.storage_and_layout();
+            let Storage::Cpu(CpuStorage::F32(table)) = &*storage else { anyhow::bail!("embedding is not f32 on CPU") };
+            let table = &table[layout.start_offset()..];
+            for (row, &t) in x.chunks_exact_mut(h).zip(tokens) {
+                ensure!((t as usize) < cfg.vocab_size, "token {t} outside the vocabulary");
+                row.copy_from_slice(&table[t as usize * h..][..h]);
+            }
+        }
+        let inter = cfg.intermediate_size;
+        let (mut xn, mut tmp) = (vec![0f32; m * h], vec![0f32; m * h]);
+        let (mut q, mut k, mut v) = (vec![0f32; m * nh * hd], vec![0f32; m * nkv * hd], vec![0f32; m * nkv * hd]);
+        let mut att = vec![0f32; m * nh * hd];
+        let (mut gate, mut up) = (vec![0f32; m * inter], vec![0f32; m * inter]);
+
+        for (i, blk) in self.blocks.iter().enumerate() {
+            rms_norm(&x, &p.attn_norm[i], eps, &mut xn);
+            blk.wq.matmul_into(&xn, m, &mut q)?;
+            blk.wk.matmul_into(&xn, m, &mut k)?;
+            blk.wv.matmul_into(&xn, m, &mut v)?;
+            for r in 0..m {
+                let at = pos + r % seq;
+                rope(
+                    &mut q[r * nh * hd..][..nh * hd],
+                    hd,
+                    &p.cos[at * hd / 2..][..hd / 2],
+                    &p.sin[at * hd / 2..][..hd / 2],
+                );
+                rope(
+                    &mut k[r * nkv * hd..][..nkv * hd],
+                    hd,
+                    &p.cos[at * hd / 2..][..hd / 2],
+                    &p.sin[at * hd / 2..][..hd / 2],
+                );
+            }
+            for (b, s) in kv.seqs.iter_mut().enumerate() {
+                let (kc, vc) = &mut s.layers[i];
+                for t in 0..seq {
+                    let r = b * seq + t;
+                    for g in 0..nkv {
+                        let at = (g * s.cap + pos + t) * hd;
+                        kc[at..at + hd].copy_from_slice(&k[(r * nkv + g) * hd..][..hd]);
+                        vc[at..at + hd].copy_from_slice(&v[(r * nkv + g) * hd..][..hd]);
+                    }
+                }
+            }
+            attend(kv, i, &q, &mut att, batch, seq, pos, (nh, nkv, hd));
+            blk.wo.matmul_into(&att, m, &mut tmp)?;
+            x.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+
+            rms_norm(&x, &p.ffn_norm[i], eps, &mut xn);
+            blk.w_gate.matmul_into(&xn, m, &mut gate)?;
+            blk.w_up.matmul_into(&xn, m, &mut up)?;
+            gate.iter_mut().zip(&up).for_each(|(g, u)| *g = *g / (1.0 + (-*g).exp()) * u);
+            blk.w_down.matmul_into(&gate, m, &mut tmp)?;
+            x.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+        }
+        for s in &mut kv.seqs {
+            s.len = pos + seq;
+        }
+
+        let rows: Vec<usize> = match want {
+            Logits::Last => (0..batch).map(|b| b * seq + seq - 1).collect(),
+            Logits::All => (0..m).collect(),
+        };
+        let mut last = vec![0f32; rows.len() * h];
+        for (dst, &r) in last.chunks_exact_mut(h).zip(&rows) {
+            dst.copy_from_slice(&x[r * h..][..h]);
+        }
+        let mut normed = vec![0f32; last.len()];
+        rms_norm(&last, &p.norm, eps, &mut normed);
+        let vocab = self.lm_head.out_features()?;
+        let mut logits = vec![0f32; rows.len() * vocab];
+        self.lm_head.matmul_into(&normed, rows.len(), &mut logits)?;
+        Ok(logits)
+    }
+}
+
+/// `out = x / sqrt(mean(x²) + eps) · w`, per row of `w.len()`.
+fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let h = w.len();
+    for (row, o) in x.chunks_exact(h).zip(out.chunks_exact_mut(h)) {
+        let ss = dot(row, row) / h as f32;
+        let inv = 1.0 / (ss + eps).sqrt();
+        for ((o, xv), wv) in o.iter_mut().zip(row).zip(w) {
+            *o = xv * inv * wv;
+        }
+    }
+}
+
+/// Interleaved RoPE over every head of one row: pairs `(2j, 2j+1)` turned by angle j.
+fn rope(row: &mut [f32], hd: usize, cos: &[f32], sin: &[f32]) {
+    for head in row.chunks_exact_mut(hd) {
+        for (j, pair) in head.chunks_exact_mut(2).enumerate() {
+            let (x0, x1) = (pair[0], pair[1]);
+            pair[0] = x0 * cos[j] - x1 * sin[j];
+            pair[1] = x0 * sin[j] + x1 * cos[j];
+        }
+    }
+}
+
+/// Eight independent lanes, so the compiler keeps the sum in vector registers.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Causal attention of the step's queries against the cache of layer `layer`,
+/// one work item per (sequence, head); output `(m, heads·head_dim)`.
+#[allow(clippy::too_many_arguments)]
+fn attend(
+    kv: &FlatKv,
+    layer: usize,
+    q: &[f32],
+    out: &mut [f32],
+    batch: usize,
+    seq: usize,
+    pos: usize,
+    (nh, nkv, hd): (usize, usize, usize),
+) {
+    let scale = 1.0 / (hd as f32).sqrt();
+    let out_ptr = Shared(out.as_mut_ptr());
+    let total = out.len();
+    let item = |it: usize| {
+        let (b, head) = (it / nh, it % nh);
+        let g = head / (nh / nkv);
+        let s = &kv.seqs[b];
+        let (kc, vc) = &s.layers[layer];
+        let (kh, vh) = (&kc[g * s.cap * hd..], &vc[g * s.cap * hd..]);
+        let mut scores = Vec::with_capacity(pos + seq);
+        let mut acc = vec![0f32; hd];
+        for t in 0..seq {
+            let r = b * seq + t;
+            let qv = &q[(r * nh + head) * hd..][..hd];
+            let len = pos + t + 1;
+            scores.clear();
+            let mut max = f32::NEG_INFINITY;
+            for j in 0..len {
+                let sc = dot(qv, &kh[j * hd..][..hd]) * scale;
+                max = max.max(sc);
+                scores.push(sc);
+            }
+            let mut sum = 0f32;
+            for sc in scores.iter_mut() {
+                *sc = (*sc - max).exp();
+                sum += *sc;
+            }
+            acc.iter_mut().for_each(|a| *a = 0.0);
+            for (j, &w) in scores.iter().enumerate() {
+                for (a, vv) in acc.iter_mut().zip(&vh[j * hd..][..hd]) {
+                    *a += w * vv;
+                }
+            }
+            // SAFETY: row r, head `head` belongs to this item alone.
+            let o = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), total) };
+            let inv = 1.0 / sum;
+            for (dst, a) in o[(r * nh + head) * hd..][..hd].iter_mut().zip(&acc) {
+                *dst = a * inv;
+            }
+        }
+    };
+    let items = batch * nh;
+    let work = items * seq * (pos + seq);
+    if work < 2048 {
+        (0..items).for_each(item);
+    } else {
+        candle_core::utils::barrier_pool().execute_chunked(items, |range| range.for_each(item));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::super::{argmax_rows, Decoder, Logits};
+    use crate::models::synthetic::{SyntheticSource, SyntheticSpec};
+    use crate::models::weights::WeightFormat;
+
+    fn decoder(fmt: WeightFormat) -> Decoder {
+        let spec: SyntheticSpec = serde_yaml::from_str(
+            "{layers: 3, hidden: 128, heads: 4, kv_heads: 2, intermediate: 256, vocab: 512, seed: 5}",
+        )
+        .unwrap();
+        Decoder::load(&mut SyntheticSource::new(&spec), fmt).unwrap()
+    }
+
+    fn formats() -> Vec<WeightFormat> {
+        use candle_core::quantized::GgmlDType;
+        vec![
+            WeightFormat::F32,
+            WeightFormat::Quant(GgmlDType::Q8_0),
+            WeightFormat::Quant(GgmlDType::Q4_0),
+            WeightFormat::Quant(GgmlDType::Q4_1),
+            WeightFormat::Quant(GgmlDType::Q4K),
+        ]
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> (f32, f32) {
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        (a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max), scale)
+    }
+
+    #[test]
+    fn flat_forward_equals_the_tensor_forward_for_prefill_and_decode() {
+        let dev = Device::Cpu;
+        for fmt in formats() {
+            let d = decoder(fmt);
+            // Two sequences of 9 tokens, then three decode steps, both ways.
+            let prompts: Vec<u32> = (0..18u32).map(|i| (i * 37 + 11) % 512).collect();
+            let mut kv_t = d.new_kv();
+            let mut kv_f = d.new_flat_kv(2);
+            let want =
+                d.forward(&Tensor::from_slice(&prompts, (2, 9), &dev).unwrap(), 0, Some(&mut kv_t), Logits::Last);
+            let want = want.unwrap();
+            let got = d.forward_flat(&prompts, 2, 0, &mut kv_f, Logits::Last).unwrap();
+            let (err, scale) = max_diff(&got, &want.flatten_all().unwrap().to_vec1().unwrap());
+            assert!(err <= 1e-4 * scale.max(1.0), "{fmt:?} prefill: {err} of {scale}");
+            let mut next = argmax_rows(&want).unwrap();
+            for step in 0..3 {
+                let x = Tensor::from_slice(&next, (2, 1), &dev).unwrap();
+                let want = d.forward(&x, 9 + step, Some(&mut kv_t), Logits::Last).unwrap();
+                let got = d.forward_flat(&next, 2, 9 + step, &mut kv_f, Logits::Last).unwrap();
+                let (err, scale) = max_diff(&got, &want.flatten_all().unwrap().to_vec1().unwrap());
+                assert!(err <= 1e-4 * scale.max(1.0), "{fmt:?} decode step {step}: {err} of {scale}");
+                next = argmax_rows(&want).unwrap();
+            }
+            assert_eq!(kv_f.len(), 12);
+        }
+    }
+
+    #[test]
+    fn flat_forward_all_logits_equal_the_tensor_forward_without_cache() {
+        let dev = Device::Cpu;
+        let d = decoder(WeightFormat::F32);
+        let toks: Vec<u32> = (0..70u32).map(|i| (i * 53 + 7) % 512).collect();
+        let want = d.forward(&Tensor::from_slice(&toks, (1, 70), &dev).unwrap(), 0, None, Logits::All).unwrap();
+        let got = d.forward_flat(&toks, 1, 0, &mut d.new_flat_kv(1), Logits::All).unwrap();
+        let (err, scale) = max_diff(&got, &want.flatten_all().unwrap().to_vec1().unwrap());
+        assert!(err <= 1e-4 * scale.max(1.0), "{err} of {scale}");
+    }
+
+    #[test]
+    fn a_cache_at_another_position_is_refused() {
+        let d = decoder(WeightFormat::F32);
+        let mut kv = d.new_flat_kv(1);
+        d.forward_flat(&[1, 2, 3], 1, 0, &mut kv, Logits::Last).unwrap();
+        let err = d.forward_flat(&[4], 1, 5, &mut kv, Logits::Last).unwrap_err();
+        assert!(err.to_string().contains("holds 3 positions"), "{err}");
+    }
+}
