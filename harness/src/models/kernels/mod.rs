@@ -257,17 +257,27 @@ impl PackedWeight {
 
     fn groups_into(&self, lay: &Layout, acts: &QuantActs, range: std::ops::Range<usize>, out: &mut [f32]) {
         let n = self.rows;
-        for g in range {
-            let w = &self.data[g * self.blocks * lay.group_block..(g + 1) * self.blocks * lay.group_block];
-            let width = GROUP.min(n - g * GROUP);
-            let mut put = |row: usize, vals: &[f32; GROUP]| {
-                out[row * n + g * GROUP..][..width].copy_from_slice(&vals[..width]);
+        let stride = self.blocks * lay.group_block;
+        let per_call = match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx512Vnni => x86::groups_per_call(self.isa, acts.rows),
+            _ => 1,
+        };
+        let mut g = range.start;
+        while g < range.end {
+            let ng = per_call.min(range.end - g);
+            let w = &self.data[g * stride..(g + ng) * stride];
+            let mut put = |row: usize, gi: usize, vals: &[f32; GROUP]| {
+                let first = (g + gi) * GROUP;
+                let width = GROUP.min(n - first);
+                out[row * n + first..][..width].copy_from_slice(&vals[..width]);
             };
             match self.isa {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 | Isa::Avx512Vnni => x86::group(self.isa, lay, w, acts, &mut put),
-                _ => portable::group(lay, w, acts, &mut put),
+                Isa::Avx2 | Isa::Avx512Vnni => x86::groups(self.isa, lay, w, ng, acts, &mut put),
+                _ => portable::group(lay, w, acts, &mut |row, vals| put(row, 0, vals)),
             }
+            g += ng;
         }
     }
 
@@ -343,20 +353,49 @@ impl QuantActs {
         let mut codes = vec![0i8; rows * cols];
         let mut d = vec![0f32; rows * blocks];
         let mut s = vec![0f32; rows * blocks];
-        for (i, (chunk, out)) in x.chunks_exact(BLOCK).zip(codes.chunks_exact_mut(BLOCK)).enumerate() {
-            let amax = chunk.iter().fold(0f32, |a, v| a.max(v.abs()));
-            let scale = amax / 127.0;
-            let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-            let mut sum = 0i32;
-            for (o, v) in out.iter_mut().zip(chunk) {
-                let q = (v * inv).round().clamp(-127.0, 127.0) as i8;
-                *o = q;
-                sum += i32::from(q);
-            }
-            d[i] = scale;
-            s[i] = scale * sum as f32;
+        if rows < 8 {
+            quantize_blocks(x, &mut codes, &mut d, &mut s);
+        } else {
+            // Prefill: rows spread over the pool (each worker its own rows).
+            let (cp, dp, sp) = (SendPtr(codes.as_mut_ptr().cast()), SendPtr(d.as_mut_ptr()), SendPtr(s.as_mut_ptr()));
+            candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
+                // SAFETY: rows in `range` are this worker's alone.
+                let (codes, d, s) = unsafe {
+                    (
+                        std::slice::from_raw_parts_mut(
+                            cp.get().cast::<i8>().add(range.start * cols),
+                            range.len() * cols,
+                        ),
+                        std::slice::from_raw_parts_mut(dp.get().add(range.start * blocks), range.len() * blocks),
+                        std::slice::from_raw_parts_mut(sp.get().add(range.start * blocks), range.len() * blocks),
+                    )
+                };
+                quantize_blocks(&x[range.start * cols..range.end * cols], codes, d, s);
+            });
         }
         Self { rows, blocks, codes, d, s }
+    }
+}
+
+/// 8-bit codes per block of 32 (scale = max |x| / 127, rounded to nearest), written so
+/// the compiler vectorises it.
+fn quantize_blocks(x: &[f32], codes: &mut [i8], d: &mut [f32], s: &mut [f32]) {
+    for (i, (chunk, out)) in x.chunks_exact(BLOCK).zip(codes.chunks_exact_mut(BLOCK)).enumerate() {
+        let amax = chunk.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let scale = amax / 127.0;
+        let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+        let mut q = [0i32; BLOCK];
+        for (o, v) in q.iter_mut().zip(chunk) {
+            *o = (v * inv).round_ties_even() as i32;
+        }
+        let mut sum = 0i32;
+        for (o, v) in out.iter_mut().zip(&q) {
+            let c = (*v).clamp(-127, 127);
+            *o = c as i8;
+            sum += c;
+        }
+        d[i] = scale;
+        s[i] = scale * sum as f32;
     }
 }
 
