@@ -64,22 +64,20 @@ fn packed(c: &mut Criterion) {
     g.finish();
 }
 
-fn decode_step(c: &mut Criterion) {
-    let spec: ModelSpec = serde_yaml::from_str(
-        "synthetic: {layers: 6, hidden: 512, heads: 8, kv_heads: 4, intermediate: 1536, vocab: 8192, seed: 11}",
-    )
-    .unwrap();
-    let mut g = c.benchmark_group("decode_step_26m");
+/// One decode step after a 64-token prompt (the prefill is outside the timing), on a
+/// synthetic Llama of the given shape, per technique.
+fn decode_step_of(c: &mut Criterion, group: &str, shape: &str, techniques: &[&str]) {
+    let spec: ModelSpec = serde_yaml::from_str(shape).unwrap();
+    let mut g = c.benchmark_group(group);
     g.sample_size(20)
         .measurement_time(std::time::Duration::from_secs(3))
         .warm_up_time(std::time::Duration::from_secs(1));
-    for technique in ["f32", "q8_0", "q4k"] {
+    for technique in techniques {
         let plan = TechniqueName::parse(technique).unwrap().plan();
         let engine = engines::by_name(engines::DEFAULT_ENGINE).unwrap();
         let model = engine.load(&spec, &plan, std::path::Path::new("/nonexistent")).unwrap();
         let prompt: Vec<u32> = (0..64u32).map(|i| (i * 7919 + 13) % 8192).collect();
-        g.bench_function(technique, |b| {
-            // One decode step after a 64-token prompt (the prefill is outside the timing).
+        g.bench_function(*technique, |b| {
             b.iter_batched(
                 || {
                     let mut batch = model.batch(KvMode::On).unwrap();
@@ -94,6 +92,22 @@ fn decode_step(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+fn decode_step(c: &mut Criterion) {
+    decode_step_of(
+        c,
+        "decode_step_26m",
+        "synthetic: {layers: 6, hidden: 512, heads: 8, kv_heads: 4, intermediate: 1536, vocab: 8192, seed: 11}",
+        &["f32", "q8_0", "q4k"],
+    );
+    // SmolLM2-135M's shapes (random weights): the model the peer grid measures.
+    decode_step_of(
+        c,
+        "decode_step_135m",
+        "synthetic: {layers: 30, hidden: 576, heads: 9, kv_heads: 3, intermediate: 1536, vocab: 49152, seed: 11}",
+        &["q8_0", "q4_0"],
+    );
 }
 
 criterion_group!(benches, matmul, packed, decode_step);

@@ -15,7 +15,7 @@ use candle_core::{CpuStorage, Storage, Tensor};
 use super::{Decoder, Logits};
 
 /// Keys and values of a batch of sequences, per layer `[kv_heads][capacity][head_dim]`,
-/// written in place and grown by doubling.
+/// written in place and grown by doubling (in steps of 256 positions).
 pub struct FlatKv {
     seqs: Vec<SeqKv>,
 }
@@ -42,7 +42,8 @@ impl SeqKv {
         if need <= self.cap {
             return;
         }
-        let cap = need.max(self.cap * 2).max(64);
+        // Room for a few hundred more tokens, so decode steps rarely copy the cache.
+        let cap = need.max(self.cap * 2).next_multiple_of(256);
         for (k, v) in &mut self.layers {
             for buf in [k, v] {
                 let mut grown = vec![0f32; kv_heads * cap * hd];
