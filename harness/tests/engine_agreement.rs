@@ -118,3 +118,43 @@ fn on_the_files_own_format_ours_leaves_the_exact_tokens_only_at_near_ties() {
     let total = TOKENS * runs.len();
     assert!(3 * followed >= total, "ours follows the exact tokens for only {followed} of {total} tokens");
 }
+
+/// llama.cpp's KV-cache formats and flash-attention switch really reach llama.cpp: a
+/// setting silently dropped would leave its log-probabilities of a text unchanged; a
+/// broken cache would leave nothing of the model (several nats off on average).
+#[test]
+fn llama_cpp_kv_formats_and_flash_attention_reach_it() {
+    let hub = common::repo_root().join("models/hub");
+    let spec: ModelSpec = serde_yaml::from_str(
+        "hub: {repo: HuggingFaceTB/SmolLM2-135M-Instruct-GGUF, file: SmolLM2-135M-Instruct.Q4_1.gguf}",
+    )
+    .unwrap();
+    if spec.locate(&hub).is_none() {
+        eprintln!("skipped: SmolLM2 is not in {} (run scripts/fetch_models.sh)", hub.display());
+        return;
+    }
+    let (_, tok) = spec.open(&hub).unwrap();
+    let ids = tok.encode(&PROMPTS.join(" ")).unwrap();
+    // Log-prob of each actual next token.
+    let scores = |technique: &str| -> Vec<f32> {
+        let plan = TechniqueName::parse(technique).unwrap().plan();
+        let m = engines::by_name("llamacpp").unwrap().load(&spec, &plan, &hub).unwrap();
+        let lp = m.log_probs(&ids).unwrap();
+        (0..ids.len() - 1).map(|i| lp.get(i).unwrap().to_vec1::<f32>().unwrap()[ids[i + 1] as usize]).collect()
+    };
+    let base = scores("native");
+    let diff = |other: &[f32]| -> (f32, f32) {
+        let d: Vec<f32> = base.iter().zip(other).map(|(a, b)| (a - b).abs()).collect();
+        (d.iter().copied().fold(0.0, f32::max), d.iter().sum::<f32>() / d.len() as f32)
+    };
+    let (off_max, off_mean) = diff(&scores("native+flash-attn:off"));
+    let (q4_max, q4_mean) = diff(&scores("native+kv-type:q4_0+flash-attn:on"));
+    let (q8_max, q8_mean) = diff(&scores("native+kv-type:q8_0+flash-attn:on"));
+    eprintln!(
+        "vs llama.cpp's default: flash attention off max {off_max:.5} mean {off_mean:.6}; q8_0 cache max {q8_max:.4} \
+         mean {q8_mean:.4}; q4_0 cache max {q4_max:.4} mean {q4_mean:.4} nats"
+    );
+    assert!(off_max > 0.0, "switching flash attention off changed nothing");
+    assert!(q8_max > 0.0 && q4_mean > q8_mean, "q8_0 {q8_max}/{q8_mean}, q4_0 {q4_max}/{q4_mean}");
+    assert!(q4_mean < 1.0, "a 4-bit cache left nothing of the model: {q4_mean} nats off on average");
+}

@@ -22,6 +22,8 @@ use crate::models::linear::LoadStats;
 use crate::models::llama::Segment;
 use crate::models::weights::NotApplicable;
 use crate::models::ModelSpec;
+use candle_core::quantized::GgmlDType;
+
 use crate::techniques::ExecutionPlan;
 
 /// The engine of cells whose grid names none: our candle engine.
@@ -85,20 +87,34 @@ pub struct Capabilities {
     pub layer_skip: bool,
     /// Log-probabilities of a teacher-forced pass (every cell scores accuracy).
     pub log_probs: bool,
+    /// The number formats its KV cache can be kept in (beyond its own default).
+    pub kv_dtypes: &'static [GgmlDType],
+    /// Flash attention switched on or off as a plan asks.
+    pub flash_attention: bool,
 }
 
 impl Capabilities {
-    pub const ALL: Capabilities =
-        Capabilities { recompute: true, ragged_step: true, layer_skip: true, log_probs: true };
+    pub const ALL: Capabilities = Capabilities {
+        recompute: true,
+        ragged_step: true,
+        layer_skip: true,
+        log_probs: true,
+        kv_dtypes: &[GgmlDType::F32, GgmlDType::F16, GgmlDType::Q8_0, GgmlDType::Q4_0],
+        flash_attention: true,
+    };
 
     /// Why a cell running `plan` (on a serving workload when `serving`) cannot run
     /// on an engine with these capabilities; `None` when it can.
     pub fn lacking(&self, engine: &str, plan: &ExecutionPlan, serving: bool) -> Option<String> {
+        if let Some(d) = plan.kv_dtype.filter(|d| !self.kv_dtypes.contains(d)) {
+            return Some(format!("engine `{engine}` lacks a KV cache in {d:?}"));
+        }
         let needs = [
             (plan.kv == KvMode::Off, self.recompute, "decoding without a KV cache"),
             (serving, self.ragged_step, "the ragged batch step of the serving loop"),
             (plan.skip_layers > 0, self.layer_skip, "leaving decoder layers out"),
             (true, self.log_probs, "log-probabilities for accuracy scoring"),
+            (plan.flash_attention.is_some(), self.flash_attention, "a choice of flash attention"),
         ];
         needs.iter().find(|(need, has, _)| *need && !*has).map(|(_, _, what)| format!("engine `{engine}` lacks {what}"))
     }
@@ -170,6 +186,26 @@ mod tests {
         assert!(!names().contains(&mock::NAME));
         assert_eq!(version(mock::NAME), None);
         assert!(by_name("nope").is_none());
+    }
+
+    #[test]
+    fn kv_formats_and_flash_attention_are_checked_against_the_engine() {
+        let candle = by_name(DEFAULT_ENGINE).unwrap().capabilities();
+        let mut plan = ExecutionPlan::default();
+        plan.kv_dtype = Some(GgmlDType::F32);
+        assert_eq!(candle.lacking("candle", &plan, false), None, "our cache is f32");
+        plan.kv_dtype = Some(GgmlDType::Q8_0);
+        let why = candle.lacking("candle", &plan, false).unwrap();
+        assert!(why.contains("lacks a KV cache in Q8_0"), "{why}");
+        let mut flash = ExecutionPlan::default();
+        flash.flash_attention = Some(false);
+        assert!(candle.lacking("candle", &flash, false).unwrap().contains("flash attention"));
+        #[cfg(feature = "llamacpp")]
+        {
+            let llama = by_name(llamacpp::NAME).unwrap().capabilities();
+            assert_eq!(llama.lacking("llamacpp", &plan, false), None);
+            assert_eq!(llama.lacking("llamacpp", &flash, false), None);
+        }
     }
 
     #[test]

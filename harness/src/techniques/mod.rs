@@ -10,7 +10,9 @@
 
 mod chunked_prefill;
 mod continuous_batching;
+mod flash_attn;
 mod kv_off;
+pub mod kv_type;
 pub mod layer_skip;
 mod name;
 mod plan;
@@ -129,6 +131,8 @@ pub fn registry() -> Vec<Box<dyn Technique>> {
         Box::new(Q::new("q5k", GgmlDType::Q5K, 6)),
         Box::new(Q::new("q6k", GgmlDType::Q6K, 5)),
         Box::new(kv_off::KvOff),
+        Box::new(kv_type::KvType),
+        Box::new(flash_attn::FlashAttn),
         Box::new(layer_skip::LayerSkip),
         Box::new(static_batching::StaticBatching),
         Box::new(continuous_batching::ContinuousBatching),

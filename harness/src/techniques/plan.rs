@@ -17,6 +17,10 @@ pub struct ExecutionPlan {
     /// Decoder layers to leave out (the engine picks which by the criterion the
     /// layer-skipping technique states); 0 runs every layer.
     pub skip_layers: usize,
+    /// The KV cache's number format; `None` keeps the engine's own (f32 ours, f16 llama.cpp's).
+    pub kv_dtype: Option<GgmlDType>,
+    /// Flash attention on or off; `None` leaves it to the engine.
+    pub flash_attention: Option<bool>,
     /// Which technique decided each aspect.
     claims: Vec<(Aspect, &'static str)>,
 }
@@ -28,6 +32,7 @@ pub enum Aspect {
     Batching,
     KvCache,
     Layers,
+    Attention,
 }
 
 impl Aspect {
@@ -37,6 +42,7 @@ impl Aspect {
             Aspect::Batching => "the batching policy",
             Aspect::KvCache => "the KV cache",
             Aspect::Layers => "the layers to run",
+            Aspect::Attention => "the attention kernel",
         }
     }
 }
@@ -66,6 +72,8 @@ impl Default for ExecutionPlan {
             kv: KvMode::On,
             serving: ServingFlags::default(),
             skip_layers: 0,
+            kv_dtype: None,
+            flash_attention: None,
             claims: Vec::new(),
         }
     }
@@ -102,6 +110,8 @@ impl ExecutionPlan {
             && self.kv == other.kv
             && self.serving == other.serving
             && self.skip_layers == other.skip_layers
+            && self.kv_dtype == other.kv_dtype
+            && self.flash_attention == other.flash_attention
     }
 
     /// Bits per weight the plan stores; `native` is the model file's own.

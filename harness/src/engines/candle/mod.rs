@@ -28,7 +28,12 @@ impl Engine for CandleEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ALL
+        // Our KV cache is f32 (flat forward), and attention is its own fused loop.
+        Capabilities {
+            kv_dtypes: &[candle_core::quantized::GgmlDType::F32],
+            flash_attention: false,
+            ..Capabilities::ALL
+        }
     }
 
     fn load(&self, spec: &ModelSpec, plan: &ExecutionPlan, hub_cache: &Path) -> Result<Box<dyn LoadedModel>> {

@@ -17,8 +17,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{anyhow, Context, Result};
+use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor, D};
-use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -86,7 +87,7 @@ impl Engine for LlamaCppEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { recompute: false, ragged_step: false, layer_skip: false, log_probs: true }
+        Capabilities { recompute: false, ragged_step: false, layer_skip: false, ..Capabilities::ALL }
     }
 
     fn load(&self, spec: &ModelSpec, plan: &ExecutionPlan, hub_cache: &Path) -> Result<Box<dyn LoadedModel>> {
@@ -103,7 +104,8 @@ impl Engine for LlamaCppEngine {
         // which lets contexts borrow it for the process's lifetime.
         let model: &'static LlamaModel = Box::leak(Box::new(model));
         let stats = LoadStats { linear_tensors: 0, fallback_tensors: 0, weight_bytes: model.size() as usize };
-        Ok(Box::new(LlamaCppModel { model, stats, ctx: RefCell::new(None) }))
+        let attention = Attention { kv_dtype: plan.kv_dtype, flash: plan.flash_attention };
+        Ok(Box::new(LlamaCppModel { model, stats, attention, ctx: RefCell::new(None) }))
     }
 }
 
@@ -114,9 +116,42 @@ struct Ctx {
     ctx: LlamaContext<'static>,
 }
 
+/// How the plan asks llama.cpp to keep and read its KV cache.
+#[derive(Clone, Copy)]
+struct Attention {
+    /// `None`: llama.cpp's default (f16).
+    kv_dtype: Option<GgmlDType>,
+    /// `None`: llama.cpp decides (auto).
+    flash: Option<bool>,
+}
+
+impl Attention {
+    fn apply(self, params: LlamaContextParams) -> Result<LlamaContextParams> {
+        let params = match self.kv_dtype {
+            None => params,
+            Some(d) => {
+                let t = match d {
+                    GgmlDType::F32 => KvCacheType::F32,
+                    GgmlDType::F16 => KvCacheType::F16,
+                    GgmlDType::Q8_0 => KvCacheType::Q8_0,
+                    GgmlDType::Q4_0 => KvCacheType::Q4_0,
+                    other => return Err(NotApplicable(format!("llama.cpp has no KV cache in {other:?}")).into()),
+                };
+                params.with_type_k(t).with_type_v(t)
+            }
+        };
+        Ok(match self.flash {
+            None => params,
+            Some(true) => params.with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED),
+            Some(false) => params.with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED),
+        })
+    }
+}
+
 pub struct LlamaCppModel {
     model: &'static LlamaModel,
     stats: LoadStats,
+    attention: Attention,
     /// Made on first use for a batch shape and kept (a new context allocates its whole
     /// KV cache; the warm-up repetition pays for it), cleared between uses.
     ctx: RefCell<Option<Ctx>>,
@@ -143,6 +178,7 @@ impl LlamaCppModel {
                 .with_n_seq_max(seqs)
                 .with_n_threads(threads())
                 .with_n_threads_batch(threads());
+            let params = self.attention.apply(params)?;
             let ctx = self.model.new_context(backend()?, params).map_err(|e| anyhow!("llama.cpp context: {e}"))?;
             *slot = Some(Ctx { seqs, n_batch, ctx });
         }
