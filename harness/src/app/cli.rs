@@ -122,9 +122,12 @@ pub struct RooflineArgs {
     /// Size of each of the triad's three arrays, MiB (far above the caches).
     #[arg(long, default_value_t = 256)]
     pub array_mib: usize,
-    /// Triad passes per thread count (the best counts).
+    /// Triad passes per thread count, and timed products per format (the best counts).
     #[arg(long, default_value_t = 10)]
     pub passes: usize,
+    /// Side of the square weight the per-format matmul peak is measured with (a multiple of 256).
+    #[arg(long, default_value_t = 2048)]
+    pub matmul_size: usize,
     /// Hub cache with the model files (their sizes) [default: $HARNESS_HUB_CACHE or models/hub].
     #[arg(long)]
     pub hub_cache: Option<PathBuf>,

@@ -343,10 +343,12 @@ pub fn roofline(a: RooflineArgs) -> Result<ExitCode> {
     let store = store::open_existing(&a.store.store)?;
     let hub_cache = a.hub_cache.unwrap_or_else(hub::default_cache_dir);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (all, one) = {
+    let (all, one, peaks) = {
         // A measurement like any cell's: never beside another run's.
         let _lock = harness::execute::lock::MeasureLock::acquire(false)?;
-        (bandwidth::triad(cores, a.array_mib, a.passes), bandwidth::triad(1, a.array_mib, a.passes))
+        let all = bandwidth::triad(cores, a.array_mib, a.passes);
+        let one = bandwidth::triad(1, a.array_mib, a.passes);
+        (all, one, roofline::matmul_peaks(a.matmul_size, a.passes)?)
     };
     let machine = machine_class();
     println!(
@@ -359,6 +361,16 @@ pub fn roofline(a: RooflineArgs) -> Result<ExitCode> {
         all.median_gbs,
         one.median_gbs,
         machine.label()
+    );
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["weights", "GOP/s at 64 rows", "GOP/s at 1 row"]);
+    for p in &peaks {
+        t.add_row(vec![p.format.clone(), format!("{:.1}", p.prefill_gops), format!("{:.1}", p.decode_gops)]);
+    }
+    println!(
+        "peak matmul of our engine per weight format ({0}x{0} weight, {cores} threads, best of {1}):\n{t}",
+        a.matmul_size, a.passes
     );
     let records = store.all()?;
     let rows = roofline::analyse(&records, &machine, &all, &hub_cache);
@@ -391,7 +403,7 @@ pub fn roofline(a: RooflineArgs) -> Result<ExitCode> {
         rows.iter().map(|r| (r.key.as_str(), r)).collect();
     for mut rec in records.into_iter().filter(|r| by_key.contains_key(r.key.as_str())) {
         let row = by_key[rec.key.as_str()];
-        roofline::annotate(&mut rec, row, &all);
+        roofline::annotate(&mut rec, row, &all, &peaks);
         store.insert(&rec)?;
     }
     let mut best: std::collections::BTreeMap<&str, &roofline::RooflineRow> = Default::default();

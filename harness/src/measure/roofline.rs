@@ -26,6 +26,8 @@ pub struct RooflineRow {
     pub tpot_ms: f64,
     /// Streamed bytes per second achieved, GB/s.
     pub achieved_gbs: f64,
+    /// The weight format the cell ran (to find its matmul peak).
+    pub weights: crate::models::WeightFormat,
     /// `achieved_gbs` as a share of the machine's bandwidth.
     pub share: f64,
 }
@@ -51,6 +53,7 @@ pub fn analyse(
         let streamed = (s.weight_mb * 1024.0 * 1024.0 - embedding).max(0.0);
         let achieved = streamed / (s.tpot_ms / 1e3) / 1e9;
         rows.push(RooflineRow {
+            weights: cfg.technique.plan().weights,
             key: rec.key.clone(),
             model: rec.model.clone(),
             workload: rec.workload.clone(),
@@ -67,19 +70,85 @@ pub fn analyse(
 }
 
 /// Writes a row's figures into its cell (`extra.bandwidth_share`, shown as the
-/// `bandwidth_share` column), with the bandwidth it was held against.
-pub fn annotate(rec: &mut CellRecord, row: &RooflineRow, bandwidth: &Bandwidth) {
+/// `bandwidth_share` column), with the bandwidth it was held against and, when
+/// measured, the matmul peak of the cell's weight format on this machine.
+pub fn annotate(rec: &mut CellRecord, row: &RooflineRow, bandwidth: &Bandwidth, peaks: &[MatmulPeak]) {
     if let Some(serde_json::Value::Object(extra)) = rec.summary.as_mut().map(|s| &mut s.extra) {
         extra.insert("bandwidth_share".into(), serde_json::json!(row.share));
         extra.insert("achieved_gbs".into(), serde_json::json!(row.achieved_gbs));
         extra.insert("roofline".into(), serde_json::to_value(bandwidth).unwrap_or_default());
+        if let Some(p) = peaks.iter().find(|p| p.weights == row.weights) {
+            extra.insert("matmul_peak".into(), serde_json::to_value(p).unwrap_or_default());
+        }
     }
+}
+
+/// The matmul throughput our engine reaches with one weight format.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MatmulPeak {
+    /// The technique that stores weights this way (its registered name).
+    pub format: String,
+    #[serde(skip)]
+    pub weights: crate::models::WeightFormat,
+    /// Integer or float multiply-adds ×2 per second at a prefill shape (64 rows), 10^9.
+    pub prefill_gops: f64,
+    /// The same at one row (a decode step), 10^9.
+    pub decode_gops: f64,
+}
+
+/// Times `x · Wᵀ` for a `(n, n)` weight in every weight format a technique of the
+/// registry stores (the file's own format aside), through the engine's own linear
+/// layers, at 64 rows and at one; best of `passes`.
+pub fn matmul_peaks(n: usize, passes: usize) -> anyhow::Result<Vec<MatmulPeak>> {
+    use crate::models::linear::{Linear, LoadStats};
+    use crate::models::weights::{SourceTensor, WeightFormat};
+    use crate::techniques::{registry, Family, TechniqueName};
+    use candle_core::{Device, Tensor};
+
+    let w = Tensor::randn(0f32, 0.02, (n, n), &Device::Cpu)?;
+    let mut out = Vec::new();
+    for t in registry().iter().filter(|t| matches!(t.family(), Family::Precision | Family::Quantization)) {
+        let Ok(name) = TechniqueName::parse(t.name()) else { continue };
+        let fmt = name.plan().weights;
+        if fmt == WeightFormat::Native {
+            continue;
+        }
+        let lin = Linear::build(SourceTensor::Dense(w.clone()), fmt, &mut LoadStats::default())?;
+        let best = |m: usize| -> anyhow::Result<f64> {
+            let x: Vec<f32> = (0..m * n).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+            let mut y = vec![0f32; m * n];
+            lin.matmul_into(&x, m, &mut y)?; // warm
+            let mut fastest = f64::INFINITY;
+            for _ in 0..passes.max(1) {
+                let t0 = std::time::Instant::now();
+                lin.matmul_into(&x, m, &mut y)?;
+                fastest = fastest.min(t0.elapsed().as_secs_f64());
+            }
+            Ok(2.0 * (m * n * n) as f64 / fastest / 1e9)
+        };
+        out.push(MatmulPeak {
+            format: t.name().to_string(),
+            weights: fmt,
+            prefill_gops: best(64)?,
+            decode_gops: best(1)?,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::record::test_record;
+
+    #[test]
+    fn every_stored_weight_format_gets_a_matmul_peak() {
+        let peaks = matmul_peaks(256, 1).unwrap();
+        assert!(peaks.len() >= 10, "{peaks:?}");
+        for p in &peaks {
+            assert!(p.prefill_gops > 0.0 && p.decode_gops > 0.0 && p.prefill_gops.is_finite(), "{p:?}");
+        }
+    }
 
     #[test]
     fn a_decode_cell_is_held_against_the_bandwidth() {
@@ -105,7 +174,10 @@ mod tests {
         assert!((rows[0].share - rows[0].achieved_gbs / 2.0).abs() < 1e-12);
         let other = MachineClass { cpu_model: "elsewhere".into(), ..rec.machine() };
         assert!(analyse(&[rec.clone()], &other, &bw, Path::new("/x")).is_empty(), "only this machine's cells");
-        annotate(&mut rec, &rows[0], &bw);
-        assert_eq!(rec.summary.unwrap().extra["bandwidth_share"], rows[0].share);
+        let peak = MatmulPeak { format: "x".into(), weights: rows[0].weights, prefill_gops: 9.0, decode_gops: 3.0 };
+        annotate(&mut rec, &rows[0], &bw, &[peak]);
+        let extra = rec.summary.unwrap().extra;
+        assert_eq!(extra["bandwidth_share"], rows[0].share);
+        assert_eq!(extra["matmul_peak"]["prefill_gops"], 9.0);
     }
 }
