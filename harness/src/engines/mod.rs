@@ -31,7 +31,7 @@ pub const DEFAULT_ENGINE: &str = "candle";
 
 /// The candle engine's version: bump it with any change that can move a timing, so
 /// stored cells of the old engine are measured again.
-pub const CANDLE_VERSION: &str = "candle-0.11.1+decoder-2";
+pub const CANDLE_VERSION: &str = "candle-0.11.1+decoder-3";
 
 /// Every engine, by name: one line per engine. The mock is here (tests and the worker
 /// reach it by name) but not in [`names`], so no grid can select it.

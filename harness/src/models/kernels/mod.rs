@@ -11,9 +11,11 @@
 //! `out += d_w·d_a·Σ code·q_a + (m_w − offset·d_w)·d_a·Σ q_a`
 //!
 //! where `code` is the stored unsigned code, `offset` what the format subtracts from
-//! it (8 for Q4_0, 128 for Q8_0 stored unsigned, 0 for Q4_1 and signed Q8_0), and
-//! `m_w` Q4_1's minimum. The same bytes per weight as the file: decode moves no more
-//! memory than llama.cpp does.
+//! it (8 for Q4_0, 16 for Q5_0, 128 for Q8_0 stored unsigned, 0 for Q4_1, Q5_1 and
+//! signed Q8_0), and `m_w` the minimum of Q4_1/Q5_1. Four-bit and eight-bit formats
+//! keep the file's bytes per weight (decode moves no more memory than llama.cpp);
+//! five-bit ones are stored a code per byte (34 or 36 bytes per 32 weights against the
+//! file's 22 or 24: their high bits would cost more to reassemble than they save).
 //!
 //! Paths: AVX-512 VNNI (`vpdpbusd`), AVX2 (`vpmaddubsw`), and a portable one that
 //! is also the reference the tests compare the fast ones with. The path is chosen
@@ -40,6 +42,8 @@ pub const GROUP: usize = 8;
 pub enum PackFormat {
     Q4_0,
     Q4_1,
+    Q5_0,
+    Q5_1,
     Q8_0,
 }
 
@@ -48,6 +52,8 @@ impl PackFormat {
         match dtype {
             GgmlDType::Q4_0 => Some(Self::Q4_0),
             GgmlDType::Q4_1 => Some(Self::Q4_1),
+            GgmlDType::Q5_0 => Some(Self::Q5_0),
+            GgmlDType::Q5_1 => Some(Self::Q5_1),
             GgmlDType::Q8_0 => Some(Self::Q8_0),
             _ => None,
         }
@@ -57,11 +63,18 @@ impl PackFormat {
         matches!(self, Self::Q4_0 | Self::Q4_1)
     }
 
+    /// Formats with a per-block minimum (`d·code + m`).
+    fn has_min(self) -> bool {
+        matches!(self, Self::Q4_1 | Self::Q5_1)
+    }
+
     /// Bytes of one ggml block in the file.
     fn file_block_bytes(self) -> usize {
         match self {
             Self::Q4_0 => 18,
             Self::Q4_1 => 20,
+            Self::Q5_0 => 22,
+            Self::Q5_1 => 24,
             Self::Q8_0 => 34,
         }
     }
@@ -140,6 +153,8 @@ pub(crate) struct Layout {
     pub codes_at: usize,
     /// What the stored code has over the signed value (see the module doc).
     pub offset: f32,
+    /// Byte-per-code layouts: whether the codes are signed (Q8_0 off the VNNI path).
+    pub signed_bytes: bool,
 }
 
 impl PackedWeight {
@@ -169,12 +184,11 @@ impl PackedWeight {
                 let src = &file[(r * blocks + b) * fb..][..fb];
                 let dst = &mut data[(g * blocks + b) * layout.group_block..][..layout.group_block];
                 dst[lane * 2..lane * 2 + 2].copy_from_slice(&src[0..2]);
-                let qs = match format {
-                    PackFormat::Q4_1 => {
-                        dst[16 + lane * 2..16 + lane * 2 + 2].copy_from_slice(&src[2..4]);
-                        &src[4..]
-                    }
-                    _ => &src[2..],
+                let qs = if format.has_min() {
+                    dst[16 + lane * 2..16 + lane * 2 + 2].copy_from_slice(&src[2..4]);
+                    &src[4..]
+                } else {
+                    &src[2..]
                 };
                 // Codes of the 32 inputs in order.
                 match format {
@@ -182,6 +196,15 @@ impl PackedWeight {
                         for j in 0..16 {
                             vals[j] = qs[j] & 0x0F;
                             vals[j + 16] = qs[j] >> 4;
+                        }
+                    }
+                    PackFormat::Q5_0 | PackFormat::Q5_1 => {
+                        // ggml: 32 high bits in a little-endian u32, then the low nibbles.
+                        let qh = u32::from_le_bytes([qs[0], qs[1], qs[2], qs[3]]);
+                        let lo = &qs[4..];
+                        for j in 0..16 {
+                            vals[j] = (lo[j] & 0x0F) | ((((qh >> j) & 1) as u8) << 4);
+                            vals[j + 16] = (lo[j] >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
                         }
                     }
                     PackFormat::Q8_0 => {
@@ -301,22 +324,24 @@ impl PackedWeight {
 }
 
 fn layout(format: PackFormat, isa: Isa, blocks: usize) -> Layout {
-    let scale_bytes = if format == PackFormat::Q4_1 { 32 } else { 16 };
+    let scale_bytes = if format.has_min() { 32 } else { 16 };
     let code_bytes = if format.is_q4() { 128 } else { 256 };
     let offset = match (format, isa) {
         (PackFormat::Q4_0, _) => 8.0,
-        (PackFormat::Q4_1, _) => 0.0,
+        (PackFormat::Q4_1 | PackFormat::Q5_1, _) => 0.0,
+        (PackFormat::Q5_0, _) => 16.0,
         (PackFormat::Q8_0, Isa::Avx512Vnni) => 128.0,
         (PackFormat::Q8_0, _) => 0.0,
     };
-    Layout { format, blocks, group_block: scale_bytes + code_bytes, codes_at: scale_bytes, offset }
+    let signed_bytes = format == PackFormat::Q8_0 && isa != Isa::Avx512Vnni;
+    Layout { format, blocks, group_block: scale_bytes + code_bytes, codes_at: scale_bytes, offset, signed_bytes }
 }
 
 /// Scale and minimum of `lane` in a group's block.
 pub(crate) fn scales(lay: &Layout, blk: &[u8], lane: usize) -> (f32, f32) {
     let h = |at: usize| f16::from_le_bytes([blk[at], blk[at + 1]]).to_f32();
     let d = h(lane * 2);
-    let min = if lay.format == PackFormat::Q4_1 { h(16 + lane * 2) } else { 0.0 };
+    let min = if lay.format.has_min() { h(16 + lane * 2) } else { 0.0 };
     (d, min)
 }
 
@@ -329,7 +354,7 @@ pub(crate) fn code_at(lay: &Layout, blk: &[u8], lane: usize, k: usize) -> f32 {
         f32::from(if quad < 4 { byte & 0x0F } else { byte >> 4 })
     } else {
         let byte = codes[(k / 4) * 32 + lane * 4 + k % 4];
-        if lay.offset == 0.0 {
+        if lay.signed_bytes {
             f32::from(byte as i8)
         } else {
             f32::from(byte)

@@ -27,7 +27,7 @@ fn plain(x: &[f32], w: &[f32], m: usize, rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-const FORMATS: [GgmlDType; 3] = [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0];
+const FORMATS: [GgmlDType; 5] = [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1, GgmlDType::Q8_0];
 
 #[test]
 fn packing_keeps_every_weight() {

@@ -64,7 +64,7 @@ fn dot_vnni(acc: __m256i, w: __m256i, a: __m256i) -> __m256i {
     _mm256_dpbusd_epi32(acc, w, a)
 }
 
-/// The same with AVX2: u8×i8 pairs to i16 (codes below 16 never saturate), then to i32.
+/// The same with AVX2: u8×i8 pairs to i16 (codes below 32 never saturate), then to i32.
 #[target_feature(enable = "avx2")]
 #[inline]
 fn dot_avx2(acc: __m256i, w: __m256i, a: __m256i) -> __m256i {
@@ -95,9 +95,10 @@ macro_rules! kernel {
             assert!(row0 + MR <= acts.rows && acts.codes.len() >= acts.rows * cols);
             assert!(w.len() >= NG * lay.blocks * lay.group_block);
             let stride = lay.blocks * lay.group_block;
-            let q4 = lay.format != PackFormat::Q8_0;
-            let q41 = lay.format == PackFormat::Q4_1;
+            let q4 = matches!(lay.format, PackFormat::Q4_0 | PackFormat::Q4_1);
+            let q41 = matches!(lay.format, PackFormat::Q4_1 | PackFormat::Q5_1);
             let with_c = q41 || lay.offset != 0.0;
+            let signed = lay.signed_bytes;
             let neg_off = _mm256_set1_ps(-lay.offset);
             let nibble = _mm256_set1_epi8(0x0F);
             let wp = w.as_ptr();
@@ -130,7 +131,12 @@ macro_rules! kernel {
                             let v =
                                 unsafe { _mm256_loadu_si256(blk[g].add(lay.codes_at + quad * 32) as *const __m256i) };
                             for r in 0..MR {
-                                isum[g][r] = $dot_q8(isum[g][r], v, a[r]);
+                                isum[g][r] = if signed {
+                                    $dot_q8(isum[g][r], v, a[r])
+                                } else {
+                                    // Unsigned codes (Q5 and VNNI's Q8_0): below 32 or the VNNI dot.
+                                    $dot_q4(isum[g][r], v, a[r])
+                                };
                             }
                         }
                     }
