@@ -49,7 +49,14 @@ pub fn analyse(
             continue;
         }
         let Ok(model) = cfg.model_spec.config(hub_cache) else { continue };
-        let embedding = (model.vocab_size * model.hidden_size * 4) as f64;
+        // Our engine keeps an f32 copy of the embedding table, of which a step reads one
+        // row; other engines' weight bytes are the file's tensors, all streamed (a tied
+        // embedding is the output head).
+        let embedding = if rec.engine == crate::engines::DEFAULT_ENGINE {
+            (model.vocab_size * model.hidden_size * 4) as f64
+        } else {
+            0.0
+        };
         let streamed = (s.weight_mb * 1024.0 * 1024.0 - embedding).max(0.0);
         let achieved = streamed / (s.tpot_ms / 1e3) / 1e9;
         rows.push(RooflineRow {
