@@ -91,6 +91,8 @@ pub struct Capabilities {
     pub kv_dtypes: &'static [GgmlDType],
     /// Flash attention switched on or off as a plan asks.
     pub flash_attention: bool,
+    /// Magnitude pruning of the weights at load.
+    pub prune: bool,
 }
 
 impl Capabilities {
@@ -101,6 +103,7 @@ impl Capabilities {
         log_probs: true,
         kv_dtypes: &[GgmlDType::F32, GgmlDType::F16, GgmlDType::Q8_0, GgmlDType::Q4_0],
         flash_attention: true,
+        prune: true,
     };
 
     /// Why a cell running `plan` (on a serving workload when `serving`) cannot run
@@ -115,6 +118,7 @@ impl Capabilities {
             (plan.skip_layers > 0, self.layer_skip, "leaving decoder layers out"),
             (true, self.log_probs, "log-probabilities for accuracy scoring"),
             (plan.flash_attention.is_some(), self.flash_attention, "a choice of flash attention"),
+            (plan.sparsity.is_some(), self.prune, "magnitude pruning of the weights"),
         ];
         needs.iter().find(|(need, has, _)| *need && !*has).map(|(_, _, what)| format!("engine `{engine}` lacks {what}"))
     }

@@ -128,6 +128,7 @@ fn extra(plan: &ExecutionPlan, ls: &LoadStats, eval_tokens: usize, more: serde_j
         "skipped_layers": plan.skip_layers,
         "linear_tensors": ls.linear_tensors,
         "fallback_tensors": ls.fallback_tensors,
+        "sparsity": ls.sparsity(),
         "eval_tokens": eval_tokens,
     });
     if let (Some(obj), serde_json::Value::Object(more)) = (v.as_object_mut(), more) {

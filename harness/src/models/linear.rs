@@ -5,7 +5,7 @@
 //! decoder code never changes when one is added.
 
 use anyhow::Result;
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Module, Shape, Tensor};
 
 use super::kernels::PackedWeight;
@@ -28,6 +28,49 @@ pub struct LoadStats {
     /// Tensors that took the fallback quantization (row length not a block multiple).
     pub fallback_tensors: usize,
     pub weight_bytes: usize,
+    /// Weights set to zero by pruning, of the weights of the pruned tensors.
+    pub pruned_weights: usize,
+    pub prunable_weights: usize,
+}
+
+impl LoadStats {
+    /// Zeroed weights over the weights of the tensors pruning applied to.
+    pub fn sparsity(&self) -> Option<f64> {
+        (self.prunable_weights > 0).then(|| self.pruned_weights as f64 / self.prunable_weights as f64)
+    }
+}
+
+/// Zero the `floor(s·n)` smallest-magnitude weights of `src`. With `keep_format` a
+/// quantized tensor is quantized again to its own type (the file's format is what the
+/// cell runs); otherwise the pruned f32 weight is returned for the cell's format.
+pub fn prune_magnitude(src: SourceTensor, s: f32, keep_format: bool, stats: &mut LoadStats) -> Result<SourceTensor> {
+    let dense = src.to_f32()?;
+    let shape = dense.shape().clone();
+    let mut w = dense.flatten_all()?.to_vec1::<f32>()?;
+    let k = (s as f64 * w.len() as f64).floor() as usize;
+    if k > 0 {
+        let mut mags: Vec<f32> = w.iter().map(|v| v.abs()).collect();
+        let (_, &mut threshold, _) = mags.select_nth_unstable_by(k - 1, f32::total_cmp);
+        // Everything strictly below the k-th magnitude, then ties at it until k are zero.
+        let mut left = k - w.iter().filter(|v| v.abs() < threshold).count();
+        for v in w.iter_mut() {
+            if v.abs() < threshold {
+                *v = 0.0;
+            } else if v.abs() == threshold && left > 0 {
+                *v = 0.0;
+                left -= 1;
+            }
+        }
+    }
+    stats.pruned_weights += k;
+    stats.prunable_weights += w.len();
+    let pruned = Tensor::from_vec(w, shape, &candle_core::Device::Cpu)?;
+    Ok(match src {
+        SourceTensor::Quant(q) if keep_format && !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16) => {
+            SourceTensor::Quant(quantize_rows(&pruned, q.dtype())?.0)
+        }
+        _ => SourceTensor::Dense(pruned),
+    })
 }
 
 impl Linear {
@@ -143,5 +186,49 @@ impl CustomOp1 for PackedOp<'_> {
         let mut shape = dims.to_vec();
         *shape.last_mut().expect("at least one dim") = self.0.rows();
         Ok((CpuStorage::F32(out), Shape::from(shape)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_zeroes_exactly_the_requested_share_of_the_smallest_weights() {
+        let dev = candle_core::Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (64, 96), &dev).unwrap();
+        let orig = w.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for s in [0.1f32, 0.5, 0.9] {
+            let mut stats = LoadStats::default();
+            let SourceTensor::Dense(p) = prune_magnitude(SourceTensor::Dense(w.clone()), s, true, &mut stats).unwrap()
+            else {
+                panic!("a dense weight stays dense")
+            };
+            let p = p.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let k = (s as f64 * p.len() as f64).floor() as usize;
+            assert_eq!(p.iter().filter(|v| **v == 0.0).count(), k, "sparsity {s}");
+            assert_eq!(stats.sparsity(), Some(k as f64 / p.len() as f64));
+            // Every kept weight is at least as large as every zeroed one, and unchanged.
+            let kept_min = p.iter().filter(|v| **v != 0.0).map(|v| v.abs()).fold(f32::INFINITY, f32::min);
+            let zeroed_max = orig.iter().zip(&p).filter(|(_, q)| **q == 0.0).map(|(o, _)| o.abs()).fold(0.0, f32::max);
+            assert!(zeroed_max <= kept_min, "{zeroed_max} > {kept_min}");
+            assert!(orig.iter().zip(&p).all(|(o, q)| *q == 0.0 || o == q));
+        }
+    }
+
+    #[test]
+    fn a_quantized_weight_is_pruned_in_its_own_format() {
+        let w = Tensor::randn(0f32, 1.0, (8, 64), &candle_core::Device::Cpu).unwrap();
+        let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+        let mut stats = LoadStats::default();
+        let SourceTensor::Quant(p) = prune_magnitude(SourceTensor::Quant(q), 0.5, true, &mut stats).unwrap() else {
+            panic!("stays quantized")
+        };
+        assert_eq!(p.dtype(), GgmlDType::Q8_0);
+        let zeros = p.dequantize(&candle_core::Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(zeros.iter().filter(|v| **v == 0.0).count() >= 256, "q8_0 keeps the zeros");
+        let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+        let pruned = prune_magnitude(SourceTensor::Quant(q), 0.5, false, &mut stats).unwrap();
+        assert!(matches!(pruned, SourceTensor::Dense(_)), "for another format the f32 weight comes back");
     }
 }

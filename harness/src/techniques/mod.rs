@@ -18,6 +18,7 @@ mod name;
 mod plan;
 mod precision;
 mod prefix_cache;
+mod prune;
 mod quantize;
 mod static_batching;
 
@@ -134,6 +135,7 @@ pub fn registry() -> Vec<Box<dyn Technique>> {
         Box::new(kv_type::KvType),
         Box::new(flash_attn::FlashAttn),
         Box::new(layer_skip::LayerSkip),
+        Box::new(prune::Prune),
         Box::new(static_batching::StaticBatching),
         Box::new(continuous_batching::ContinuousBatching),
         Box::new(chunked_prefill::ChunkedPrefill),

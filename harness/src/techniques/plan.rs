@@ -17,6 +17,8 @@ pub struct ExecutionPlan {
     /// Decoder layers to leave out (the engine picks which by the criterion the
     /// layer-skipping technique states); 0 runs every layer.
     pub skip_layers: usize,
+    /// Fraction of each decoder linear layer's weights zeroed by magnitude.
+    pub sparsity: Option<f32>,
     /// The KV cache's number format; `None` keeps the engine's own (f32 ours, f16 llama.cpp's).
     pub kv_dtype: Option<GgmlDType>,
     /// Flash attention on or off; `None` leaves it to the engine.
@@ -33,6 +35,7 @@ pub enum Aspect {
     KvCache,
     Layers,
     Attention,
+    Sparsity,
 }
 
 impl Aspect {
@@ -43,6 +46,7 @@ impl Aspect {
             Aspect::KvCache => "the KV cache",
             Aspect::Layers => "the layers to run",
             Aspect::Attention => "the attention kernel",
+            Aspect::Sparsity => "the sparsity of the weights",
         }
     }
 }
@@ -72,6 +76,7 @@ impl Default for ExecutionPlan {
             kv: KvMode::On,
             serving: ServingFlags::default(),
             skip_layers: 0,
+            sparsity: None,
             kv_dtype: None,
             flash_attention: None,
             claims: Vec::new(),
@@ -110,6 +115,7 @@ impl ExecutionPlan {
             && self.kv == other.kv
             && self.serving == other.serving
             && self.skip_layers == other.skip_layers
+            && self.sparsity == other.sparsity
             && self.kv_dtype == other.kv_dtype
             && self.flash_attention == other.flash_attention
     }

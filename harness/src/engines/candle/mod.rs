@@ -40,7 +40,7 @@ impl Engine for CandleEngine {
         let (mut src, _) = spec.open(hub_cache)?;
         // Skipped layers are never built: the model really is smaller and faster.
         let skip = layers_to_skip(src.config().num_layers, plan.skip_layers).map_err(NotApplicable)?;
-        let decoder = Decoder::load_without(src.as_mut(), plan.weights, &skip)?;
+        let decoder = Decoder::load_pruned(src.as_mut(), plan.weights, &skip, plan.sparsity)?;
         Ok(Box::new(CandleModel(decoder)))
     }
 }

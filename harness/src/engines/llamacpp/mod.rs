@@ -87,7 +87,7 @@ impl Engine for LlamaCppEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { recompute: false, ragged_step: false, layer_skip: false, ..Capabilities::ALL }
+        Capabilities { recompute: false, ragged_step: false, layer_skip: false, prune: false, ..Capabilities::ALL }
     }
 
     fn load(&self, spec: &ModelSpec, plan: &ExecutionPlan, hub_cache: &Path) -> Result<Box<dyn LoadedModel>> {
@@ -103,7 +103,7 @@ impl Engine for LlamaCppEngine {
         // The worker runs one cell and exits: the model lives as long as the process,
         // which lets contexts borrow it for the process's lifetime.
         let model: &'static LlamaModel = Box::leak(Box::new(model));
-        let stats = LoadStats { linear_tensors: 0, fallback_tensors: 0, weight_bytes: model.size() as usize };
+        let stats = LoadStats { weight_bytes: model.size() as usize, ..LoadStats::default() };
         let attention = Attention { kv_dtype: plan.kv_dtype, flash: plan.flash_attention };
         Ok(Box::new(LlamaCppModel { model, stats, attention, ctx: RefCell::new(None) }))
     }

@@ -64,7 +64,7 @@ impl MockEngine {
 
     /// A model without a weight source: `layers` layers over a `vocab`-token vocabulary.
     pub fn model(&self, layers: usize, vocab: usize) -> MockModel {
-        let stats = LoadStats { linear_tensors: 7 * layers + 1, fallback_tensors: 0, weight_bytes: layers << 20 };
+        let stats = LoadStats { linear_tensors: 7 * layers + 1, weight_bytes: layers << 20, ..LoadStats::default() };
         MockModel { script: self.script.clone(), layers, vocab, stats, batches: Cell::new(0), steps: Cell::new(0) }
     }
 }

@@ -12,7 +12,7 @@ mod flat;
 pub use flat::FlatKv;
 
 use super::kv_cache::KvState;
-use super::linear::{Linear, LoadStats};
+use super::linear::{prune_magnitude, Linear, LoadStats};
 use super::weights::{WeightFormat, WeightSource};
 
 /// Hyper-parameters of a Llama-style decoder.
@@ -87,6 +87,17 @@ impl Decoder {
     /// Like [`Decoder::load`], leaving out the decoder layers at the indices in `skip`
     /// (their weights are never built: the model really is smaller and faster).
     pub fn load_without(src: &mut dyn WeightSource, fmt: WeightFormat, skip: &[usize]) -> Result<Self> {
+        Self::load_pruned(src, fmt, skip, None)
+    }
+
+    /// Like [`Decoder::load_without`], zeroing the fraction `sparsity` of smallest-magnitude
+    /// weights of every decoder linear layer first ([`prune_magnitude`]).
+    pub fn load_pruned(
+        src: &mut dyn WeightSource,
+        fmt: WeightFormat,
+        skip: &[usize],
+        sparsity: Option<f32>,
+    ) -> Result<Self> {
         let cfg = src.config().clone();
         ensure!(cfg.hidden_size.is_multiple_of(cfg.num_heads), "hidden size not divisible by heads");
         ensure!(cfg.num_heads.is_multiple_of(cfg.num_kv_heads), "heads not divisible by kv heads");
@@ -103,7 +114,11 @@ impl Decoder {
         for i in (0..cfg.num_layers).filter(|i| !skip.contains(i)) {
             let mut lin = |name: &str| -> Result<Linear> {
                 let full = format!("blk.{i}.{name}.weight");
-                let t = src.take(&full)?;
+                let mut t = src.take(&full)?;
+                if let Some(s) = sparsity {
+                    t = prune_magnitude(t, s, fmt == WeightFormat::Native, &mut stats)
+                        .with_context(|| format!("pruning {full}"))?;
+                }
                 Linear::build(t, fmt, &mut stats).with_context(|| format!("tensor {full}"))
             };
             let (wq, wk, wv, wo) = (lin("attn_q")?, lin("attn_k")?, lin("attn_v")?, lin("attn_output")?);
