@@ -18,7 +18,6 @@ mod common;
 
 use harness::engines::{self, LoadedModel};
 use harness::models::generate::KvMode;
-use harness::models::ModelSpec;
 use harness::techniques::TechniqueName;
 
 /// Greedy tokens generated per prompt.
@@ -56,26 +55,10 @@ struct Runs {
     theirs: Option<Parted>,
 }
 
-/// SmolLM2's spec, the hub cache and its tokenizer; `None` (with a message) when the
-/// model is not fetched.
-fn smollm2() -> Option<(ModelSpec, std::path::PathBuf, harness::models::tokenizer::TextTokenizer)> {
-    let hub = common::repo_root().join("models/hub");
-    let spec: ModelSpec = serde_yaml::from_str(
-        "hub: {repo: HuggingFaceTB/SmolLM2-135M-Instruct-GGUF, file: SmolLM2-135M-Instruct.Q4_1.gguf}",
-    )
-    .unwrap();
-    if spec.locate(&hub).is_none() {
-        eprintln!("skipped: SmolLM2 is not in {} (run scripts/fetch_models.sh)", hub.display());
-        return None;
-    }
-    let (_, tok) = spec.open(&hub).unwrap();
-    Some((spec, hub, tok))
-}
-
 /// Greedy tokens of both engines in `format` for every prompt, each set against the
 /// judge: our engine with `judge`'s weights (f32 for the exact computation).
 fn compare(format: &str, judge: &str) -> Option<Vec<Runs>> {
-    let (spec, hub, tok) = smollm2()?;
+    let (spec, hub, tok) = common::smollm2()?;
     let load = |engine: &str, t: &str| {
         engines::by_name(engine).unwrap().load(&spec, &TechniqueName::parse(t).unwrap().plan(), &hub).unwrap()
     };
@@ -131,7 +114,7 @@ fn on_the_files_own_format_ours_leaves_the_exact_tokens_only_at_near_ties() {
 /// broken cache would leave nothing of the model (several nats off on average).
 #[test]
 fn llama_cpp_kv_formats_and_flash_attention_reach_it() {
-    let Some((spec, hub, tok)) = smollm2() else { return };
+    let Some((spec, hub, tok)) = common::smollm2() else { return };
     let ids = tok.encode(&PROMPTS.join(" ")).unwrap();
     // Log-prob of each actual next token.
     let scores = |technique: &str| -> Vec<f32> {

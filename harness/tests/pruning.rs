@@ -26,16 +26,7 @@ fn the_engine_prunes_the_share_asked_for() {
 
 #[test]
 fn perplexity_rises_with_sparsity() {
-    let hub = common::repo_root().join("models/hub");
-    let spec: ModelSpec = serde_yaml::from_str(
-        "hub: {repo: HuggingFaceTB/SmolLM2-135M-Instruct-GGUF, file: SmolLM2-135M-Instruct.Q4_1.gguf}",
-    )
-    .unwrap();
-    if spec.locate(&hub).is_none() {
-        eprintln!("skipped: SmolLM2 is not in {} (run scripts/fetch_models.sh)", hub.display());
-        return;
-    }
-    let (_, tok) = spec.open(&hub).unwrap();
+    let Some((spec, hub, tok)) = common::smollm2() else { return };
     let text = "Permission is hereby granted, free of charge, to any person obtaining a copy of this software \
                 and associated documentation files, to deal in the Software without restriction, including \
                 without limitation the rights to use, copy, modify, merge, publish, distribute, sublicense, and/or \

@@ -48,3 +48,19 @@ pub fn smoke_grid() -> String {
 pub fn count_cells(store: &Path) -> usize {
     harness::store::open_existing(store).unwrap().all().unwrap().len()
 }
+
+/// SmolLM2's spec, the hub cache and its tokenizer; `None` (with a message) when the
+/// model is not fetched (`scripts/fetch_models.sh`; `.ci/run` fetches it).
+pub fn smollm2() -> Option<(harness::models::ModelSpec, PathBuf, harness::models::tokenizer::TextTokenizer)> {
+    let hub = repo_root().join("models/hub");
+    let spec: harness::models::ModelSpec = serde_yaml::from_str(
+        "hub: {repo: HuggingFaceTB/SmolLM2-135M-Instruct-GGUF, file: SmolLM2-135M-Instruct.Q4_1.gguf}",
+    )
+    .unwrap();
+    if spec.locate(&hub).is_none() {
+        eprintln!("skipped: SmolLM2 is not in {} (run scripts/fetch_models.sh)", hub.display());
+        return None;
+    }
+    let (_, tok) = spec.open(&hub).unwrap();
+    Some((spec, hub, tok))
+}
