@@ -13,7 +13,7 @@ use candle_transformers::models::quantized_llama::ModelWeights;
 use crate::hardware::fingerprint;
 use crate::measure::stats::median;
 use crate::models::gguf::GgufSource;
-use crate::models::llama::{argmax_rows, Decoder, Logits};
+use crate::models::llama::{argmax_flat, argmax_rows, Decoder, Logits};
 use crate::models::{hub, WeightFormat};
 
 /// Tokens per second of one engine in one round.
@@ -88,16 +88,14 @@ pub fn run(a: &BenchOptions) -> Result<ExitCode> {
 
 /// Our engine as cells run it: the flat forward with its in-place KV cache.
 fn bench_ours(m: &Decoder, prompt: &[u32], n: usize) -> Result<Round> {
-    let dev = Device::Cpu;
     let vocab = m.config().vocab_size;
-    let pick = |logits: Vec<f32>| -> Result<u32> { Ok(argmax_rows(&Tensor::from_vec(logits, (1, vocab), &dev)?)?[0]) };
     let mut kv = m.new_flat_kv(1);
     let t0 = Instant::now();
-    let mut next = pick(m.forward_flat(prompt, 1, 0, &mut kv, Logits::Last)?)?;
+    let mut next = argmax_flat(&m.forward_flat(prompt, 1, 0, &mut kv, Logits::Last)?, vocab)[0];
     let prefill = prompt.len() as f64 / t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     for i in 0..n {
-        next = pick(m.forward_flat(&[next], 1, prompt.len() + i, &mut kv, Logits::Last)?)?;
+        next = argmax_flat(&m.forward_flat(&[next], 1, prompt.len() + i, &mut kv, Logits::Last)?, vocab)[0];
     }
     Ok(Round { prefill, decode: n as f64 / t1.elapsed().as_secs_f64() })
 }

@@ -117,12 +117,7 @@ fn llama_cpp_kv_formats_and_flash_attention_reach_it() {
     let Some((spec, hub, tok)) = common::smollm2() else { return };
     let ids = tok.encode(&PROMPTS.join(" ")).unwrap();
     // Log-prob of each actual next token.
-    let scores = |technique: &str| -> Vec<f32> {
-        let plan = TechniqueName::parse(technique).unwrap().plan();
-        let m = engines::by_name("llamacpp").unwrap().load(&spec, &plan, &hub).unwrap();
-        let lp = m.log_probs(&ids).unwrap();
-        (0..ids.len() - 1).map(|i| lp.get(i).unwrap().to_vec1::<f32>().unwrap()[ids[i + 1] as usize]).collect()
-    };
+    let scores = |technique: &str| common::next_token_log_probs("llamacpp", technique, &spec, &hub, &ids);
     let base = scores("native");
     let diff = |other: &[f32]| -> (f32, f32) {
         let d: Vec<f32> = base.iter().zip(other).map(|(a, b)| (a - b).abs()).collect();

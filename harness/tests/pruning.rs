@@ -33,13 +33,8 @@ fn perplexity_rises_with_sparsity() {
                 sell copies of the Software, and to permit persons to whom the Software is furnished to do so.";
     let ids = tok.encode(text).unwrap();
     let ppl = |technique: &str| -> f64 {
-        let plan = TechniqueName::parse(technique).unwrap().plan();
-        let m = engines::by_name("candle").unwrap().load(&spec, &plan, &hub).unwrap();
-        let lp = m.log_probs(&ids).unwrap();
-        let nll: f64 = (0..ids.len() - 1)
-            .map(|i| -f64::from(lp.get(i).unwrap().to_vec1::<f32>().unwrap()[ids[i + 1] as usize]))
-            .sum();
-        (nll / (ids.len() - 1) as f64).exp()
+        let lp = common::next_token_log_probs("candle", technique, &spec, &hub, &ids);
+        (-lp.iter().map(|v| f64::from(*v)).sum::<f64>() / lp.len() as f64).exp()
     };
     let (p0, p3, p6) = (ppl("f32"), ppl("prune:0.3"), ppl("prune:0.6"));
     eprintln!("perplexity: dense {p0:.2}, 30% pruned {p3:.2}, 60% pruned {p6:.2}");

@@ -17,7 +17,7 @@ pub enum Linear {
     Dense(Tensor),
     /// A ggml block-quantized weight run by candle's quantized kernels.
     Quant(QMatMul, usize),
-    /// A Q4_0/Q4_1/Q8_0 weight repacked for our kernels ([`super::kernels`]).
+    /// A Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 weight repacked for our kernels ([`super::kernels`]).
     Packed(PackedWeight),
 }
 
@@ -64,7 +64,7 @@ pub fn prune_magnitude(src: SourceTensor, s: f32, keep_format: bool, stats: &mut
     }
     stats.pruned_weights += k;
     stats.prunable_weights += w.len();
-    let pruned = Tensor::from_vec(w, shape, &candle_core::Device::Cpu)?;
+    let pruned = Tensor::from_vec(w, shape, &Device::Cpu)?;
     Ok(match src {
         SourceTensor::Quant(q) if keep_format && !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16) => {
             SourceTensor::Quant(quantize_rows(&pruned, q.dtype())?.0)
@@ -115,19 +115,7 @@ impl Linear {
         }
     }
 
-    /// Output features.
-    pub fn out_features(&self) -> Result<usize> {
-        Ok(match self {
-            Linear::Dense(w) => w.dims2()?.0,
-            Linear::Quant(qm, _) => match qm {
-                QMatMul::QTensor(q) => q.shape().dims2()?.0,
-                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2()?.0,
-            },
-            Linear::Packed(p) => p.rows(),
-        })
-    }
-
-    /// `out (m, out_features) = x (m, in_features) · Wᵀ` on flat buffers: our kernels
+    /// `out (m, outputs) = x (m, inputs) · Wᵀ` on flat buffers: our kernels
     /// directly for packed weights, candle's matmul for the rest.
     pub fn matmul_into(&self, x: &[f32], m: usize, out: &mut [f32]) -> Result<()> {
         if let Linear::Packed(p) = self {

@@ -64,3 +64,18 @@ pub fn smollm2() -> Option<(harness::models::ModelSpec, PathBuf, harness::models
     let (_, tok) = spec.open(&hub).unwrap();
     Some((spec, hub, tok))
 }
+
+/// The log-probability `engine` running `technique` gives each next token of `ids`
+/// (teacher-forced, one pass).
+pub fn next_token_log_probs(
+    engine: &str,
+    technique: &str,
+    spec: &harness::models::ModelSpec,
+    hub: &Path,
+    ids: &[u32],
+) -> Vec<f32> {
+    let plan = harness::techniques::TechniqueName::parse(technique).unwrap().plan();
+    let m = harness::engines::by_name(engine).unwrap().load(spec, &plan, hub).unwrap();
+    let lp = m.log_probs(ids).unwrap();
+    (0..ids.len() - 1).map(|i| lp.get(i).unwrap().to_vec1::<f32>().unwrap()[ids[i + 1] as usize]).collect()
+}

@@ -10,7 +10,7 @@ use super::{Batch, Capabilities, Engine, LoadedModel, CANDLE_VERSION, DEFAULT_EN
 use crate::engines::rss;
 use crate::models::generate::KvMode;
 use crate::models::linear::LoadStats;
-use crate::models::llama::{argmax_rows, Decoder, FlatKv, Logits, Segment};
+use crate::models::llama::{argmax_flat, argmax_rows, Decoder, FlatKv, Logits, Segment};
 use crate::models::weights::NotApplicable;
 use crate::models::ModelSpec;
 use crate::techniques::layer_skip::layers_to_skip;
@@ -93,19 +93,7 @@ impl CandleBatch<'_> {
         let vocab = self.model.config().vocab_size;
         let kv = self.state.get_or_insert_with(|| self.model.new_flat_kv(b));
         let logits = self.model.forward_flat(flat, b, pos, kv, Logits::Last)?;
-        Ok(logits
-            .chunks_exact(vocab)
-            .map(|row| {
-                // The first maximum, as candle's argmax picks it.
-                let mut best = 0;
-                for (i, v) in row.iter().enumerate() {
-                    if *v > row[best] {
-                        best = i;
-                    }
-                }
-                best as u32
-            })
-            .collect())
+        Ok(argmax_flat(&logits, vocab))
     }
 }
 

@@ -89,15 +89,17 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// The best this CPU offers (once per process; `HARNESS_KERNELS=portable|avx2` lowers it).
-    pub fn detect() -> Isa {
-        static ISA: OnceLock<Isa> = OnceLock::new();
+    /// The best this CPU offers (once per process; `HARNESS_KERNELS=portable|avx2` lowers
+    /// it); `None` when `HARNESS_KERNELS=candle` keeps candle's kernels.
+    pub fn detect() -> Option<Isa> {
+        static ISA: OnceLock<Option<Isa>> = OnceLock::new();
         *ISA.get_or_init(|| {
             let best = best_isa();
             match std::env::var("HARNESS_KERNELS").as_deref() {
-                Ok("portable") => Isa::Portable,
-                Ok("avx2") if best != Isa::Portable => Isa::Avx2,
-                _ => best,
+                Ok("candle") => None,
+                Ok("portable") => Some(Isa::Portable),
+                Ok("avx2") if best != Isa::Portable => Some(Isa::Avx2),
+                _ => Some(best),
             }
         })
     }
@@ -160,12 +162,9 @@ pub(crate) struct Layout {
 impl PackedWeight {
     /// Repack a ggml tensor `(rows, cols)`; `None` when its format has no packed kernel.
     pub fn from_qtensor(q: &QTensor) -> Result<Option<Self>> {
-        let Some(format) = PackFormat::of(q.dtype()) else { return Ok(None) };
-        if std::env::var("HARNESS_KERNELS").as_deref() == Ok("candle") {
-            return Ok(None);
-        }
+        let (Some(format), Some(isa)) = (PackFormat::of(q.dtype()), Isa::detect()) else { return Ok(None) };
         let (rows, cols) = q.shape().dims2()?;
-        Ok(Some(Self::pack(format, Isa::detect(), rows, cols, &q.data()?)?))
+        Ok(Some(Self::pack(format, isa, rows, cols, &q.data()?)?))
     }
 
     /// Repack ggml blocks (`rows × cols/32` blocks in file order) for `isa`.
@@ -238,14 +237,6 @@ impl PackedWeight {
 
     pub fn cols(&self) -> usize {
         self.cols
-    }
-
-    pub fn format(&self) -> PackFormat {
-        self.format
-    }
-
-    pub fn isa(&self) -> Isa {
-        self.isa
     }
 
     /// Bytes of the packed weight (equal to the file's blocks, padding rows aside).
@@ -382,15 +373,12 @@ impl QuantActs {
             quantize_blocks(x, &mut codes, &mut d, &mut s);
         } else {
             // Prefill: rows spread over the pool (each worker its own rows).
-            let (cp, dp, sp) = (SendPtr(codes.as_mut_ptr().cast()), SendPtr(d.as_mut_ptr()), SendPtr(s.as_mut_ptr()));
+            let (cp, dp, sp) = (SendPtr(codes.as_mut_ptr()), SendPtr(d.as_mut_ptr()), SendPtr(s.as_mut_ptr()));
             candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
                 // SAFETY: rows in `range` are this worker's alone.
                 let (codes, d, s) = unsafe {
                     (
-                        std::slice::from_raw_parts_mut(
-                            cp.get().cast::<i8>().add(range.start * cols),
-                            range.len() * cols,
-                        ),
+                        std::slice::from_raw_parts_mut(cp.get().add(range.start * cols), range.len() * cols),
                         std::slice::from_raw_parts_mut(dp.get().add(range.start * blocks), range.len() * blocks),
                         std::slice::from_raw_parts_mut(sp.get().add(range.start * blocks), range.len() * blocks),
                     )
@@ -424,25 +412,15 @@ fn quantize_blocks(x: &[f32], codes: &mut [i8], d: &mut [f32], s: &mut [f32]) {
     }
 }
 
-/// A raw output pointer shared with the pool's workers.
+/// A raw output pointer handed to the pool's workers, each writing its own disjoint part.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
+pub(crate) struct SendPtr<T>(pub *mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    pub fn get(self) -> *mut T {
         self.0
     }
-}
-
-/// Check a fast path against the portable one (used by tests and `harness` self-checks).
-pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
-
-/// Refuse a shape the kernels cannot take (the caller keeps candle's path).
-pub fn supports(dtype: GgmlDType, cols: usize) -> bool {
-    PackFormat::of(dtype).is_some() && cols.is_multiple_of(BLOCK)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use anyhow::{ensure, Result};
 use candle_core::{CpuStorage, Storage, Tensor};
 
 use super::{Decoder, Logits};
+use crate::models::kernels::SendPtr;
 
 /// Keys and values of a batch of sequences, per layer `[kv_heads][capacity][head_dim]`,
 /// written in place and grown by doubling (in steps of 256 positions).
@@ -55,17 +56,6 @@ impl SeqKv {
             }
         }
         self.cap = cap;
-    }
-}
-
-/// A raw pointer handed to the pool's workers, each writing its own disjoint part.
-#[derive(Clone, Copy)]
-struct Shared(*mut f32);
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-impl Shared {
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }
 
@@ -145,19 +135,10 @@ impl Decoder {
             blk.wk.matmul_into(&xn, m, &mut k)?;
             blk.wv.matmul_into(&xn, m, &mut v)?;
             for r in 0..m {
-                let at = pos + r % seq;
-                rope(
-                    &mut q[r * nh * hd..][..nh * hd],
-                    hd,
-                    &p.cos[at * hd / 2..][..hd / 2],
-                    &p.sin[at * hd / 2..][..hd / 2],
-                );
-                rope(
-                    &mut k[r * nkv * hd..][..nkv * hd],
-                    hd,
-                    &p.cos[at * hd / 2..][..hd / 2],
-                    &p.sin[at * hd / 2..][..hd / 2],
-                );
+                let at = (pos + r % seq) * hd / 2;
+                let (cos, sin) = (&p.cos[at..][..hd / 2], &p.sin[at..][..hd / 2]);
+                rope(&mut q[r * nh * hd..][..nh * hd], hd, cos, sin);
+                rope(&mut k[r * nkv * hd..][..nkv * hd], hd, cos, sin);
             }
             for (b, s) in kv.seqs.iter_mut().enumerate() {
                 let (kc, vc) = &mut s.layers[i];
@@ -195,11 +176,28 @@ impl Decoder {
         }
         let mut normed = vec![0f32; last.len()];
         rms_norm(&last, &p.norm, eps, &mut normed);
-        let vocab = self.lm_head.out_features()?;
+        let vocab = cfg.vocab_size;
         let mut logits = vec![0f32; rows.len() * vocab];
         self.lm_head.matmul_into(&normed, rows.len(), &mut logits)?;
         Ok(logits)
     }
+}
+
+/// Greedy pick per row of flat `(rows, vocab)` logits: the first maximum, as candle's
+/// `argmax` picks it (the flat forward's counterpart of [`super::argmax_rows`]).
+pub fn argmax_flat(logits: &[f32], vocab: usize) -> Vec<u32> {
+    logits
+        .chunks_exact(vocab)
+        .map(|row| {
+            let mut best = 0;
+            for (i, v) in row.iter().enumerate() {
+                if *v > row[best] {
+                    best = i;
+                }
+            }
+            best as u32
+        })
+        .collect()
 }
 
 /// `out = x / sqrt(mean(x²) + eps) · w`, per row of `w.len()`.
@@ -273,7 +271,7 @@ fn attend(
     (nh, nkv, hd): (usize, usize, usize),
 ) {
     let scale = 1.0 / (hd as f32).sqrt();
-    let out_ptr = Shared(out.as_mut_ptr());
+    let out_ptr = SendPtr(out.as_mut_ptr());
     let total = out.len();
     let item = |it: usize| {
         let (b, head) = (it / nh, it % nh);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 mod flat;
 
-pub use flat::FlatKv;
+pub use flat::{argmax_flat, FlatKv};
 
 use super::kv_cache::KvState;
 use super::linear::{prune_magnitude, Linear, LoadStats};
