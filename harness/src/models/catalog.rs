@@ -50,6 +50,11 @@ pub struct HubSpec {
     pub file: String,
     #[serde(default = "default_revision")]
     pub revision: String,
+    /// The script that fetches this model into the hub cache (`bash SCRIPT HUB_CACHE`), run by
+    /// `harness run` when the file is missing; relative paths are the repository's (the grid
+    /// file's folder's parent). Not part of the model's identity.
+    #[serde(default, skip_serializing)]
+    pub fetch: Option<String>,
 }
 
 fn default_revision() -> String {

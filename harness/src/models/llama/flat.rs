@@ -13,6 +13,8 @@ use anyhow::{ensure, Result};
 use candle_core::{CpuStorage, Storage, Tensor};
 
 use super::{Decoder, Logits};
+use crate::models::arch::gemma3::gelu_tanh;
+use crate::models::arch::Activation;
 use crate::models::kernels::SendPtr;
 
 /// Keys and values of a batch of sequences, per layer `[kv_heads][capacity][head_dim]`,
@@ -59,24 +61,58 @@ impl SeqKv {
     }
 }
 
+/// What a layer of another architecture adds to Llama's ([`crate::models::arch::Traits`]).
+#[derive(Debug, Clone, Default)]
+pub(super) struct LayerExtras {
+    /// Biases of q (the kept heads' rows), k and v.
+    pub bias: Option<[Vec<f32>; 3]>,
+    /// RMSNorm weights of each query and key head, `head_dim` long.
+    pub q_norm: Option<Vec<f32>>,
+    pub k_norm: Option<Vec<f32>>,
+    /// RMSNorm of the attention and MLP outputs before their residual adds.
+    pub post_attn: Option<Vec<f32>>,
+    pub post_ffn: Option<Vec<f32>>,
+    /// Attends to a sliding window, with the local RoPE tables.
+    pub local: bool,
+}
+
 /// Norm weights and RoPE tables as plain slices (copied once at load).
 pub(super) struct FlatParams {
     pub attn_norm: Vec<Vec<f32>>,
     pub ffn_norm: Vec<Vec<f32>>,
+    pub extras: Vec<LayerExtras>,
     pub norm: Vec<f32>,
     pub cos: Vec<f32>,
     pub sin: Vec<f32>,
+    /// RoPE tables of the local layers, when their base differs.
+    pub local: Option<(Vec<f32>, Vec<f32>)>,
+    /// The MLP's gate activation (the architecture's).
+    pub act: Activation,
 }
 
 impl FlatParams {
-    pub fn new(attn: &[&Tensor], ffn: &[&Tensor], norm: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Self> {
+    pub fn new(
+        attn: &[&Tensor],
+        ffn: &[&Tensor],
+        extras: Vec<LayerExtras>,
+        norm: &Tensor,
+        (cos, sin): (&Tensor, &Tensor),
+        local: Option<(&Tensor, &Tensor)>,
+        act: Activation,
+    ) -> Result<Self> {
         let v = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
         Ok(Self {
             attn_norm: attn.iter().map(|t| v(t)).collect::<Result<_>>()?,
             ffn_norm: ffn.iter().map(|t| v(t)).collect::<Result<_>>()?,
+            extras,
             norm: v(norm)?,
             cos: v(cos)?,
             sin: v(sin)?,
+            local: match local {
+                Some((c, s)) => Some((v(c)?, v(s)?)),
+                None => None,
+            },
+            act,
         })
     }
 }
@@ -113,32 +149,50 @@ impl Decoder {
             s.reserve(pos + seq, nkv, hd);
         }
 
+        let tr = cfg.arch.traits();
         let mut x = vec![0f32; m * h];
         {
             let (storage, layout) = self.embed.storage_and_layout();
             let Storage::Cpu(CpuStorage::F32(table)) = &*storage else { anyhow::bail!("embedding is not f32 on CPU") };
             let table = &table[layout.start_offset()..];
+            let scale = if tr.embed_scale { (h as f32).sqrt() } else { 1.0 };
             for (row, &t) in x.chunks_exact_mut(h).zip(tokens) {
                 ensure!((t as usize) < cfg.vocab_size, "token {t} outside the vocabulary");
-                row.copy_from_slice(&table[t as usize * h..][..h]);
+                row.iter_mut().zip(&table[t as usize * h..][..h]).for_each(|(d, s)| *d = s * scale);
             }
         }
-        let inter = cfg.intermediate_size;
+        let inter = self.blocks.iter().map(|b| b.channels).max().unwrap_or(0);
         let (mut xn, mut tmp) = (vec![0f32; m * h], vec![0f32; m * h]);
         let (mut q, mut k, mut v) = (vec![0f32; m * nh * hd], vec![0f32; m * nkv * hd], vec![0f32; m * nkv * hd]);
         let mut att = vec![0f32; m * nh * hd];
         let (mut gate, mut up) = (vec![0f32; m * inter], vec![0f32; m * inter]);
 
         for (i, blk) in self.blocks.iter().enumerate() {
+            let ex = &p.extras[i];
+            let nq = blk.heads.len();
+            let (q, att) = (&mut q[..m * nq * hd], &mut att[..m * nq * hd]);
             rms_norm(&x, &p.attn_norm[i], eps, &mut xn);
-            blk.wq.matmul_into(&xn, m, &mut q)?;
+            blk.wq.matmul_into(&xn, m, q)?;
             blk.wk.matmul_into(&xn, m, &mut k)?;
             blk.wv.matmul_into(&xn, m, &mut v)?;
+            if let Some([bq, bk, bv]) = &ex.bias {
+                for (out, b) in [(&mut *q, bq), (&mut k, bk), (&mut v, bv)] {
+                    out.chunks_exact_mut(b.len()).for_each(|r| r.iter_mut().zip(b).for_each(|(o, b)| *o += b));
+                }
+            }
+            if let (Some(qn), Some(kn)) = (&ex.q_norm, &ex.k_norm) {
+                rms_norm_in_place(q, qn, eps);
+                rms_norm_in_place(&mut k, kn, eps);
+            }
+            let (cos_t, sin_t) = match (&p.local, ex.local) {
+                (Some((c, s)), true) => (c, s),
+                _ => (&p.cos, &p.sin),
+            };
             for r in 0..m {
                 let at = (pos + r % seq) * hd / 2;
-                let (cos, sin) = (&p.cos[at..][..hd / 2], &p.sin[at..][..hd / 2]);
-                rope(&mut q[r * nh * hd..][..nh * hd], hd, cos, sin);
-                rope(&mut k[r * nkv * hd..][..nkv * hd], hd, cos, sin);
+                let (cos, sin) = (&cos_t[at..][..hd / 2], &sin_t[at..][..hd / 2]);
+                rope(&mut q[r * nq * hd..][..nq * hd], hd, cos, sin, tr.rope_halves);
+                rope(&mut k[r * nkv * hd..][..nkv * hd], hd, cos, sin, tr.rope_halves);
             }
             for (b, s) in kv.seqs.iter_mut().enumerate() {
                 let (kc, vc) = &mut s.layers[i];
@@ -151,16 +205,22 @@ impl Decoder {
                     }
                 }
             }
-            attend(kv, i, &q, &mut att, batch, seq, pos, (nh, nkv, hd));
-            blk.wo.matmul_into(&att, m, &mut tmp)?;
-            x.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+            let window = if ex.local { cfg.sliding_window } else { None };
+            attend(kv, i, q, att, batch, seq, pos, (&blk.heads, hd), window);
+            blk.wo.matmul_into(att, m, &mut tmp)?;
+            add_residual(&mut x, &mut tmp, ex.post_attn.as_deref(), eps, &mut xn);
 
             rms_norm(&x, &p.ffn_norm[i], eps, &mut xn);
-            blk.w_gate.matmul_into(&xn, m, &mut gate)?;
-            blk.w_up.matmul_into(&xn, m, &mut up)?;
-            gate.iter_mut().zip(&up).for_each(|(g, u)| *g = *g / (1.0 + exp(-*g)) * u);
-            blk.w_down.matmul_into(&gate, m, &mut tmp)?;
-            x.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+            let c = blk.channels;
+            let (gate, up) = (&mut gate[..m * c], &mut up[..m * c]);
+            blk.w_gate.matmul_into(&xn, m, gate)?;
+            blk.w_up.matmul_into(&xn, m, up)?;
+            match p.act {
+                Activation::Silu => gate.iter_mut().zip(&*up).for_each(|(g, u)| *g = *g / (1.0 + exp(-*g)) * u),
+                Activation::GeluTanh => gate.iter_mut().zip(&*up).for_each(|(g, u)| *g = gelu_tanh(*g) * u),
+            }
+            blk.w_down.matmul_into(gate, m, &mut tmp)?;
+            add_residual(&mut x, &mut tmp, ex.post_ffn.as_deref(), eps, &mut xn);
         }
         for s in &mut kv.seqs {
             s.len = pos + seq;
@@ -212,13 +272,43 @@ fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
-/// Interleaved RoPE over every head of one row: pairs `(2j, 2j+1)` turned by angle j.
-fn rope(row: &mut [f32], hd: usize, cos: &[f32], sin: &[f32]) {
+/// RMSNorm of each `w.len()`-wide piece of `x`, in place (Gemma's per-head q/k norms).
+fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
+    for row in x.chunks_exact_mut(w.len()) {
+        let inv = 1.0 / (dot(row, row) / w.len() as f32 + eps).sqrt();
+        row.iter_mut().zip(w).for_each(|(v, w)| *v *= inv * w);
+    }
+}
+
+/// `x += out`, or `x += rms_norm(out)` when the architecture normalises a sub-layer's output.
+fn add_residual(x: &mut [f32], out: &mut [f32], post: Option<&[f32]>, eps: f32, scratch: &mut [f32]) {
+    let add = match post {
+        Some(w) => {
+            rms_norm(out, w, eps, scratch);
+            &*scratch
+        }
+        None => &*out,
+    };
+    x.iter_mut().zip(add).for_each(|(a, b)| *a += b);
+}
+
+/// RoPE over every head of one row: Llama turns adjacent pairs `(2j, 2j+1)` by angle j,
+/// Qwen2 and Gemma (`halves`) the pairs `(j, j + hd/2)`.
+fn rope(row: &mut [f32], hd: usize, cos: &[f32], sin: &[f32], halves: bool) {
     for head in row.chunks_exact_mut(hd) {
-        for (j, pair) in head.chunks_exact_mut(2).enumerate() {
-            let (x0, x1) = (pair[0], pair[1]);
-            pair[0] = x0 * cos[j] - x1 * sin[j];
-            pair[1] = x0 * sin[j] + x1 * cos[j];
+        if halves {
+            let (a, b) = head.split_at_mut(hd / 2);
+            for j in 0..hd / 2 {
+                let (x0, x1) = (a[j], b[j]);
+                a[j] = x0 * cos[j] - x1 * sin[j];
+                b[j] = x0 * sin[j] + x1 * cos[j];
+            }
+        } else {
+            for (j, pair) in head.chunks_exact_mut(2).enumerate() {
+                let (x0, x1) = (pair[0], pair[1]);
+                pair[0] = x0 * cos[j] - x1 * sin[j];
+                pair[1] = x0 * sin[j] + x1 * cos[j];
+            }
         }
     }
 }
@@ -268,14 +358,16 @@ fn attend(
     batch: usize,
     seq: usize,
     pos: usize,
-    (nh, nkv, hd): (usize, usize, usize),
+    (heads, hd): (&[usize], usize),
+    window: Option<usize>,
 ) {
+    let nh = heads.len();
     let scale = 1.0 / (hd as f32).sqrt();
     let out_ptr = SendPtr(out.as_mut_ptr());
     let total = out.len();
     let item = |it: usize| {
         let (b, head) = (it / nh, it % nh);
-        let g = head / (nh / nkv);
+        let g = heads[head];
         let s = &kv.seqs[b];
         let (kc, vc) = &s.layers[layer];
         let (kh, vh) = (&kc[g * s.cap * hd..], &vc[g * s.cap * hd..]);
@@ -285,9 +377,11 @@ fn attend(
             let r = b * seq + t;
             let qv = &q[(r * nh + head) * hd..][..hd];
             let len = pos + t + 1;
+            // A local layer sees the last `window` positions, itself included.
+            let first = window.map_or(0, |w| len.saturating_sub(w));
             scores.clear();
             let mut max = f32::NEG_INFINITY;
-            for j in 0..len {
+            for j in first..len {
                 let sc = dot(qv, &kh[j * hd..][..hd]) * scale;
                 max = max.max(sc);
                 scores.push(sc);
@@ -295,7 +389,7 @@ fn attend(
             scores.iter_mut().for_each(|sc| *sc = exp(*sc - max));
             let sum: f32 = scores.iter().sum();
             acc.iter_mut().for_each(|a| *a = 0.0);
-            for (j, &w) in scores.iter().enumerate() {
+            for (j, &w) in (first..len).zip(&scores) {
                 for (a, vv) in acc.iter_mut().zip(&vh[j * hd..][..hd]) {
                     *a += w * vv;
                 }

@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 
 mod flat;
 
+pub(crate) use flat::exp;
 pub use flat::{argmax_flat, FlatKv};
 
+use super::arch::Arch;
 use super::kv_cache::KvState;
-use super::linear::{prune_magnitude, Linear, LoadStats};
-use super::weights::{WeightFormat, WeightSource};
+use super::linear::{prune_magnitude, select, Linear, LoadStats};
+use super::weights::{NotApplicable, WeightFormat, WeightSource};
 
 /// Hyper-parameters of a Llama-style decoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,19 +29,36 @@ pub struct LlamaConfig {
     pub rope_theta: f32,
     pub rms_norm_eps: f64,
     pub max_seq_len: usize,
+    /// The architecture whose forward runs (Llama unless a GGUF says otherwise).
+    #[serde(default, skip_serializing_if = "Arch::is_llama")]
+    pub arch: Arch,
+    /// Width of a head when it is not hidden/heads (Gemma 3: 256 at hidden 640).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_length: Option<usize>,
+    /// Positions a local layer attends to (Gemma 3's sliding window); `None`: every layer is global.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<usize>,
+    /// RoPE base of the local layers, when it differs from the global one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_local_theta: Option<f32>,
 }
 
 impl LlamaConfig {
     pub fn head_dim(&self) -> usize {
-        self.hidden_size / self.num_heads
+        self.key_length.unwrap_or(self.hidden_size / self.num_heads)
     }
 
     /// Parameters in the transformer (embedding counted once even when tied).
     pub fn parameters(&self) -> usize {
         let h = self.hidden_size;
-        let kv = self.num_kv_heads * self.head_dim();
-        let per_layer = h * h * 2 + h * kv * 2 + 3 * h * self.intermediate_size + 2 * h;
+        let (q, kv) = (self.num_heads * self.head_dim(), self.num_kv_heads * self.head_dim());
+        let per_layer = h * q * 2 + h * kv * 2 + 3 * h * self.intermediate_size + 2 * h;
         self.vocab_size * h + self.num_layers * per_layer + h
+    }
+
+    /// Whether decoder layer `i` (the file's numbering) attends only to a sliding window.
+    pub fn is_local(&self, i: usize) -> bool {
+        self.sliding_window.is_some() && self.arch == Arch::Gemma3 && crate::models::arch::gemma3::is_local(i)
     }
 }
 
@@ -53,6 +72,37 @@ struct Block {
     w_gate: Linear,
     w_up: Linear,
     w_down: Linear,
+    /// The KV head each kept query head reads (all heads unless structured pruning removed some).
+    heads: Vec<usize>,
+    /// FFN channels kept.
+    channels: usize,
+}
+
+/// How to build a decoder beyond its weight format: what the compression techniques ask for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadOptions {
+    /// Decoder layers (the file's numbering) left out; their weights are never built.
+    pub skip: Vec<usize>,
+    /// Fraction of each decoder linear layer's weights zeroed by magnitude ([`prune_magnitude`]).
+    pub sparsity: Option<f32>,
+    /// Attention heads and FFN channels kept per layer (structured pruning): the matrices shrink.
+    pub structure: Option<Structure>,
+    /// Each decoder linear layer replaced by two thin factors of a truncated SVD ([`LowRank`]).
+    pub low_rank: Option<LowRank>,
+}
+
+/// Per decoder layer (the file's numbering), the query heads and FFN channels kept, ascending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Structure {
+    pub heads: Vec<Vec<usize>>,
+    pub channels: Vec<Vec<usize>>,
+}
+
+/// The rank of a low-rank factorisation: fixed, or the smallest keeping a fraction of the spectrum's energy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LowRank {
+    Rank(usize),
+    Energy(f32),
 }
 
 /// What the caller wants back from a forward pass.
@@ -81,51 +131,87 @@ impl Decoder {
     /// The embedding table stays f32 for lookups; the output head (tied or
     /// not) takes the technique's format like every other matmul.
     pub fn load(src: &mut dyn WeightSource, fmt: WeightFormat) -> Result<Self> {
-        Self::load_without(src, fmt, &[])
+        Self::load_with(src, fmt, &LoadOptions::default())
     }
 
     /// Like [`Decoder::load`], leaving out the decoder layers at the indices in `skip`
     /// (their weights are never built: the model really is smaller and faster).
     pub fn load_without(src: &mut dyn WeightSource, fmt: WeightFormat, skip: &[usize]) -> Result<Self> {
-        Self::load_pruned(src, fmt, skip, None)
+        Self::load_with(src, fmt, &LoadOptions { skip: skip.to_vec(), ..Default::default() })
     }
 
-    /// Like [`Decoder::load_without`], zeroing the fraction `sparsity` of smallest-magnitude
-    /// weights of every decoder linear layer first ([`prune_magnitude`]).
-    pub fn load_pruned(
-        src: &mut dyn WeightSource,
-        fmt: WeightFormat,
-        skip: &[usize],
-        sparsity: Option<f32>,
-    ) -> Result<Self> {
+    /// Build the decoder as `opt` says: layers left out, heads and channels removed, weights
+    /// pruned by magnitude, layers factored; every linear layer then stored in `fmt`.
+    pub fn load_with(src: &mut dyn WeightSource, fmt: WeightFormat, opt: &LoadOptions) -> Result<Self> {
         let cfg = src.config().clone();
-        ensure!(cfg.hidden_size.is_multiple_of(cfg.num_heads), "hidden size not divisible by heads");
+        let tr = cfg.arch.traits();
+        ensure!(
+            cfg.key_length.is_some() || cfg.hidden_size.is_multiple_of(cfg.num_heads),
+            "hidden size not divisible by heads"
+        );
         ensure!(cfg.num_heads.is_multiple_of(cfg.num_kv_heads), "heads not divisible by kv heads");
+        let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim());
         let mut stats = LoadStats::default();
         let head_src =
             if src.has("output.weight") { src.take("output.weight")? } else { src.take("token_embd.weight")? };
         let lm_head = Linear::build(head_src, fmt, &mut stats).context("output head")?;
         let embed = src.take("token_embd.weight")?.to_f32()?;
         stats.weight_bytes += embed.elem_count() * 4;
-        let norm_of = |src: &mut dyn WeightSource, name: &str| -> Result<Tensor> {
+        let vec_of = |src: &mut dyn WeightSource, name: &str| -> Result<Tensor> {
             src.take(name)?.to_f32().with_context(|| format!("tensor {name}"))
         };
         let mut blocks = Vec::with_capacity(cfg.num_layers);
-        for i in (0..cfg.num_layers).filter(|i| !skip.contains(i)) {
-            let mut lin = |name: &str| -> Result<Linear> {
+        let mut extras = Vec::with_capacity(cfg.num_layers);
+        for i in (0..cfg.num_layers).filter(|i| !opt.skip.contains(i)) {
+            let heads: Vec<usize> = match &opt.structure {
+                Some(st) => st.heads[i].clone(),
+                None => (0..nh).collect(),
+            };
+            let channels: Option<&[usize]> = opt.structure.as_ref().map(|st| st.channels[i].as_slice());
+            ensure!(!heads.is_empty(), "layer {i} keeps no attention head");
+            let head_rows: Vec<usize> = heads.iter().flat_map(|&h| h * hd..(h + 1) * hd).collect();
+            let rows_q = opt.structure.as_ref().map(|_| head_rows.as_slice());
+            let mut lin = |name: &str, rows: Option<&[usize]>, cols: Option<&[usize]>| -> Result<Linear> {
                 let full = format!("blk.{i}.{name}.weight");
+                let keep = fmt == WeightFormat::Native;
                 let mut t = src.take(&full)?;
-                if let Some(s) = sparsity {
-                    t = prune_magnitude(t, s, fmt == WeightFormat::Native, &mut stats)
-                        .with_context(|| format!("pruning {full}"))?;
+                if rows.is_some() || cols.is_some() {
+                    t = select(t, rows, cols, keep, &mut stats).with_context(|| format!("shrinking {full}"))?;
+                }
+                if let Some(s) = opt.sparsity {
+                    t = prune_magnitude(t, s, keep, &mut stats).with_context(|| format!("pruning {full}"))?;
+                }
+                if let Some(r) = opt.low_rank {
+                    return Linear::low_rank(t, r, fmt, &mut stats).with_context(|| format!("factoring {full}"));
                 }
                 Linear::build(t, fmt, &mut stats).with_context(|| format!("tensor {full}"))
             };
-            let (wq, wk, wv, wo) = (lin("attn_q")?, lin("attn_k")?, lin("attn_v")?, lin("attn_output")?);
-            let (w_gate, w_up, w_down) = (lin("ffn_gate")?, lin("ffn_up")?, lin("ffn_down")?);
+            let (wq, wk, wv) = (lin("attn_q", rows_q, None)?, lin("attn_k", None, None)?, lin("attn_v", None, None)?);
+            let wo = lin("attn_output", None, rows_q)?;
+            let (w_gate, w_up) = (lin("ffn_gate", channels, None)?, lin("ffn_up", channels, None)?);
+            let w_down = lin("ffn_down", None, channels)?;
+            let mut extra = flat::LayerExtras { local: cfg.is_local(i), ..Default::default() };
+            if tr.qkv_bias {
+                let bq = vec_of(src, &format!("blk.{i}.attn_q.bias"))?.to_vec1::<f32>()?;
+                let bq = head_rows.iter().map(|&r| bq[r]).collect();
+                let bk = vec_of(src, &format!("blk.{i}.attn_k.bias"))?.to_vec1::<f32>()?;
+                let bv = vec_of(src, &format!("blk.{i}.attn_v.bias"))?.to_vec1::<f32>()?;
+                extra.bias = Some([bq, bk, bv]);
+            }
+            if tr.qk_norm {
+                extra.q_norm = Some(vec_of(src, &format!("blk.{i}.attn_q_norm.weight"))?.to_vec1::<f32>()?);
+                extra.k_norm = Some(vec_of(src, &format!("blk.{i}.attn_k_norm.weight"))?.to_vec1::<f32>()?);
+            }
+            if tr.post_norms {
+                extra.post_attn = Some(vec_of(src, &format!("blk.{i}.post_attention_norm.weight"))?.to_vec1::<f32>()?);
+                extra.post_ffn = Some(vec_of(src, &format!("blk.{i}.post_ffw_norm.weight"))?.to_vec1::<f32>()?);
+            }
+            extras.push(extra);
             blocks.push(Block {
-                attn_norm: norm_of(src, &format!("blk.{i}.attn_norm.weight"))?,
-                ffn_norm: norm_of(src, &format!("blk.{i}.ffn_norm.weight"))?,
+                attn_norm: vec_of(src, &format!("blk.{i}.attn_norm.weight"))?,
+                ffn_norm: vec_of(src, &format!("blk.{i}.ffn_norm.weight"))?,
+                channels: channels.map_or(cfg.intermediate_size, <[usize]>::len),
+                heads: heads.iter().map(|h| h / (nh / nkv)).collect(),
                 wq,
                 wk,
                 wv,
@@ -135,17 +221,48 @@ impl Decoder {
                 w_down,
             });
         }
-        let norm = norm_of(src, "output_norm.weight")?;
+        let norm = vec_of(src, "output_norm.weight")?;
         stats.weight_bytes += (norm.elem_count() + blocks.len() * 2 * cfg.hidden_size) * 4;
-        let (cos, sin) = rope_tables(&cfg)?;
+        let (cos, sin) = rope_tables(&cfg, cfg.rope_theta)?;
+        let local = match cfg.rope_local_theta {
+            Some(theta) => Some(rope_tables(&cfg, theta)?),
+            None => None,
+        };
         let flat = flat::FlatParams::new(
             &blocks.iter().map(|b| &b.attn_norm).collect::<Vec<_>>(),
             &blocks.iter().map(|b| &b.ffn_norm).collect::<Vec<_>>(),
+            extras,
             &norm,
-            &cos,
-            &sin,
+            (&cos, &sin),
+            local.as_ref().map(|(c, s)| (c, s)),
+            tr.act,
         )?;
         Ok(Self { cfg, embed, blocks, norm, lm_head, cos, sin, flat, load_stats: stats })
+    }
+
+    /// Parameters of the decoder as built (structured pruning and low rank change it; the
+    /// embedding counted once even when tied, the way [`LlamaConfig::parameters`] counts).
+    pub fn parameters(&self) -> usize {
+        let h = self.cfg.hidden_size;
+        let layers: usize = self
+            .blocks
+            .iter()
+            .map(|b| {
+                [&b.wq, &b.wk, &b.wv, &b.wo, &b.w_gate, &b.w_up, &b.w_down]
+                    .iter()
+                    .map(|l| l.parameters())
+                    .sum::<usize>()
+                    + 2 * h
+            })
+            .sum();
+        self.cfg.vocab_size * h + layers + h
+    }
+
+    /// Gate the MLP with `act` instead of the architecture's own activation. Only for holding
+    /// the rest of the architecture to a reference that gates differently: candle-transformers
+    /// 0.11.1's `quantized_gemma3` uses SiLU where Gemma 3 (and llama.cpp) use GELU.
+    pub fn set_activation(&mut self, act: super::arch::Activation) {
+        self.flat.act = act;
     }
 
     pub fn config(&self) -> &LlamaConfig {
@@ -166,6 +283,7 @@ impl Decoder {
     /// sees the cached past; without one the sequence is attended on its own
     /// (`pos` must then be 0: that is the recompute mode).
     pub fn forward(&self, tokens: &Tensor, pos: usize, mut kv: Option<&mut KvState>, want: Logits) -> Result<Tensor> {
+        self.tensor_path()?;
         let (b, seq) = tokens.dims2()?;
         ensure!(kv.is_some() || pos == 0, "without a KV cache the whole sequence must be given");
         ensure!(pos + seq <= self.cfg.max_seq_len, "sequence of {} exceeds max {}", pos + seq, self.cfg.max_seq_len);
@@ -190,6 +308,20 @@ impl Decoder {
             Logits::Last => self.lm_head.forward(&x.i((.., seq - 1, ..))?.contiguous()?),
             Logits::All => self.lm_head.forward(&x),
         }
+    }
+
+    /// The tensor forward runs the Llama layer with every head; other architectures and
+    /// structurally pruned models run only the flat forward.
+    fn tensor_path(&self) -> Result<()> {
+        if !self.cfg.arch.is_llama() || self.blocks.iter().any(|b| b.heads.len() != self.cfg.num_heads) {
+            return Err(NotApplicable(format!(
+                "the tensor forward (serving's ragged step) runs only the full Llama architecture, not {}{}",
+                self.cfg.arch.name(),
+                if self.cfg.arch.is_llama() { " with heads removed" } else { "" }
+            ))
+            .into());
+        }
+        Ok(())
     }
 
     fn attention(
@@ -261,6 +393,7 @@ impl Decoder {
     /// against that sequence's own cache. Returns the logits of each segment's
     /// last token, `(segments, vocab)`.
     pub fn forward_segments(&self, segs: &mut [Segment<'_>]) -> Result<Tensor> {
+        self.tensor_path()?;
         ensure!(!segs.is_empty() && segs.iter().all(|s| !s.tokens.is_empty()), "empty segment");
         let h = self.cfg.hidden_size;
         let total: usize = segs.iter().map(|s| s.tokens.len()).sum();
@@ -343,9 +476,9 @@ fn causal_mask(seq: usize, pos: usize, dev: &Device) -> Result<Tensor> {
 }
 
 /// RoPE cos/sin tables `(max_seq, head_dim/2)`, theta_i = base^(-2i/d).
-fn rope_tables(cfg: &LlamaConfig) -> Result<(Tensor, Tensor)> {
+fn rope_tables(cfg: &LlamaConfig, theta: f32) -> Result<(Tensor, Tensor)> {
     let hd = cfg.head_dim();
-    let inv: Vec<f32> = (0..hd).step_by(2).map(|i| 1.0 / cfg.rope_theta.powf(i as f32 / hd as f32)).collect();
+    let inv: Vec<f32> = (0..hd).step_by(2).map(|i| 1.0 / theta.powf(i as f32 / hd as f32)).collect();
     let inv = Tensor::new(inv.as_slice(), &Device::Cpu)?;
     let t = Tensor::arange(0u32, cfg.max_seq_len as u32, &Device::Cpu)?.to_dtype(DType::F32)?;
     let freqs = t.reshape((cfg.max_seq_len, 1))?.matmul(&inv.reshape((1, hd / 2))?)?;
