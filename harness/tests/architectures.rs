@@ -155,7 +155,8 @@ fn gemma3_matches_llama_cpp() {
     for p in PROMPTS {
         let ids = tok.encode(p).unwrap();
         let want =
-            harness::workloads::generate::generate(lcpp.as_ref(), &[ids.clone()], NEW_TOKENS, KvMode::On).unwrap();
+            harness::workloads::generate::generate(lcpp.as_ref(), std::slice::from_ref(&ids), NEW_TOKENS, KvMode::On)
+                .unwrap();
         let want = &want.tokens[0];
         let all: Vec<u32> = ids.iter().chain(want).copied().collect();
         let lp = lcpp.log_probs(&all).unwrap();

@@ -21,7 +21,7 @@ fn model() -> CandleModel {
         max_seq: 256,
         seed: 5,
     };
-    CandleModel(Decoder::load(&mut SyntheticWeights::generate(&spec), WeightFormat::F32).unwrap())
+    CandleModel(Decoder::load(&mut SyntheticWeights::generate(&spec), WeightFormat::F32).unwrap(), None)
 }
 
 /// Requests sharing a 40-token prefix, with varied tails and answer lengths.

@@ -91,8 +91,10 @@ pub struct Capabilities {
     pub kv_dtypes: &'static [GgmlDType],
     /// Flash attention switched on or off as a plan asks.
     pub flash_attention: bool,
-    /// Magnitude pruning of the weights at load.
+    /// Rewriting the weights at load: magnitude and structured pruning, low-rank factors.
     pub prune: bool,
+    /// Speculative decoding with a draft of its own.
+    pub speculative: bool,
 }
 
 impl Capabilities {
@@ -104,6 +106,7 @@ impl Capabilities {
         kv_dtypes: &[GgmlDType::F32, GgmlDType::F16, GgmlDType::Q8_0, GgmlDType::Q4_0],
         flash_attention: true,
         prune: true,
+        speculative: true,
     };
 
     /// Why a cell running `plan` (on a serving workload when `serving`) cannot run
@@ -119,6 +122,9 @@ impl Capabilities {
             (true, self.log_probs, "log-probabilities for accuracy scoring"),
             (plan.flash_attention.is_some(), self.flash_attention, "a choice of flash attention"),
             (plan.sparsity.is_some(), self.prune, "magnitude pruning of the weights"),
+            (plan.structured.is_some(), self.prune, "structured pruning of heads and channels"),
+            (plan.low_rank.is_some(), self.prune, "low-rank factors of the weights"),
+            (plan.speculative.is_some(), self.speculative, "speculative decoding"),
         ];
         needs.iter().find(|(need, has, _)| *need && !*has).map(|(_, _, what)| format!("engine `{engine}` lacks {what}"))
     }
@@ -162,6 +168,12 @@ pub trait LoadedModel {
 
     fn weight_bytes(&self) -> usize {
         self.load_stats().weight_bytes
+    }
+
+    /// Figures of what the engine did beyond timings, for the cell's `extra` (parameters as
+    /// built, speculative decoding's acceptance); nothing by default.
+    fn run_stats(&self) -> serde_json::Value {
+        serde_json::Value::Null
     }
 }
 

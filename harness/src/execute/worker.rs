@@ -68,7 +68,7 @@ pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
 /// [`run_cell`] on a given engine (tests pass a scripted one).
 pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerReply> {
     let cfg = &req.config;
-    let plan = cfg.technique.plan();
+    let mut plan = cfg.technique.plan();
     let w = &cfg.workload_spec;
     if let Some(why) = cfg.technique.not_applicable(w.serving.is_some()) {
         return Err(NotApplicable(why).into());
@@ -88,6 +88,9 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
     let corpus = Corpus::load(&req.corpus_dir, &w.corpus)?;
     let inputs = workloads::prepare(w, &corpus, &tok)?;
     drop(corpus);
+    if plan.needs_calibration() {
+        plan.calibration = workloads::calibration(&inputs, CALIBRATION_TOKENS)?;
+    }
 
     let model = engine.load(&cfg.model_spec, &plan, &req.hub_cache)?;
     check_memory_cap(cfg, model.peak_memory_mb(), "loading the model")?;
@@ -106,17 +109,24 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
     check_memory_cap(cfg, summary.peak_rss_mb, "measuring")?;
     summary.weight_mb = model.weight_bytes() as f64 / (1024.0 * 1024.0);
     let load_stats = model.load_stats().clone();
+    let run_stats = model.run_stats();
     let acc = score(engine, cfg, model, &inputs.eval, &req.hub_cache)?;
     summary.perplexity = Some(acc.perplexity);
     summary.ref_perplexity = Some(acc.ref_perplexity);
     summary.agreement = Some(acc.agreement);
     summary.kl_mean = Some(acc.kl_mean);
     summary.extra = extra(&plan, &load_stats, inputs.eval.len() - 1, summary.extra.take());
+    if let (serde_json::Value::Object(obj), serde_json::Value::Object(more)) = (&mut summary.extra, run_stats) {
+        obj.extend(more);
+    }
     if let (Some(b), serde_json::Value::Object(obj)) = (&busy, &mut summary.extra) {
         obj.insert("machine_load".into(), b.to_json());
     }
     Ok(WorkerReply { status: CellStatus::Ok, reason: None, summary: Some(summary), samples })
 }
+
+/// Tokens of training text the importance scores of structured pruning are computed on.
+const CALIBRATION_TOKENS: usize = 256;
 
 fn extra(plan: &ExecutionPlan, ls: &LoadStats, eval_tokens: usize, more: serde_json::Value) -> serde_json::Value {
     let mut v = serde_json::json!({
@@ -129,6 +139,7 @@ fn extra(plan: &ExecutionPlan, ls: &LoadStats, eval_tokens: usize, more: serde_j
         "linear_tensors": ls.linear_tensors,
         "fallback_tensors": ls.fallback_tensors,
         "sparsity": ls.sparsity(),
+        "low_rank_kept": (ls.factored_weights > 0).then(|| ls.low_rank_params as f64 / ls.factored_weights as f64),
         "eval_tokens": eval_tokens,
     });
     if let (Some(obj), serde_json::Value::Object(more)) = (v.as_object_mut(), more) {

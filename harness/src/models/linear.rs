@@ -175,6 +175,25 @@ impl Linear {
         Ok(Linear::LowRank { a: Box::new(a), b: Box::new(b), rank: r })
     }
 
+    /// The weight as f32 `(out, in)` (a low-rank layer: the product of its factors).
+    pub fn to_f32(&self) -> Result<Tensor> {
+        Ok(match self {
+            Linear::Dense(t) => t.to_dtype(DType::F32)?,
+            Linear::Quant(q, _) => match q {
+                QMatMul::QTensor(t) => t.dequantize(&Device::Cpu)?,
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.to_dtype(DType::F32)?,
+            },
+            Linear::Packed(p) => {
+                let (rows, cols) = (p.rows(), p.cols());
+                let eye = Tensor::eye(cols, DType::F32, &Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
+                let mut out = vec![0f32; cols * rows];
+                p.matmul(&eye, cols, &mut out);
+                Tensor::from_vec(out, (cols, rows), &Device::Cpu)?.t()?.contiguous()?
+            }
+            Linear::LowRank { a, b, .. } => a.to_f32()?.matmul(&b.to_f32()?)?,
+        })
+    }
+
     /// Weights this layer multiplies by (both factors of a low-rank one).
     pub fn parameters(&self) -> usize {
         match self {
@@ -326,6 +345,39 @@ mod tests {
             assert!(zeroed_max <= kept_min, "{zeroed_max} > {kept_min}");
             assert!(orig.iter().zip(&p).all(|(o, q)| *q == 0.0 || o == q));
         }
+    }
+
+    #[test]
+    fn svd_reconstruction_error_falls_with_rank() {
+        let dev = candle_core::Device::Cpu;
+        // A matrix with a decaying spectrum, as trained weights have.
+        let a = Tensor::randn(0f32, 1.0, (48, 16), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, (16, 40), &dev).unwrap();
+        let w = (a.matmul(&b).unwrap() + Tensor::randn(0f32, 0.05, (48, 40), &dev).unwrap()).unwrap();
+        let err = |r: usize| -> f32 {
+            let (fa, fb, got) = truncated_svd(&w, crate::models::llama::LowRank::Rank(r), 1).unwrap();
+            assert_eq!(got, r);
+            let d = (fa.matmul(&fb).unwrap() - &w).unwrap();
+            d.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap().sqrt()
+        };
+        let errs: Vec<f32> = [2, 4, 8, 16, 40].iter().map(|&r| err(r)).collect();
+        assert!(errs.windows(2).all(|p| p[1] < p[0]), "{errs:?}");
+        assert!(errs[3] < 0.1 * errs[0] && errs[4] < 1e-3, "{errs:?}");
+        // An energy fraction picks the smallest rank that keeps it (16 here, the planted rank).
+        let (_, _, r) = truncated_svd(&w, crate::models::llama::LowRank::Energy(0.999), 1).unwrap();
+        assert!((14..=20).contains(&r), "rank {r}");
+        // A low-rank layer computes what its factors' product does.
+        let mut stats = LoadStats::default();
+        let lin = Linear::low_rank(
+            SourceTensor::Dense(w.clone()),
+            crate::models::llama::LowRank::Rank(8),
+            WeightFormat::F32,
+            &mut stats,
+        )
+        .unwrap();
+        assert!(matches!(lin, Linear::LowRank { rank: 8, .. }));
+        assert_eq!(lin.parameters(), 8 * (48 + 40));
+        assert_eq!(stats.low_rank_params, 8 * (48 + 40));
     }
 
     #[test]

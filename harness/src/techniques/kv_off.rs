@@ -20,6 +20,12 @@ impl Technique for KvOff {
     }
     fn apply(&self, _param: Option<&str>, plan: &mut ExecutionPlan) -> Result<(), String> {
         plan.claim(Aspect::KvCache, self.name())?;
+        if plan.speculative.is_some() {
+            return Err(format!(
+                "speculative decoding verifies drafts against a KV cache; it cannot run with `{}`",
+                self.name()
+            ));
+        }
         plan.kv = KvMode::Off;
         Ok(())
     }

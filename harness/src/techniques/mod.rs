@@ -14,18 +14,21 @@ mod flash_attn;
 mod kv_off;
 pub mod kv_type;
 pub mod layer_skip;
+mod lowrank;
 mod name;
 mod plan;
 mod precision;
 mod prefix_cache;
 mod prune;
+mod prune_heads;
 mod quantize;
+mod speculative;
 mod static_batching;
 
 use candle_core::quantized::GgmlDType;
 
 pub use name::TechniqueName;
-pub use plan::{dtype_bits, Aspect, ExecutionPlan, ServingFlags};
+pub use plan::{dtype_bits, Aspect, Draft, ExecutionPlan, LowRank, ServingFlags, Speculation};
 
 /// What kind of acceleration a technique is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -136,6 +139,9 @@ pub fn registry() -> Vec<Box<dyn Technique>> {
         Box::new(flash_attn::FlashAttn),
         Box::new(layer_skip::LayerSkip),
         Box::new(prune::Prune),
+        Box::new(prune_heads::PruneHeads),
+        Box::new(lowrank::LowRankTechnique),
+        Box::new(speculative::Speculative),
         Box::new(static_batching::StaticBatching),
         Box::new(continuous_batching::ContinuousBatching),
         Box::new(chunked_prefill::ChunkedPrefill),

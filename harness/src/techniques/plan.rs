@@ -3,7 +3,24 @@
 use candle_core::quantized::GgmlDType;
 
 use crate::models::generate::KvMode;
+pub use crate::models::llama::LowRank;
 use crate::models::WeightFormat;
+
+/// Speculative decoding: the draft and how many tokens it proposes per round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Speculation {
+    pub draft: Draft,
+    pub k: usize,
+}
+
+/// What drafts the tokens the model verifies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Draft {
+    /// The same model in another weight format (e.g. q4_0).
+    Format(WeightFormat),
+    /// The same model without N of its layers (self-speculative).
+    SkipLayers(usize),
+}
 
 /// What a worker does for a cell, after all its techniques applied. Open to new
 /// kinds of techniques: each adds the field it needs and claims its [`Aspect`] so
@@ -23,6 +40,15 @@ pub struct ExecutionPlan {
     pub kv_dtype: Option<GgmlDType>,
     /// Flash attention on or off; `None` leaves it to the engine.
     pub flash_attention: Option<bool>,
+    /// Each decoder linear layer replaced by the two factors of a truncated SVD.
+    pub low_rank: Option<LowRank>,
+    /// Fraction of attention heads and of FFN channels removed from every layer (structured pruning).
+    pub structured: Option<f32>,
+    /// Speculative decoding: a draft proposes tokens, the model verifies them in one pass.
+    pub speculative: Option<Speculation>,
+    /// Tokens the importance scores of structured pruning are computed on: set by the worker
+    /// from the corpus's training text, never the held-out text ([`crate::workloads::calibration`]).
+    pub calibration: Vec<u32>,
     /// Which technique decided each aspect.
     claims: Vec<(Aspect, &'static str)>,
 }
@@ -36,6 +62,8 @@ pub enum Aspect {
     Layers,
     Attention,
     Sparsity,
+    Heads,
+    Decoding,
 }
 
 impl Aspect {
@@ -46,7 +74,9 @@ impl Aspect {
             Aspect::KvCache => "the KV cache",
             Aspect::Layers => "the layers to run",
             Aspect::Attention => "the attention kernel",
-            Aspect::Sparsity => "the sparsity of the weights",
+            Aspect::Sparsity => "how each weight matrix is thinned (zeros or low rank)",
+            Aspect::Heads => "the attention heads and FFN channels kept",
+            Aspect::Decoding => "the decoding loop",
         }
     }
 }
@@ -79,6 +109,10 @@ impl Default for ExecutionPlan {
             sparsity: None,
             kv_dtype: None,
             flash_attention: None,
+            low_rank: None,
+            structured: None,
+            speculative: None,
+            calibration: Vec::new(),
             claims: Vec::new(),
         }
     }
@@ -118,6 +152,14 @@ impl ExecutionPlan {
             && self.sparsity == other.sparsity
             && self.kv_dtype == other.kv_dtype
             && self.flash_attention == other.flash_attention
+            && self.low_rank == other.low_rank
+            && self.structured == other.structured
+            && self.speculative == other.speculative
+    }
+
+    /// Whether the engine needs calibration text to build this plan.
+    pub fn needs_calibration(&self) -> bool {
+        self.structured.is_some()
     }
 
     /// Bits per weight the plan stores; `native` is the model file's own.

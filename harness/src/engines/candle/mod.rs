@@ -13,8 +13,12 @@ use crate::models::linear::LoadStats;
 use crate::models::llama::{argmax_flat, argmax_rows, Decoder, FlatKv, LoadOptions, Logits, Segment};
 use crate::models::weights::NotApplicable;
 use crate::models::ModelSpec;
+use crate::models::WeightFormat;
 use crate::techniques::layer_skip::layers_to_skip;
-use crate::techniques::ExecutionPlan;
+use crate::techniques::{Draft, ExecutionPlan};
+
+mod speculative;
+pub use speculative::Speculator;
 
 pub struct CandleEngine;
 
@@ -40,18 +44,54 @@ impl Engine for CandleEngine {
         let (mut src, _) = spec.open(hub_cache)?;
         // Skipped layers are never built: the model really is smaller and faster.
         let skip = layers_to_skip(src.config().num_layers, plan.skip_layers).map_err(NotApplicable)?;
-        let opt = LoadOptions { skip, sparsity: plan.sparsity, ..Default::default() };
+        let structure = match plan.structured {
+            Some(f) => {
+                // Importance is scored on the whole model as the file stores it, then the file is read again.
+                let whole = Decoder::load(src.as_mut(), WeightFormat::Native)?;
+                let st = whole.structure_for(&plan.calibration, f)?;
+                drop(whole);
+                src = spec.open(hub_cache)?.0;
+                Some(st)
+            }
+            None => None,
+        };
+        let opt = LoadOptions { skip, sparsity: plan.sparsity, structure, low_rank: plan.low_rank };
         let decoder = Decoder::load_with(src.as_mut(), plan.weights, &opt)?;
-        Ok(Box::new(CandleModel(decoder)))
+        let draft = match &plan.speculative {
+            None => None,
+            Some(sp) => {
+                let (mut src, _) = spec.open(hub_cache)?;
+                let d = match sp.draft {
+                    Draft::Format(f) => Decoder::load(src.as_mut(), f)?,
+                    Draft::SkipLayers(n) => {
+                        let skip = layers_to_skip(src.config().num_layers, n).map_err(NotApplicable)?;
+                        Decoder::load_without(src.as_mut(), plan.weights, &skip)?
+                    }
+                };
+                Some(Speculator { draft: d, k: sp.k, stats: Default::default() })
+            }
+        };
+        Ok(Box::new(CandleModel(decoder, draft)))
     }
 }
 
-/// A [`Decoder`] behind the engine traits.
-pub struct CandleModel(pub Decoder);
+/// A [`Decoder`] behind the engine traits, with the draft of speculative decoding when the plan has one.
+pub struct CandleModel(pub Decoder, pub Option<Speculator>);
 
 impl LoadedModel for CandleModel {
     fn batch(&self, kv: KvMode) -> Result<Box<dyn Batch + '_>> {
+        if let Some(sp) = &self.1 {
+            return Ok(Box::new(speculative::SpecBatch::new(&self.0, sp)));
+        }
         Ok(Box::new(CandleBatch { model: &self.0, kv_on: kv == KvMode::On, state: None }))
+    }
+
+    fn run_stats(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({ "parameters": self.0.parameters() });
+        if let Some(sp) = &self.1 {
+            v["speculation"] = sp.stats.to_json();
+        }
+        v
     }
 
     fn step_ragged(&self, segs: &mut [Segment<'_>]) -> Result<Vec<u32>> {

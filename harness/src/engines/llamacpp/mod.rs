@@ -87,7 +87,14 @@ impl Engine for LlamaCppEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { recompute: false, ragged_step: false, layer_skip: false, prune: false, ..Capabilities::ALL }
+        Capabilities {
+            recompute: false,
+            ragged_step: false,
+            layer_skip: false,
+            prune: false,
+            speculative: false,
+            ..Capabilities::ALL
+        }
     }
 
     fn load(&self, spec: &ModelSpec, plan: &ExecutionPlan, hub_cache: &Path) -> Result<Box<dyn LoadedModel>> {

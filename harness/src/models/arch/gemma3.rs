@@ -50,7 +50,7 @@ pub fn config(md: &Metadata<'_>) -> Result<LlamaConfig> {
 
 /// Whether layer `i` (of the file's numbering) is a local, sliding-window layer.
 pub fn is_local(i: usize) -> bool {
-    (i + 1) % GLOBAL_EVERY != 0
+    !(i + 1).is_multiple_of(GLOBAL_EVERY)
 }
 
 /// GELU, tanh approximation: `x/2 · (1 + tanh(√(2/π)(x + 0.044715 x³)))`.

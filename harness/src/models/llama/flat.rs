@@ -38,6 +38,13 @@ impl FlatKv {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Forget every position from `len` on (speculative decoding's rollback past a rejected draft).
+    pub fn truncate(&mut self, len: usize) {
+        for s in &mut self.seqs {
+            s.len = s.len.min(len);
+        }
+    }
 }
 
 impl SeqKv {
@@ -74,6 +81,17 @@ pub(super) struct LayerExtras {
     pub post_ffn: Option<Vec<f32>>,
     /// Attends to a sliding window, with the local RoPE tables.
     pub local: bool,
+}
+
+/// Sums of what each layer computed over calibration tokens, for importance scores.
+#[derive(Debug, Default)]
+pub struct Probe {
+    /// Per layer, per query head: Σ over tokens of the head's attention-output L2 norm.
+    pub head_norm: Vec<Vec<f64>>,
+    /// Per layer, per FFN channel: Σ over tokens of |act(gate)·up|.
+    pub channel_mag: Vec<Vec<f64>>,
+    /// Per layer, the tokens summed.
+    pub tokens: Vec<usize>,
 }
 
 /// Norm weights and RoPE tables as plain slices (copied once at load).
@@ -134,6 +152,19 @@ impl Decoder {
         pos: usize,
         kv: &mut FlatKv,
         want: Logits,
+    ) -> Result<Vec<f32>> {
+        self.forward_probed(tokens, batch, pos, kv, want, None)
+    }
+
+    /// [`Decoder::forward_flat`], adding what each layer computed to `probe` when given.
+    pub(super) fn forward_probed(
+        &self,
+        tokens: &[u32],
+        batch: usize,
+        pos: usize,
+        kv: &mut FlatKv,
+        want: Logits,
+        mut probe: Option<&mut Probe>,
     ) -> Result<Vec<f32>> {
         let cfg = &self.cfg;
         let (h, nh, nkv, hd) = (cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim());
@@ -207,6 +238,15 @@ impl Decoder {
             }
             let window = if ex.local { cfg.sliding_window } else { None };
             attend(kv, i, q, att, batch, seq, pos, (&blk.heads, hd), window);
+            if let Some(pr) = probe.as_deref_mut() {
+                let sums = &mut pr.head_norm[i];
+                sums.resize(nq, 0.0);
+                for row in att.chunks_exact(nq * hd) {
+                    for (s, head) in sums.iter_mut().zip(row.chunks_exact(hd)) {
+                        *s += dot(head, head).sqrt() as f64;
+                    }
+                }
+            }
             blk.wo.matmul_into(att, m, &mut tmp)?;
             add_residual(&mut x, &mut tmp, ex.post_attn.as_deref(), eps, &mut xn);
 
@@ -218,6 +258,14 @@ impl Decoder {
             match p.act {
                 Activation::Silu => gate.iter_mut().zip(&*up).for_each(|(g, u)| *g = *g / (1.0 + exp(-*g)) * u),
                 Activation::GeluTanh => gate.iter_mut().zip(&*up).for_each(|(g, u)| *g = gelu_tanh(*g) * u),
+            }
+            if let Some(pr) = probe.as_deref_mut() {
+                let sums = &mut pr.channel_mag[i];
+                sums.resize(c, 0.0);
+                for row in gate.chunks_exact(c) {
+                    sums.iter_mut().zip(row).for_each(|(s, a)| *s += a.abs() as f64);
+                }
+                pr.tokens[i] += m;
             }
             blk.w_down.matmul_into(gate, m, &mut tmp)?;
             add_residual(&mut x, &mut tmp, ex.post_ffn.as_deref(), eps, &mut xn);

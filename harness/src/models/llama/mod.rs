@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 mod flat;
 
 pub(crate) use flat::exp;
-pub use flat::{argmax_flat, FlatKv};
+pub use flat::{argmax_flat, FlatKv, Probe};
 
 use super::arch::Arch;
 use super::kv_cache::KvState;
@@ -238,6 +238,49 @@ impl Decoder {
             tr.act,
         )?;
         Ok(Self { cfg, embed, blocks, norm, lm_head, cos, sin, flat, load_stats: stats })
+    }
+
+    /// Which heads and FFN channels structured pruning keeps when it removes the fraction `f`
+    /// of each layer's, scored on `calibration` tokens (see `techniques/prune_heads.rs` for the
+    /// score). `self` must be the whole model (every layer, every head).
+    pub fn structure_for(&self, calibration: &[u32], f: f32) -> Result<Structure> {
+        ensure!(self.blocks.len() == self.cfg.num_layers, "importance is scored on the whole model");
+        ensure!(calibration.len() >= 16, "structured pruning needs calibration text ({} tokens)", calibration.len());
+        let n = self.blocks.len();
+        let mut probe = Probe { head_norm: vec![vec![]; n], channel_mag: vec![vec![]; n], tokens: vec![0; n] };
+        self.forward_probed(calibration, 1, 0, &mut self.new_flat_kv(1), Logits::Last, Some(&mut probe))?;
+        let hd = self.cfg.head_dim();
+        let keep_top = |scores: Vec<f64>, keep: usize| -> Vec<usize> {
+            let mut idx: Vec<usize> = (0..scores.len()).collect();
+            idx.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b)));
+            let mut kept: Vec<usize> = idx.into_iter().take(keep).collect();
+            kept.sort_unstable();
+            kept
+        };
+        let (mut heads, mut channels) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (i, blk) in self.blocks.iter().enumerate() {
+            // ‖output-projection columns‖ per head and per channel, from the f32 reference.
+            let wo = blk.wo.to_f32()?;
+            let wd = blk.w_down.to_f32()?;
+            let col_norms = |w: &Tensor| -> Result<Vec<f64>> {
+                Ok(w.sqr()?.sum(0)?.to_vec1::<f32>()?.into_iter().map(|v| (v as f64).sqrt()).collect())
+            };
+            let (wo_cols, wd_cols) = (col_norms(&wo)?, col_norms(&wd)?);
+            let t = probe.tokens[i].max(1) as f64;
+            let hs: Vec<f64> = (0..self.cfg.num_heads)
+                .map(|h| {
+                    let w: f64 = wo_cols[h * hd..(h + 1) * hd].iter().map(|c| c * c).sum::<f64>().sqrt();
+                    probe.head_norm[i][h] / t * w
+                })
+                .collect();
+            let cs: Vec<f64> = probe.channel_mag[i].iter().zip(&wd_cols).map(|(a, w)| a / t * w).collect();
+            let keep_h = ((self.cfg.num_heads as f32 * (1.0 - f)).round() as usize).max(1);
+            let c = cs.len();
+            let keep_c = (((c as f32 * (1.0 - f)) as usize).next_multiple_of(32)).clamp(32, c);
+            heads.push(keep_top(hs, keep_h));
+            channels.push(keep_top(cs, keep_c));
+        }
+        Ok(Structure { heads, channels })
     }
 
     /// Parameters of the decoder as built (structured pruning and low rank change it; the
