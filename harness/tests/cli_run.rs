@@ -234,3 +234,25 @@ fn killed_run_resumes_and_stores_every_cell_exactly_once() {
     let keys: std::collections::HashSet<_> = recs.iter().map(|r| r.key.clone()).collect();
     assert_eq!(keys.len(), 8, "every cell exactly once");
 }
+
+#[test]
+fn senseless_compression_combinations_and_unknown_drafts_fail_at_plan_time_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "models:\n  m: {synthetic: {layers: 2, hidden: 64, heads: 2, intermediate: 128, vocab: 256, seed: 1}}\n\
+                workloads:\n  w: {prompt_tokens: 4, output_tokens: 2}\naxes:\n  technique: [f32, \"TECH\"]\n";
+    for (tech, want) in [
+        ("prune:0.3+lowrank:0.9", "`prune` and `lowrank` both choose how each weight matrix is thinned"),
+        ("kv-off+spec:draft=q4_0,k=4", "kv-off"),
+        ("spec:draft=nosuch,k=2", "draft model `nosuch`"),
+        ("skip-layers:2+layer-skip:1", "both choose the layers to run"),
+    ] {
+        let grid = dir.path().join("g.yaml");
+        fs::write(&grid, base.replace("TECH", tech)).unwrap();
+        let db = dir.path().join("g.db");
+        let o = run(&["run", grid.to_str().unwrap(), "--store", db.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{tech}: {}", text(&o));
+        let err = text(&o);
+        assert!(err.contains("g.yaml:") && err.contains(want), "{tech}: {err}");
+        assert!(!db.exists(), "no store created on bad input");
+    }
+}

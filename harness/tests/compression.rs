@@ -69,3 +69,40 @@ fn speculative_output_equals_plain_greedy_output() {
         }
     }
 }
+
+#[test]
+fn a_smaller_model_drafts_for_the_larger_without_changing_its_output() {
+    let (Some((big, hub, tok)), Some((small, _, _))) = (common::qwen_15b(), common::qwen_05b()) else { return };
+    let prompt = tok.encode("def quicksort(items):\n    \"\"\"Sort a list.\"\"\"\n").unwrap();
+    let plain = greedy(load(&big, &hub, "native", &[]).as_ref(), &prompt, 32);
+    let mut plan = TechniqueName::parse("spec:draft=qwen2.5-coder-0.5b,k=4").unwrap().plan();
+    plan.draft_spec = Some(small);
+    let m = harness::engines::by_name("candle").unwrap().load(&big, &plan, &hub).unwrap();
+    assert_eq!(greedy(m.as_ref(), &prompt, 32), plain);
+    let st = &m.run_stats()["speculation"];
+    eprintln!(
+        "1.5B drafted by 0.5B: acceptance {}, {} tokens per pass",
+        st["acceptance_rate"], st["tokens_per_target_pass"]
+    );
+    assert!(st["accepted"].as_u64().unwrap() > 0, "the 0.5B agrees with the 1.5B somewhere");
+}
+
+#[test]
+fn calibrated_layer_skipping_drops_the_layers_that_change_the_hidden_state_least() {
+    let Some((spec, hub, tok)) = common::smollm2() else { return };
+    let cal =
+        tok.encode(&std::fs::read_to_string("/usr/share/common-licenses/GPL-3").unwrap()).unwrap()[..256].to_vec();
+    let m = load(&spec, &hub, "q8_0+skip-layers:4", &cal);
+    let kept: Vec<usize> =
+        m.run_stats()["layers_kept"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    assert_eq!(kept.len(), 26);
+    // The same scores from the whole model: every dropped layer changes the hidden state less than every kept one.
+    let (mut src, _) = spec.open(&hub).unwrap();
+    let whole = harness::models::Decoder::load(src.as_mut(), harness::models::WeightFormat::Native).unwrap();
+    let probe = whole.probe(&cal).unwrap();
+    let dropped: Vec<usize> = (0..30).filter(|i| !kept.contains(i)).collect();
+    let max_dropped = dropped.iter().map(|&i| probe.change[i]).fold(f64::MIN, f64::max);
+    let min_kept = kept.iter().map(|&i| probe.change[i]).fold(f64::MAX, f64::min);
+    assert!(max_dropped <= min_kept, "dropped {dropped:?}: {max_dropped} > {min_kept}");
+    eprintln!("skip-layers:4 drops {dropped:?}");
+}

@@ -22,6 +22,9 @@ pub struct CellConfig {
     pub hardware: String,
     pub hardware_spec: HardwareSpec,
     pub measure: MeasureSpec,
+    /// The draft model of speculative decoding when the technique names one of the grid's models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_spec: Option<ModelSpec>,
 }
 
 /// Expand a grid into its cells, in a stable order (model, hardware,
@@ -70,6 +73,10 @@ pub fn expand(g: &Grid) -> Vec<CellConfig> {
                                 hardware: h.clone(),
                                 hardware_spec,
                                 measure: f.measure.clone(),
+                                draft_spec: t
+                                    .plan()
+                                    .speculative
+                                    .and_then(|sp| sp.draft.model().and_then(|d| f.models.get(d).cloned())),
                             });
                         }
                     }

@@ -317,6 +317,18 @@ pub(super) fn validate(g: &Grid) -> Result<(), ConfigError> {
                 );
             }
         }
+        for t in axes.technique.iter().flatten() {
+            if let Some(m) = t.plan().speculative.and_then(|sp| sp.draft.model().map(str::to_string)) {
+                if !f.models.contains_key(&m) {
+                    let known: Vec<_> = f.models.keys().cloned().collect();
+                    return err(
+                        g.value_line(section, &t.to_string()),
+                        &format!("{section}.technique"),
+                        format!("draft model `{m}` of `{t}` is not a model of this file; models: {}", known.join(", ")),
+                    );
+                }
+            }
+        }
         for &t in axes.threads.iter().flatten() {
             if t == 0 {
                 return err(

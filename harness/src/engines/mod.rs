@@ -31,7 +31,7 @@ pub const DEFAULT_ENGINE: &str = "candle";
 
 /// The candle engine's version: bump it with any change that can move a timing, so
 /// stored cells of the old engine are measured again.
-pub const CANDLE_VERSION: &str = "candle-0.11.1+decoder-3";
+pub const CANDLE_VERSION: &str = "candle-0.11.1+decoder-4";
 
 /// Every engine, by name: one line per engine. The mock is here (tests and the worker
 /// reach it by name) but not in [`names`], so no grid can select it.
@@ -211,8 +211,12 @@ mod tests {
         plan.kv_dtype = Some(GgmlDType::F32);
         assert_eq!(candle.lacking("candle", &plan, false), None, "our cache is f32");
         plan.kv_dtype = Some(GgmlDType::Q8_0);
+        assert_eq!(candle.lacking("candle", &plan, false), None, "our flat cache has an 8-bit form");
+        let engine = by_name(DEFAULT_ENGINE).unwrap();
+        assert!(engine.check(&plan, true).unwrap_err().to_string().contains("serving caches in f32 only"));
+        plan.kv_dtype = Some(GgmlDType::Q4_0);
         let why = candle.lacking("candle", &plan, false).unwrap();
-        assert!(why.contains("lacks a KV cache in Q8_0"), "{why}");
+        assert!(why.contains("lacks a KV cache in Q4_0"), "{why}");
         let mut flash = ExecutionPlan::default();
         flash.flash_attention = Some(false);
         assert!(candle.lacking("candle", &flash, false).unwrap().contains("flash attention"));

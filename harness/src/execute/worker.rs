@@ -88,6 +88,7 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
     let corpus = Corpus::load(&req.corpus_dir, &w.corpus)?;
     let inputs = workloads::prepare(w, &corpus, &tok)?;
     drop(corpus);
+    plan.draft_spec = cfg.draft_spec.clone();
     if plan.needs_calibration() {
         plan.calibration = workloads::calibration(&inputs, CALIBRATION_TOKENS)?;
     }

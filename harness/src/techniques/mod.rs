@@ -22,6 +22,7 @@ mod prefix_cache;
 mod prune;
 mod prune_heads;
 mod quantize;
+mod skip_layers;
 mod speculative;
 mod static_batching;
 
@@ -142,6 +143,7 @@ pub fn registry() -> Vec<Box<dyn Technique>> {
         Box::new(prune_heads::PruneHeads),
         Box::new(lowrank::LowRankTechnique),
         Box::new(speculative::Speculative),
+        Box::new(skip_layers::SkipLayers),
         Box::new(static_batching::StaticBatching),
         Box::new(continuous_batching::ContinuousBatching),
         Box::new(chunked_prefill::ChunkedPrefill),

@@ -20,6 +20,18 @@ pub enum Draft {
     Format(WeightFormat),
     /// The same model without N of its layers (self-speculative).
     SkipLayers(usize),
+    /// Another model of the grid (same tokenizer), by its name there.
+    Model(String),
+}
+
+impl Draft {
+    /// The grid model it names, if any.
+    pub fn model(&self) -> Option<&str> {
+        match self {
+            Draft::Model(m) => Some(m),
+            _ => None,
+        }
+    }
 }
 
 /// What a worker does for a cell, after all its techniques applied. Open to new
@@ -34,6 +46,9 @@ pub struct ExecutionPlan {
     /// Decoder layers to leave out (the engine picks which by the criterion the
     /// layer-skipping technique states); 0 runs every layer.
     pub skip_layers: usize,
+    /// Choose the layers to leave out by calibration (the smallest change of the hidden state)
+    /// rather than by position.
+    pub skip_by_change: bool,
     /// Fraction of each decoder linear layer's weights zeroed by magnitude.
     pub sparsity: Option<f32>,
     /// The KV cache's number format; `None` keeps the engine's own (f32 ours, f16 llama.cpp's).
@@ -49,6 +64,8 @@ pub struct ExecutionPlan {
     /// Tokens the importance scores of structured pruning are computed on: set by the worker
     /// from the corpus's training text, never the held-out text ([`crate::workloads::calibration`]).
     pub calibration: Vec<u32>,
+    /// The draft model's spec when speculation drafts with another model (set by the worker from the cell).
+    pub draft_spec: Option<crate::models::ModelSpec>,
     /// Which technique decided each aspect.
     claims: Vec<(Aspect, &'static str)>,
 }
@@ -106,6 +123,7 @@ impl Default for ExecutionPlan {
             kv: KvMode::On,
             serving: ServingFlags::default(),
             skip_layers: 0,
+            skip_by_change: false,
             sparsity: None,
             kv_dtype: None,
             flash_attention: None,
@@ -113,6 +131,7 @@ impl Default for ExecutionPlan {
             structured: None,
             speculative: None,
             calibration: Vec::new(),
+            draft_spec: None,
             claims: Vec::new(),
         }
     }
@@ -149,6 +168,7 @@ impl ExecutionPlan {
             && self.kv == other.kv
             && self.serving == other.serving
             && self.skip_layers == other.skip_layers
+            && self.skip_by_change == other.skip_by_change
             && self.sparsity == other.sparsity
             && self.kv_dtype == other.kv_dtype
             && self.flash_attention == other.flash_attention
@@ -159,7 +179,7 @@ impl ExecutionPlan {
 
     /// Whether the engine needs calibration text to build this plan.
     pub fn needs_calibration(&self) -> bool {
-        self.structured.is_some()
+        self.structured.is_some() || self.skip_by_change
     }
 
     /// Bits per weight the plan stores; `native` is the model file's own.

@@ -3,8 +3,10 @@
 //! greedy picks, plus its own next token; both KV caches roll back past the first miss. The
 //! output is exactly the model's greedy output (tested); what changes is how many tokens each
 //! pass of the model yields. Drafts: the same model in another weight format (`draft=q4_0`),
-//! or the same model without N layers, self-speculative (`draft=skip:N`, the layers the
-//! engine's layer-skipping criterion drops). Recorded: acceptance rate (accepted draft tokens
+//! the same model without N layers, self-speculative (`draft=skip:N`, the layers the
+//! engine's layer-skipping criterion drops), or another model of the grid with the same
+//! tokenizer (`draft=qwen2.5-coder-0.5b` for the 1.5B; a name the grid does not define is an
+//! error at plan time, a different vocabulary `not_applicable`). Recorded: acceptance rate (accepted draft tokens
 //! over proposed) and tokens per target pass (`extra.speculation`). One sequence at a time (batch 1)
 //! with a KV cache: with `kv-off` it is refused at plan time, on other batches not applicable.
 
@@ -30,7 +32,7 @@ impl Technique for Speculative {
         false
     }
     fn parameter(&self) -> Option<&'static str> {
-        Some("draft=FORMAT|skip:N,k=K: the draft (a weight format, or N layers left out) and tokens per round, 1 <= K <= 16")
+        Some("draft=FORMAT|skip:N|MODEL,k=K: the draft (a weight format, N layers left out, or a model of the grid) and tokens per round, 1 <= K <= 16")
     }
     fn applies_to(&self) -> super::AppliesTo {
         super::AppliesTo::Generation
@@ -43,15 +45,24 @@ impl Technique for Speculative {
                 Some(("draft", d)) => {
                     draft = Some(match d.strip_prefix("skip:") {
                         Some(n) => Draft::SkipLayers(n.parse().ok().filter(|n| *n >= 1).ok_or_else(usage)?),
-                        None => {
-                            let t = TechniqueName::parse(d).map_err(|e| format!("{}: draft `{d}`: {e}", usage()))?;
-                            let (p, mut only) = (t.plan(), ExecutionPlan::default());
-                            only.weights = p.weights;
-                            if !p.same_recipe(&only) {
-                                return Err(format!("{}: draft `{d}` is not a weight format", usage()));
+                        None => match TechniqueName::parse(d) {
+                            Ok(t) => {
+                                let (p, mut only) = (t.plan(), ExecutionPlan::default());
+                                only.weights = p.weights;
+                                if !p.same_recipe(&only) {
+                                    return Err(format!("{}: draft `{d}` is not a weight format", usage()));
+                                }
+                                Draft::Format(p.weights)
                             }
-                            Draft::Format(p.weights)
-                        }
+                            // Not a technique: the name of another model of the grid (checked with the grid).
+                            Err(_)
+                                if !d.is_empty()
+                                    && d.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
+                            {
+                                Draft::Model(d.to_string())
+                            }
+                            Err(e) => return Err(format!("{}: draft `{d}`: {e}", usage())),
+                        },
                     })
                 }
                 Some(("k", n)) => k = Some(n.parse().ok().filter(|k| (1..=16).contains(k)).ok_or_else(usage)?),
@@ -84,10 +95,12 @@ mod tests {
         let s = TechniqueName::parse("q8_0+spec:draft=skip:6,k=3").unwrap().plan().speculative.unwrap();
         assert_eq!(s.draft, Draft::SkipLayers(6));
         for bad in
-            ["spec", "spec:k=4", "spec:draft=q4_0", "spec:draft=q4_0,k=0", "spec:draft=q4_0,k=99", "spec:draft=zz,k=2"]
+            ["spec", "spec:k=4", "spec:draft=q4_0", "spec:draft=q4_0,k=0", "spec:draft=q4_0,k=99", "spec:draft=a b,k=2"]
         {
             assert!(TechniqueName::parse(bad).is_err(), "{bad}");
         }
+        let s = TechniqueName::parse("spec:draft=qwen2.5-coder-0.5b,k=4").unwrap().plan().speculative.unwrap();
+        assert_eq!(s.draft, Draft::Model("qwen2.5-coder-0.5b".into()));
         let err = TechniqueName::parse("kv-off+spec:draft=q4_0,k=4").unwrap_err().to_string();
         assert!(err.contains("kv-off"), "{err}");
     }

@@ -10,12 +10,13 @@ use super::{Batch, Capabilities, Engine, LoadedModel, CANDLE_VERSION, DEFAULT_EN
 use crate::engines::rss;
 use crate::models::generate::KvMode;
 use crate::models::linear::LoadStats;
-use crate::models::llama::{argmax_flat, argmax_rows, Decoder, FlatKv, LoadOptions, Logits, Segment};
+use crate::models::llama::{argmax_flat, argmax_rows, Decoder, FlatKv, KvFormat, LoadOptions, Logits, Segment};
 use crate::models::weights::NotApplicable;
 use crate::models::ModelSpec;
 use crate::models::WeightFormat;
 use crate::techniques::layer_skip::layers_to_skip;
 use crate::techniques::{Draft, ExecutionPlan};
+use candle_core::quantized::GgmlDType;
 
 mod speculative;
 pub use speculative::Speculator;
@@ -32,31 +33,47 @@ impl Engine for CandleEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // Our KV cache is f32 (flat forward), and attention is its own fused loop.
-        Capabilities {
-            kv_dtypes: &[candle_core::quantized::GgmlDType::F32],
-            flash_attention: false,
-            ..Capabilities::ALL
+        // Our KV cache is f32, or 8-bit with a scale per 32 values (flat forward); attention is its own fused loop.
+        Capabilities { kv_dtypes: &[GgmlDType::F32, GgmlDType::Q8_0], flash_attention: false, ..Capabilities::ALL }
+    }
+
+    fn check(&self, plan: &ExecutionPlan, serving: bool) -> Result<()> {
+        if let Some(why) = self.capabilities().lacking(self.name(), plan, serving) {
+            return Err(NotApplicable(why).into());
         }
+        if serving && plan.kv_dtype.is_some_and(|d| d != GgmlDType::F32) {
+            // The serving loop's ragged step runs the tensor path, whose cache is f32.
+            return Err(NotApplicable(format!("engine `{}` keeps serving caches in f32 only", self.name())).into());
+        }
+        Ok(())
     }
 
     fn load(&self, spec: &ModelSpec, plan: &ExecutionPlan, hub_cache: &Path) -> Result<Box<dyn LoadedModel>> {
         let (mut src, _) = spec.open(hub_cache)?;
         // Skipped layers are never built: the model really is smaller and faster.
-        let skip = layers_to_skip(src.config().num_layers, plan.skip_layers).map_err(NotApplicable)?;
-        let structure = match plan.structured {
-            Some(f) => {
-                // Importance is scored on the whole model as the file stores it, then the file is read again.
-                let whole = Decoder::load(src.as_mut(), WeightFormat::Native)?;
-                let st = whole.structure_for(&plan.calibration, f)?;
-                drop(whole);
-                src = spec.open(hub_cache)?.0;
-                Some(st)
-            }
-            None => None,
+        let mut skip = if plan.skip_by_change {
+            vec![]
+        } else {
+            layers_to_skip(src.config().num_layers, plan.skip_layers).map_err(NotApplicable)?
         };
+        let mut structure = None;
+        if plan.structured.is_some() || plan.skip_by_change {
+            // Importance is scored on the whole model as the file stores it, then the file is read again.
+            let whole = Decoder::load(src.as_mut(), WeightFormat::Native)?;
+            if let Some(f) = plan.structured {
+                structure = Some(whole.structure_for(&plan.calibration, f)?);
+            }
+            if plan.skip_by_change {
+                skip = whole.least_changing_layers(&plan.calibration, plan.skip_layers)?;
+            }
+            drop(whole);
+            src = spec.open(hub_cache)?.0;
+        }
         let opt = LoadOptions { skip, sparsity: plan.sparsity, structure, low_rank: plan.low_rank };
-        let decoder = Decoder::load_with(src.as_mut(), plan.weights, &opt)?;
+        let mut decoder = Decoder::load_with(src.as_mut(), plan.weights, &opt)?;
+        if plan.kv_dtype == Some(GgmlDType::Q8_0) {
+            decoder.set_kv_format(KvFormat::Q8)?;
+        }
         let draft = match &plan.speculative {
             None => None,
             Some(sp) => {
@@ -66,6 +83,23 @@ impl Engine for CandleEngine {
                     Draft::SkipLayers(n) => {
                         let skip = layers_to_skip(src.config().num_layers, n).map_err(NotApplicable)?;
                         Decoder::load_without(src.as_mut(), plan.weights, &skip)?
+                    }
+                    Draft::Model(ref name) => {
+                        let dspec = plan
+                            .draft_spec
+                            .as_ref()
+                            .ok_or_else(|| anyhow::anyhow!("draft model `{name}` was not resolved from the grid"))?;
+                        // The draft runs in the file's own format (a small model drafting as shipped).
+                        let d = Decoder::load(dspec.open(hub_cache)?.0.as_mut(), WeightFormat::Native)?;
+                        if d.config().vocab_size != decoder.config().vocab_size {
+                            return Err(NotApplicable(format!(
+                                "draft `{name}` has a vocabulary of {}, the model {}: they must share a tokenizer",
+                                d.config().vocab_size,
+                                decoder.config().vocab_size
+                            ))
+                            .into());
+                        }
+                        d
                     }
                 };
                 Some(Speculator { draft: d, k: sp.k, stats: Default::default() })
@@ -87,7 +121,7 @@ impl LoadedModel for CandleModel {
     }
 
     fn run_stats(&self) -> serde_json::Value {
-        let mut v = serde_json::json!({ "parameters": self.0.parameters() });
+        let mut v = serde_json::json!({ "parameters": self.0.parameters(), "layers_kept": self.0.kept_layers() });
         if let Some(sp) = &self.1 {
             v["speculation"] = sp.stats.to_json();
         }

@@ -26,7 +26,117 @@ pub struct FlatKv {
 struct SeqKv {
     len: usize,
     cap: usize,
-    layers: Vec<(Vec<f32>, Vec<f32>)>,
+    layers: Vec<(KvBuf, KvBuf)>,
+}
+
+/// One layer's keys (or values) of one sequence, `[kv_heads][capacity][head_dim]`: f32, or
+/// 8-bit codes with an f32 scale per 32 values (ggml's q8_0 layout, scales kept in f32).
+#[derive(Debug, Clone)]
+enum KvBuf {
+    F32(Vec<f32>),
+    Q8 { codes: Vec<i8>, scales: Vec<f32> },
+}
+
+/// Values per scale of the 8-bit cache.
+const KV_BLOCK: usize = 32;
+
+/// How the flat forward keeps keys and values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KvFormat {
+    #[default]
+    F32,
+    /// 8 bits per value, a scale per 32 (the `kv-type:q8_0` technique on our engine).
+    Q8,
+}
+
+impl KvBuf {
+    fn new(fmt: KvFormat) -> Self {
+        match fmt {
+            KvFormat::F32 => KvBuf::F32(Vec::new()),
+            KvFormat::Q8 => KvBuf::Q8 { codes: Vec::new(), scales: Vec::new() },
+        }
+    }
+
+    /// Copy the first `len` positions of every head into a buffer of capacity `cap`.
+    fn grow(&mut self, heads: usize, old_cap: usize, cap: usize, len: usize, hd: usize) {
+        fn regrid<T: Copy + Default>(buf: &[T], heads: usize, old: usize, new: usize, n: usize) -> Vec<T> {
+            let mut grown = vec![T::default(); heads * new];
+            for h in 0..heads {
+                grown[h * new..][..n].copy_from_slice(&buf[h * old..][..n]);
+            }
+            grown
+        }
+        match self {
+            KvBuf::F32(b) => *b = regrid(b, heads, old_cap * hd, cap * hd, len * hd),
+            KvBuf::Q8 { codes, scales } => {
+                let bs = hd / KV_BLOCK;
+                *codes = regrid(codes, heads, old_cap * hd, cap * hd, len * hd);
+                *scales = regrid(scales, heads, old_cap * bs, cap * bs, len * bs);
+            }
+        }
+    }
+
+    /// Store `row` (`hd` values) at row index `at` (head·capacity + position).
+    fn write(&mut self, at: usize, row: &[f32]) {
+        let hd = row.len();
+        match self {
+            KvBuf::F32(b) => b[at * hd..][..hd].copy_from_slice(row),
+            KvBuf::Q8 { codes, scales } => {
+                let bs = hd / KV_BLOCK;
+                for (j, blk) in row.chunks_exact(KV_BLOCK).enumerate() {
+                    let amax = blk.iter().fold(0f32, |m, v| m.max(v.abs()));
+                    let d = amax / 127.0;
+                    let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+                    scales[at * bs + j] = d;
+                    for (c, v) in codes[at * hd + j * KV_BLOCK..][..KV_BLOCK].iter_mut().zip(blk) {
+                        *c = (v * inv).round() as i8;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `q · row(at)`.
+    #[inline]
+    fn dot(&self, at: usize, q: &[f32]) -> f32 {
+        let hd = q.len();
+        match self {
+            KvBuf::F32(b) => dot(q, &b[at * hd..][..hd]),
+            KvBuf::Q8 { codes, scales } => {
+                let bs = hd / KV_BLOCK;
+                let c = &codes[at * hd..][..hd];
+                let mut total = 0f32;
+                for j in 0..bs {
+                    let mut acc = 0f32;
+                    for (x, k) in q[j * KV_BLOCK..][..KV_BLOCK].iter().zip(&c[j * KV_BLOCK..][..KV_BLOCK]) {
+                        acc += x * *k as f32;
+                    }
+                    total += acc * scales[at * bs + j];
+                }
+                total
+            }
+        }
+    }
+
+    /// `acc += w · row(at)`.
+    #[inline]
+    fn axpy(&self, at: usize, w: f32, acc: &mut [f32]) {
+        let hd = acc.len();
+        match self {
+            KvBuf::F32(b) => acc.iter_mut().zip(&b[at * hd..][..hd]).for_each(|(a, v)| *a += w * v),
+            KvBuf::Q8 { codes, scales } => {
+                let bs = hd / KV_BLOCK;
+                for j in 0..bs {
+                    let ws = w * scales[at * bs + j];
+                    for (a, c) in
+                        acc[j * KV_BLOCK..][..KV_BLOCK].iter_mut().zip(&codes[at * hd + j * KV_BLOCK..][..KV_BLOCK])
+                    {
+                        *a += ws * *c as f32;
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl FlatKv {
@@ -55,14 +165,8 @@ impl SeqKv {
         // Room for a few hundred more tokens, so decode steps rarely copy the cache.
         let cap = need.max(self.cap * 2).next_multiple_of(256);
         for (k, v) in &mut self.layers {
-            for buf in [k, v] {
-                let mut grown = vec![0f32; kv_heads * cap * hd];
-                for h in 0..kv_heads {
-                    let n = self.len * hd;
-                    grown[h * cap * hd..][..n].copy_from_slice(&buf[h * self.cap * hd..][..n]);
-                }
-                *buf = grown;
-            }
+            k.grow(kv_heads, self.cap, cap, self.len, hd);
+            v.grow(kv_heads, self.cap, cap, self.len, hd);
         }
         self.cap = cap;
     }
@@ -92,6 +196,8 @@ pub struct Probe {
     pub channel_mag: Vec<Vec<f64>>,
     /// Per layer, the tokens summed.
     pub tokens: Vec<usize>,
+    /// Per layer: Σ over tokens of 1 − cos(layer input, layer output).
+    pub change: Vec<f64>,
 }
 
 /// Norm weights and RoPE tables as plain slices (copied once at load).
@@ -139,7 +245,11 @@ impl Decoder {
     /// An empty KV cache for `batch` sequences, for [`Decoder::forward_flat`].
     pub fn new_flat_kv(&self, batch: usize) -> FlatKv {
         let layers = self.blocks.len();
-        FlatKv { seqs: (0..batch).map(|_| SeqKv { len: 0, cap: 0, layers: vec![(vec![], vec![]); layers] }).collect() }
+        let fmt = self.kv_format;
+        let buf = || (KvBuf::new(fmt), KvBuf::new(fmt));
+        FlatKv {
+            seqs: (0..batch).map(|_| SeqKv { len: 0, cap: 0, layers: (0..layers).map(|_| buf()).collect() }).collect(),
+        }
     }
 
     /// Run `tokens` (`batch` rows of equal length, row-major) from absolute position
@@ -198,8 +308,12 @@ impl Decoder {
         let mut att = vec![0f32; m * nh * hd];
         let (mut gate, mut up) = (vec![0f32; m * inter], vec![0f32; m * inter]);
 
+        let mut x_in = if probe.is_some() { x.clone() } else { Vec::new() };
         for (i, blk) in self.blocks.iter().enumerate() {
             let ex = &p.extras[i];
+            if probe.is_some() {
+                x_in.copy_from_slice(&x);
+            }
             let nq = blk.heads.len();
             let (q, att) = (&mut q[..m * nq * hd], &mut att[..m * nq * hd]);
             rms_norm(&x, &p.attn_norm[i], eps, &mut xn);
@@ -230,9 +344,9 @@ impl Decoder {
                 for t in 0..seq {
                     let r = b * seq + t;
                     for g in 0..nkv {
-                        let at = (g * s.cap + pos + t) * hd;
-                        kc[at..at + hd].copy_from_slice(&k[(r * nkv + g) * hd..][..hd]);
-                        vc[at..at + hd].copy_from_slice(&v[(r * nkv + g) * hd..][..hd]);
+                        let at = g * s.cap + pos + t;
+                        kc.write(at, &k[(r * nkv + g) * hd..][..hd]);
+                        vc.write(at, &v[(r * nkv + g) * hd..][..hd]);
                     }
                 }
             }
@@ -269,6 +383,12 @@ impl Decoder {
             }
             blk.w_down.matmul_into(gate, m, &mut tmp)?;
             add_residual(&mut x, &mut tmp, ex.post_ffn.as_deref(), eps, &mut xn);
+            if let Some(pr) = probe.as_deref_mut() {
+                for (a, b) in x_in.chunks_exact(h).zip(x.chunks_exact(h)) {
+                    let cos = dot(a, b) / (dot(a, a).sqrt() * dot(b, b).sqrt()).max(1e-30);
+                    pr.change[i] += 1.0 - cos as f64;
+                }
+            }
         }
         for s in &mut kv.seqs {
             s.len = pos + seq;
@@ -418,7 +538,7 @@ fn attend(
         let g = heads[head];
         let s = &kv.seqs[b];
         let (kc, vc) = &s.layers[layer];
-        let (kh, vh) = (&kc[g * s.cap * hd..], &vc[g * s.cap * hd..]);
+        let base = g * s.cap;
         let mut scores = Vec::with_capacity(pos + seq);
         let mut acc = vec![0f32; hd];
         for t in 0..seq {
@@ -430,7 +550,7 @@ fn attend(
             scores.clear();
             let mut max = f32::NEG_INFINITY;
             for j in first..len {
-                let sc = dot(qv, &kh[j * hd..][..hd]) * scale;
+                let sc = kc.dot(base + j, qv) * scale;
                 max = max.max(sc);
                 scores.push(sc);
             }
@@ -438,9 +558,7 @@ fn attend(
             let sum: f32 = scores.iter().sum();
             acc.iter_mut().for_each(|a| *a = 0.0);
             for (j, &w) in (first..len).zip(&scores) {
-                for (a, vv) in acc.iter_mut().zip(&vh[j * hd..][..hd]) {
-                    *a += w * vv;
-                }
+                vc.axpy(base + j, w, &mut acc);
             }
             // SAFETY: row r, head `head` belongs to this item alone.
             let o = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), total) };
@@ -529,6 +647,28 @@ mod tests {
         let got = d.forward_flat(&toks, 1, 0, &mut d.new_flat_kv(1), Logits::All).unwrap();
         let (err, scale) = max_diff(&got, &want.flatten_all().unwrap().to_vec1().unwrap());
         assert!(err <= 1e-4 * scale.max(1.0), "{err} of {scale}");
+    }
+
+    #[test]
+    fn an_8_bit_cache_follows_the_f32_one_closely() {
+        let mut d = decoder(WeightFormat::F32);
+        let prompt: Vec<u32> = (0..40u32).map(|i| (i * 31 + 3) % 512).collect();
+        let run = |d: &Decoder| {
+            let mut kv = d.new_flat_kv(1);
+            let mut out = d.forward_flat(&prompt, 1, 0, &mut kv, Logits::Last).unwrap();
+            let mut next = super::argmax_flat(&out, 512)[0];
+            for step in 0..5 {
+                out = d.forward_flat(&[next], 1, 40 + step, &mut kv, Logits::Last).unwrap();
+                next = super::argmax_flat(&out, 512)[0];
+            }
+            out
+        };
+        let exact = run(&d);
+        d.set_kv_format(super::KvFormat::Q8).unwrap();
+        let q8 = run(&d);
+        let (err, scale) = max_diff(&q8, &exact);
+        // Close (8-bit keys and values), but not bit-identical: the cache really is quantized.
+        assert!(err > 0.0 && err < 0.02 * scale.max(1.0), "{err} of {scale}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 mod flat;
 
 pub(crate) use flat::exp;
-pub use flat::{argmax_flat, FlatKv, Probe};
+pub use flat::{argmax_flat, FlatKv, KvFormat, Probe};
 
 use super::arch::Arch;
 use super::kv_cache::KvState;
@@ -76,6 +76,8 @@ struct Block {
     heads: Vec<usize>,
     /// FFN channels kept.
     channels: usize,
+    /// The layer's index in the file.
+    index: usize,
 }
 
 /// How to build a decoder beyond its weight format: what the compression techniques ask for.
@@ -123,6 +125,8 @@ pub struct Decoder {
     cos: Tensor,
     sin: Tensor,
     flat: flat::FlatParams,
+    /// How [`Decoder::new_flat_kv`] keeps keys and values.
+    kv_format: KvFormat,
     pub load_stats: LoadStats,
 }
 
@@ -212,6 +216,7 @@ impl Decoder {
                 ffn_norm: vec_of(src, &format!("blk.{i}.ffn_norm.weight"))?,
                 channels: channels.map_or(cfg.intermediate_size, <[usize]>::len),
                 heads: heads.iter().map(|h| h / (nh / nkv)).collect(),
+                index: i,
                 wq,
                 wk,
                 wv,
@@ -237,18 +242,45 @@ impl Decoder {
             local.as_ref().map(|(c, s)| (c, s)),
             tr.act,
         )?;
-        Ok(Self { cfg, embed, blocks, norm, lm_head, cos, sin, flat, load_stats: stats })
+        Ok(Self { cfg, embed, blocks, norm, lm_head, cos, sin, flat, kv_format: KvFormat::F32, load_stats: stats })
+    }
+
+    /// What every layer computes over `calibration` tokens (the whole model, every layer).
+    pub fn probe(&self, calibration: &[u32]) -> Result<Probe> {
+        ensure!(self.blocks.len() == self.cfg.num_layers, "importance is scored on the whole model");
+        ensure!(calibration.len() >= 16, "importance scores need calibration text ({} tokens)", calibration.len());
+        let n = self.blocks.len();
+        let mut probe = Probe {
+            head_norm: vec![vec![]; n],
+            channel_mag: vec![vec![]; n],
+            tokens: vec![0; n],
+            change: vec![0.0; n],
+        };
+        self.forward_probed(calibration, 1, 0, &mut self.new_flat_kv(1), Logits::Last, Some(&mut probe))?;
+        Ok(probe)
+    }
+
+    /// The `k` layers whose output differs least from their input on `calibration` tokens
+    /// (mean 1 − cosine), ascending; fails when fewer than two layers would be left.
+    pub fn least_changing_layers(&self, calibration: &[u32], k: usize) -> Result<Vec<usize>> {
+        let n = self.blocks.len();
+        if k + 2 > n {
+            return Err(NotApplicable(format!("cannot drop {k} of {n} layers: at least two must be left")).into());
+        }
+        let p = self.probe(calibration)?;
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.sort_by(|a, b| p.change[*a].total_cmp(&p.change[*b]).then(a.cmp(b)));
+        let mut out: Vec<usize> = idx.into_iter().take(k).collect();
+        out.sort_unstable();
+        Ok(out)
     }
 
     /// Which heads and FFN channels structured pruning keeps when it removes the fraction `f`
     /// of each layer's, scored on `calibration` tokens (see `techniques/prune_heads.rs` for the
     /// score). `self` must be the whole model (every layer, every head).
     pub fn structure_for(&self, calibration: &[u32], f: f32) -> Result<Structure> {
-        ensure!(self.blocks.len() == self.cfg.num_layers, "importance is scored on the whole model");
-        ensure!(calibration.len() >= 16, "structured pruning needs calibration text ({} tokens)", calibration.len());
         let n = self.blocks.len();
-        let mut probe = Probe { head_norm: vec![vec![]; n], channel_mag: vec![vec![]; n], tokens: vec![0; n] };
-        self.forward_probed(calibration, 1, 0, &mut self.new_flat_kv(1), Logits::Last, Some(&mut probe))?;
+        let probe = self.probe(calibration)?;
         let hd = self.cfg.head_dim();
         let keep_top = |scores: Vec<f64>, keep: usize| -> Vec<usize> {
             let mut idx: Vec<usize> = (0..scores.len()).collect();
@@ -308,6 +340,19 @@ impl Decoder {
         self.flat.act = act;
     }
 
+    /// Keep the flat forward's KV caches in `fmt` from now on (8 bits: `hd` must be a multiple of 32).
+    pub fn set_kv_format(&mut self, fmt: KvFormat) -> Result<()> {
+        if fmt == KvFormat::Q8 && !self.cfg.head_dim().is_multiple_of(32) {
+            return Err(NotApplicable(format!(
+                "an 8-bit KV cache needs heads a multiple of 32 wide, not {}",
+                self.cfg.head_dim()
+            ))
+            .into());
+        }
+        self.kv_format = fmt;
+        Ok(())
+    }
+
     pub fn config(&self) -> &LlamaConfig {
         &self.cfg
     }
@@ -315,6 +360,11 @@ impl Decoder {
     /// Decoder layers that run (fewer than the config's when some were left out).
     pub fn layers(&self) -> usize {
         self.blocks.len()
+    }
+
+    /// The file's indices of the layers that run.
+    pub fn kept_layers(&self) -> Vec<usize> {
+        self.blocks.iter().map(|b| b.index).collect()
     }
 
     pub fn new_kv(&self) -> KvState {
