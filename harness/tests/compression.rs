@@ -19,6 +19,11 @@ fn load(
     harness::engines::by_name("candle").unwrap().load(spec, &plan, hub).unwrap()
 }
 
+/// 256 tokens of a licence text that the held-out text of these tests (Apache-2.0) does not share.
+fn calibration(tok: &harness::models::tokenizer::TextTokenizer) -> Vec<u32> {
+    tok.encode(&std::fs::read_to_string("/usr/share/common-licenses/GPL-3").unwrap()).unwrap()[..256].to_vec()
+}
+
 fn greedy(m: &dyn LoadedModel, prompt: &[u32], n: usize) -> Vec<u32> {
     harness::workloads::generate::generate(m, &[prompt.to_vec()], n, KvMode::On).unwrap().tokens.remove(0)
 }
@@ -26,8 +31,7 @@ fn greedy(m: &dyn LoadedModel, prompt: &[u32], n: usize) -> Vec<u32> {
 #[test]
 fn structured_pruning_shrinks_heads_and_channels_and_the_parameter_count() {
     let Some((spec, hub, tok)) = common::smollm2() else { return };
-    let cal =
-        tok.encode(&std::fs::read_to_string("/usr/share/common-licenses/GPL-3").unwrap()).unwrap()[..256].to_vec();
+    let cal = calibration(&tok);
     let whole = load(&spec, &hub, "q8_0", &cal);
     let pruned = load(&spec, &hub, "q8_0+prune-heads:0.25", &cal);
     let cfg = spec.config(&hub).unwrap();
@@ -90,8 +94,7 @@ fn a_smaller_model_drafts_for_the_larger_without_changing_its_output() {
 #[test]
 fn calibrated_layer_skipping_drops_the_layers_that_change_the_hidden_state_least() {
     let Some((spec, hub, tok)) = common::smollm2() else { return };
-    let cal =
-        tok.encode(&std::fs::read_to_string("/usr/share/common-licenses/GPL-3").unwrap()).unwrap()[..256].to_vec();
+    let cal = calibration(&tok);
     let m = load(&spec, &hub, "q8_0+skip-layers:4", &cal);
     let kept: Vec<usize> =
         m.run_stats()["layers_kept"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
