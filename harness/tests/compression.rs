@@ -79,7 +79,7 @@ fn a_smaller_model_drafts_for_the_larger_without_changing_its_output() {
     let (Some((big, hub, tok)), Some((small, _, _))) = (common::qwen_15b(), common::qwen_05b()) else { return };
     let prompt = tok.encode("def quicksort(items):\n    \"\"\"Sort a list.\"\"\"\n").unwrap();
     let plain = greedy(load(&big, &hub, "native", &[]).as_ref(), &prompt, 32);
-    let mut plan = TechniqueName::parse("spec:draft=qwen2.5-coder-0.5b,k=4").unwrap().plan();
+    let mut plan = TechniqueName::parse("native+spec:draft=qwen2.5-coder-0.5b,k=4").unwrap().plan();
     plan.draft_spec = Some(small);
     let m = harness::engines::by_name("candle").unwrap().load(&big, &plan, &hub).unwrap();
     assert_eq!(greedy(m.as_ref(), &prompt, 32), plain);

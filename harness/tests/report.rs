@@ -78,8 +78,8 @@ fn every_figure_renders_valid_svg_and_png_deterministically() {
         }
     }
     // Heatmap x2 hardware, Pareto x2 models x2 hardware, batch scaling x2, serving x1,
-    // selectors, regret CDF, cost.
-    assert_eq!(charts, 2 + 4 + 2 + 1 + 3, "unexpected number of charts");
+    // selectors, regret CDF, cost, speculation.
+    assert_eq!(charts, 2 + 4 + 2 + 1 + 3 + 1, "unexpected number of charts");
 }
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {

@@ -25,6 +25,7 @@ mod pareto;
 mod regret_cdf;
 mod selectors;
 mod serving_latency;
+mod speculation;
 mod speedup_heatmap;
 mod task_picks;
 
@@ -85,6 +86,7 @@ pub fn figures() -> &'static [&'static dyn Figure] {
         &cost_latency::CostLatency,
         &task_picks::TaskPicks,
         &fastest::FastestPerTask,
+        &speculation::Speculation,
     ]
 }
 

@@ -221,6 +221,30 @@ pub fn build(path: &Path) -> usize {
             put(record(&spec, CellStatus::Ok, "valid"));
         }
     }
+    // Speculative decoding at two k, beside its q8_0 cell (acceptance in `extra`).
+    for (k, acceptance, slower) in [(2, 0.6, 1.2), (4, 0.45, 1.5)] {
+        let tech = format!("q8_0+spec:draft=q4_0,k={k}");
+        let spec = Spec {
+            grid: "standard",
+            model: "smol-135m",
+            technique: &tech,
+            threads: 2,
+            workload: "chat",
+            hardware: "local",
+            price: 0.05,
+            emulated: false,
+            shape: (32, 32, 1),
+            concurrency: None,
+            p50: (32.0 * 0.2 + 32.0 * 30.0) / (1.4 * 1.7) * slower,
+            ppl_increase: 0.4,
+        };
+        let mut r = record(&spec, CellStatus::Ok, "valid");
+        if let Some(sm) = r.summary.as_mut() {
+            sm.extra = json!({"speculation": {"rounds": 10, "proposed": 10 * k, "accepted": (10.0 * k as f64 * acceptance) as u64,
+                "acceptance_rate": acceptance, "tokens_per_target_pass": 1.0 + k as f64 * acceptance}});
+        }
+        put(r);
+    }
     let na = Spec {
         grid: "serving",
         model: "smol-135m",

@@ -89,7 +89,7 @@ impl KvBuf {
                     let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
                     scales[at * bs + j] = d;
                     for (c, v) in codes[at * hd + j * KV_BLOCK..][..KV_BLOCK].iter_mut().zip(blk) {
-                        *c = (v * inv).round() as i8;
+                        *c = (v * inv).round_ties_even() as i8;
                     }
                 }
             }
@@ -105,15 +105,19 @@ impl KvBuf {
             KvBuf::Q8 { codes, scales } => {
                 let bs = hd / KV_BLOCK;
                 let c = &codes[at * hd..][..hd];
-                let mut total = 0f32;
+                // Eight independent lanes over the whole row (each block's scale folded into its
+                // codes), so the compiler keeps the sums in vector registers and reduces once.
+                let mut acc = [0f32; 8];
                 for j in 0..bs {
-                    let mut acc = 0f32;
-                    for (x, k) in q[j * KV_BLOCK..][..KV_BLOCK].iter().zip(&c[j * KV_BLOCK..][..KV_BLOCK]) {
-                        acc += x * *k as f32;
+                    let d = scales[at * bs + j];
+                    let (xq, kq) = (&q[j * KV_BLOCK..][..KV_BLOCK], &c[j * KV_BLOCK..][..KV_BLOCK]);
+                    for (x8, k8) in xq.chunks_exact(8).zip(kq.chunks_exact(8)) {
+                        for l in 0..8 {
+                            acc[l] += x8[l] * (k8[l] as f32 * d);
+                        }
                     }
-                    total += acc * scales[at * bs + j];
                 }
-                total
+                acc.iter().sum()
             }
         }
     }
