@@ -39,7 +39,8 @@ pub enum Cmd {
                       Pareto fronts, latency versus batch size and concurrency, TTFT/TPOT distributions, selector \
                       comparison and regret CDF (from the latest `harness evaluate`), cost versus latency, the per-task \
                       picks, and speculative decoding's acceptance versus k. Writes OUT/figures/*.svg|png, \
-                      OUT/index.html (opens from the file system) and OUT/report.md. Figures whose data are absent are skipped with the command that produces them. \
+                      OUT/index.html (opens from the file system) and OUT/report.md. Figures whose data are absent \
+                      are skipped with the command that produces them. \
                       Output is deterministic: the same store gives byte-identical SVGs."
     )]
     Report(ReportArgs),
