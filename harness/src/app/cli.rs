@@ -357,7 +357,9 @@ pub struct CompareArgs {
     /// The axis the paired cells differ on: engine, threads, hardware or technique.
     #[arg(long, default_value = "engine")]
     pub axis: String,
-    /// The two values to compare, `A,B` (ratios are B / A) [default: the two most common].
-    #[arg(long, value_delimiter = ',')]
-    pub values: Vec<String>,
+    /// The two values to compare, `A,B` (ratios are B / A) [default: the two most common]. Technique
+    /// names may hold commas themselves (`q8_0,q8_0+spec:draft=q4_0,k=4`): the split is where both sides are
+    /// techniques.
+    #[arg(long)]
+    pub values: Option<String>,
 }

@@ -434,10 +434,15 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
         .ok_or_else(|| BadInput(format!("unknown axis `{}`; axes: {}", a.axis, Axis::NAMES.join(", "))))?;
     let store = store::open_read_only(&a.store.store)?;
     let records = store.all()?;
-    let values = match a.values.as_slice() {
-        [] => None,
-        [x, y] => Some((x.as_str(), y.as_str())),
-        other => return Err(BadInput(format!("--values takes two values, A,B; got {}", other.join(","))).into()),
+    let values = match &a.values {
+        None => None,
+        Some(v) => {
+            let valid = |s: &str| {
+                !s.is_empty() && (axis != Axis::Technique || harness::techniques::TechniqueName::parse(s).is_ok())
+            };
+            let split = v.match_indices(',').map(|(i, _)| (&v[..i], &v[i + 1..])).find(|(x, y)| valid(x) && valid(y));
+            Some(split.ok_or_else(|| BadInput(format!("--values takes two values, A,B; got `{v}`")))?)
+        }
     };
     let (pairs, agreement) = compare::compare(&records, axis, values);
     let Some(first) = pairs.first() else {

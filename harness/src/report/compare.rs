@@ -50,6 +50,8 @@ impl Axis {
                 c.hardware.clone()
             }
             Axis::Technique => {
+                // A speculative draft model belongs to the technique, not to what the pair shares.
+                c.draft_spec = None;
                 std::mem::replace(&mut c.technique, techniques::reference(Scope::Generation)).to_string()
             }
         };
