@@ -126,6 +126,18 @@ fn front(points: &[Point]) -> Vec<usize> {
         .collect()
 }
 
+/// Accuracy losses above this (%) are off the scale when other points sit below it.
+const OFF_SCALE: f64 = 1000.0;
+
+/// Where to clip the loss axis: a point far above the rest (a destroyed model, perplexity up by
+/// 10⁴ % and more) would squash every other point into the floor, so when at least two points are
+/// at most [`OFF_SCALE`] and some are above, the axis ends a fifth above the highest of the rest and
+/// the others are drawn at its top edge, labelled with their value.
+fn off_scale_cap(ys: &[f64]) -> Option<f64> {
+    let within: Vec<f64> = ys.iter().copied().filter(|v| *v <= OFF_SCALE).collect();
+    (within.len() >= 2 && within.len() < ys.len()).then(|| within.iter().fold(1.0f64, |m, v| m.max(*v)) * 1.2)
+}
+
 impl Chart for ParetoChart {
     fn stem(&self) -> String {
         format!("pareto-{}-{}", slug(&self.model), slug(&self.hardware))
@@ -150,22 +162,31 @@ impl Chart for ParetoChart {
         for ((heading, points), cell) in self.panels.iter().zip(plots.split_evenly((rows, cols))) {
             let panel = draw::panel_heading(&cell, heading)?;
             let x = Axis::fit(&points.iter().map(|p| p.x).collect::<Vec<_>>(), false);
-            let y = Axis::fit(&points.iter().map(|p| p.y).collect::<Vec<_>>(), true);
+            let cap = off_scale_cap(&points.iter().map(|p| p.y).collect::<Vec<_>>());
+            let shown = |v: f64| cap.map_or(v, |c| v.min(c));
+            let y = Axis::fit(&points.iter().map(|p| shown(p.y)).collect::<Vec<_>>(), true);
             let chart = draw::plot(&panel, &x, &y, "median request latency (ms)", self.loss.axis())?;
             let best = front(points);
             let stairs: Vec<(f64, f64)> = best
                 .windows(2)
                 .flat_map(|w| {
                     let (a, b) = (&points[w[0]], &points[w[1]]);
-                    [(x.at(a.x), y.at(a.y)), (x.at(b.x), y.at(a.y))]
+                    [(x.at(a.x), y.at(shown(a.y))), (x.at(b.x), y.at(shown(a.y)))]
                 })
-                .chain(best.last().map(|&i| (x.at(points[i].x), y.at(points[i].y))))
+                .chain(best.last().map(|&i| (x.at(points[i].x), y.at(shown(points[i].y)))))
                 .collect();
             let stairs: Vec<(i32, i32)> = stairs.iter().map(|p| chart.backend_coord(p)).collect();
             screen.draw(&PathElement::new(stairs.clone(), RGBColor(170, 170, 170).stroke_width(2)))?;
-            let marks: Vec<_> = points.iter().map(|p| ((x.at(p.x), y.at(p.y)), p.style)).collect();
+            let marks: Vec<_> = points.iter().map(|p| ((x.at(p.x), y.at(shown(p.y))), p.style)).collect();
             let px = draw::markers(&screen, &chart, &marks)?;
-            let labels: Vec<_> = best.iter().map(|&i| (px[i], points[i].label.clone())).collect();
+            let off = |i: usize| cap.is_some_and(|c| points[i].y > c);
+            let labels: Vec<_> = (0..points.len())
+                .filter(|i| best.contains(i) || off(*i))
+                .map(|i| {
+                    let label = points[i].label.clone();
+                    (px[i], if off(i) { format!("{label} ↑ +{:.1e} %", points[i].y) } else { label })
+                })
+                .collect();
             draw::label_points(&screen, &chart, &px, &[&stairs], &labels)?;
         }
         Ok(())
@@ -187,5 +208,12 @@ mod tests {
         };
         let pts = vec![p(3.0, 0.0), p(1.0, 5.0), p(2.0, 1.0), p(2.5, 2.0), p(4.0, 0.0)];
         assert_eq!(front(&pts), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn a_destroyed_model_goes_off_the_scale_instead_of_squashing_the_rest() {
+        assert_eq!(off_scale_cap(&[0.0, 12.0, 180.0, 1.8e7]), Some(180.0 * 1.2));
+        assert_eq!(off_scale_cap(&[0.0, 12.0, 180.0]), None, "nothing far above: the full range");
+        assert_eq!(off_scale_cap(&[5.0, 2e4, 3e6]), None, "one point below is not a scale");
     }
 }
