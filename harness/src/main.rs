@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Cmd::Recommend(a) => commands::recommend(a),
         Cmd::Merge(a) => commands::merge(a),
         Cmd::Roofline(a) => commands::roofline(a),
+        Cmd::Hardware(a) => commands::hardware(a),
         Cmd::Compare(a) => commands::compare(a),
         Cmd::Worker => commands::worker(),
     };

@@ -256,3 +256,17 @@ fn senseless_compression_combinations_and_unknown_drafts_fail_at_plan_time_namin
         assert!(!db.exists(), "no store created on bad input");
     }
 }
+
+#[test]
+fn hardware_prints_the_machine_the_enforcement_and_a_grids_profiles() {
+    let edge = common::repo_root().join("experiments/edge.yaml");
+    let o = run(&["hardware", edge.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("machine: ") && t.contains("node limits: "), "{t}");
+    // Either the kernel enforces node limits (and says with which period), or the output says why not.
+    assert!(t.contains("CFS quota per 2 ms period") || t.contains("not enforced by the kernel ("), "{t}");
+    assert!(t.contains("edge-1c-384m: emulated node: 1 cores, 384 MiB memory"), "{t}");
+    let o = run(&["hardware", "no-such-grid.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

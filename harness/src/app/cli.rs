@@ -74,6 +74,14 @@ pub enum Cmd {
                       `extra.bandwidth_share`) so reports can plot it. Measure on an idle machine."
     )]
     Roofline(RooflineArgs),
+    /// This machine's fingerprint, how node limits are enforced here, and a grid's hardware profiles.
+    #[command(
+        long_about = "Print this machine's fingerprint (CPU, cores, memory, SIMD the binary was built with), how an \
+                      emulated node's compute share and memory limit are enforced here (cgroup v1 or v2 when \
+                      writable, with the CFS period used; otherwise why not), and, given a grid, each of its \
+                      hardware profiles. `harness roofline` measures the memory bandwidth."
+    )]
+    Hardware(HardwareArgs),
     /// Internal: run one cell (request on stdin, reply on stdout).
     #[command(hide = true)]
     Worker,
@@ -114,6 +122,12 @@ pub struct RunArgs {
     /// No progress output (a bar on a terminal, a line per cell otherwise).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HardwareArgs {
+    /// A grid file whose hardware profiles to list.
+    pub grid: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

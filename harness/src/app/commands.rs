@@ -24,8 +24,8 @@ use harness::BadInput;
 use serde_json::json;
 
 use super::cli::{
-    BenchArgs, CompareArgs, EvaluateArgs, EvaluateFormat, ExportArgs, MergeArgs, RecommendArgs, ReportArgs,
-    ReportFormat, RooflineArgs, RunArgs, TaskTableArgs,
+    BenchArgs, CompareArgs, EvaluateArgs, EvaluateFormat, ExportArgs, HardwareArgs, MergeArgs, RecommendArgs,
+    ReportArgs, ReportFormat, RooflineArgs, RunArgs, TaskTableArgs,
 };
 
 /// Bad input (grid, model files, store, unknown names) exits 2; anything else 1.
@@ -425,6 +425,49 @@ pub fn roofline(a: RooflineArgs) -> Result<ExitCode> {
         );
     }
     println!("{} cells annotated in {} (column bandwidth_share)", rows.len(), store.location());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn hardware(a: HardwareArgs) -> Result<ExitCode> {
+    use harness::hardware::cgroup::{Mechanism, CFS_PERIOD_US};
+    let fp = harness::hardware::fingerprint::fingerprint();
+    println!("machine: {}", fp.cpu_model);
+    println!(
+        "  cores: {} physical, {} logical; memory {} MiB; {}",
+        fp.physical_cores, fp.logical_cores, fp.memory_mb, fp.os
+    );
+    println!("  built with: {} [{}]", fp.rustflags, fp.target_features);
+    match Mechanism::detect() {
+        Mechanism::Unenforced(why) => {
+            println!("node limits: not enforced by the kernel ({why}); emulated nodes are pinned and their memory cap checked")
+        }
+        m => println!(
+            "node limits: {} (compute share as a CFS quota per {} ms period, memory as a hard limit)",
+            m.name(),
+            CFS_PERIOD_US as f64 / 1000.0
+        ),
+    }
+    if let Some(path) = &a.grid {
+        let grid = config::load(path)?;
+        println!("hardware profiles of {}:", path.display());
+        let mut names: Vec<&String> = grid.file.hardware.keys().collect();
+        names.sort();
+        if !names.iter().any(|n| n.as_str() == "local") {
+            println!("  local: this machine (always defined)");
+        }
+        for n in names {
+            let h = &grid.file.hardware[n];
+            let node = match &h.emulated {
+                Some(e) => format!(
+                    "emulated node: {} cores, {} memory",
+                    e.cores.map_or("all".into(), |c| c.to_string()),
+                    e.memory_mb.map_or("unlimited".into(), |m| format!("{m} MiB"))
+                ),
+                None => "this machine".into(),
+            };
+            println!("  {n}: {node}; ${}/h; {}", h.price_per_hour, h.description.as_deref().unwrap_or(""));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,4 +1,5 @@
 //! Hardware: the machine fingerprint (profiles and emulated nodes come later).
 
 pub mod bandwidth;
+pub mod cgroup;
 pub mod fingerprint;

@@ -1,0 +1,62 @@
+//! Kernel-enforced node limits on real processes (skipped with a message where cgroups are not
+//! writable): a process over its node's memory limit is killed by the kernel, and a process on
+//! a half-share node is throttled by the CFS quota.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+use harness::hardware::cgroup::{Mechanism, NodeGroup, NodeLimits};
+
+fn mechanism() -> Option<Mechanism> {
+    match Mechanism::detect() {
+        Mechanism::Unenforced(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+        m => Some(m),
+    }
+}
+
+/// `python3 -c CODE` started inside `group`: the shell joins the group, then becomes python,
+/// so the program is limited from its first allocation.
+fn run_in(group: &NodeGroup, code: &str) -> std::process::ExitStatus {
+    let dirs: Vec<String> = group.dirs().iter().map(|d| d.display().to_string()).collect();
+    Command::new("sh")
+        .arg("-c")
+        .arg(r#"for d in "$@"; do echo $$ > "$d/cgroup.procs" || exit 97; done; exec python3 -c "$CODE""#)
+        .arg("sh")
+        .args(&dirs)
+        .env("CODE", code)
+        .status()
+        .unwrap()
+}
+
+#[test]
+fn a_process_over_the_nodes_memory_limit_is_killed_by_the_kernel() {
+    let Some(m) = mechanism() else { return };
+    let name = format!("harness-test-oom-{}", std::process::id());
+    let g = NodeGroup::create(&m, &name, &NodeLimits { cpus: "0".into(), compute_share: 1.0, memory_mb: Some(64) })
+        .unwrap();
+    // 256 MiB touched page by page: four times the node's memory.
+    let st = run_in(&g, "b = bytearray(256 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1");
+    assert_eq!(st.signal(), Some(9), "killed by SIGKILL, got {st:?}");
+    assert!(g.oom_killed(), "the group records an OOM kill");
+    assert!(g.peak_memory_mb().unwrap() <= 64.5, "never above its limit: {:?}", g.peak_memory_mb());
+    // Under the limit the same program finishes.
+    let ok = run_in(&g, "b = bytearray(16 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1");
+    assert!(ok.success(), "{ok:?}");
+}
+
+#[test]
+fn a_half_share_node_is_throttled_by_its_quota() {
+    let Some(m) = mechanism() else { return };
+    let name = format!("harness-test-cpu-{}", std::process::id());
+    let g =
+        NodeGroup::create(&m, &name, &NodeLimits { cpus: "0".into(), compute_share: 0.5, memory_mb: None }).unwrap();
+    // About 0.2 s of CPU work: at half a core it runs out of quota in period after period.
+    let st = run_in(&g, "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.2: pass");
+    assert!(st.success(), "{st:?}");
+    let (periods, waited_ns) = g.throttled().unwrap();
+    assert!(periods >= 20, "throttled in {periods} periods");
+    assert!(waited_ns > 0);
+}
