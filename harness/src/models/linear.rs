@@ -183,13 +183,7 @@ impl Linear {
                 QMatMul::QTensor(t) => t.dequantize(&Device::Cpu)?,
                 QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.to_dtype(DType::F32)?,
             },
-            Linear::Packed(p) => {
-                let (rows, cols) = (p.rows(), p.cols());
-                let eye = Tensor::eye(cols, DType::F32, &Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
-                let mut out = vec![0f32; cols * rows];
-                p.matmul(&eye, cols, &mut out);
-                Tensor::from_vec(out, (cols, rows), &Device::Cpu)?.t()?.contiguous()?
-            }
+            Linear::Packed(p) => Tensor::from_vec(p.dequantize(), (p.rows(), p.cols()), &Device::Cpu)?,
             Linear::LowRank { a, b, .. } => a.to_f32()?.matmul(&b.to_f32()?)?,
         })
     }

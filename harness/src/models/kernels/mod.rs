@@ -295,7 +295,8 @@ impl PackedWeight {
         }
     }
 
-    /// The weight as f32 `(rows, cols)`, from the packed bytes (tests check the packing with it).
+    /// The weight as f32 `(rows, cols)`, from the packed bytes (tests check the packing with it;
+    /// structured pruning's importance scores read column norms from it).
     pub fn dequantize(&self) -> Vec<f32> {
         let lay = self.layout();
         let mut w = vec![0f32; self.rows * self.cols];
