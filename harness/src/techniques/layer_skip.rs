@@ -28,10 +28,7 @@ impl Technique for LayerSkip {
         Some("K: number of layers to drop, at least 1")
     }
     fn apply(&self, param: Option<&str>, plan: &mut ExecutionPlan) -> Result<(), String> {
-        let k: usize = param
-            .and_then(|p| p.parse().ok())
-            .filter(|&k| k >= 1)
-            .ok_or_else(|| format!("`{}:K` needs a whole number of layers K >= 1", self.name()))?;
+        let k = super::layer_count(self.name(), param)?;
         plan.claim(Aspect::Layers, self.name())?;
         plan.skip_layers = k;
         Ok(())

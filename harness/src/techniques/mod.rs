@@ -85,6 +85,22 @@ pub enum AppliesTo {
     Generation,
 }
 
+/// The parameter of `name:S` as a fraction strictly between 0 and 1 (`symbol` names it in the error).
+fn open_fraction(name: &str, symbol: &str, param: Option<&str>) -> Result<f32, String> {
+    param
+        .and_then(|p| p.parse().ok())
+        .filter(|s: &f32| *s > 0.0 && *s < 1.0)
+        .ok_or_else(|| format!("`{name}:{symbol}` needs a fraction 0 < {symbol} < 1, got `{}`", param.unwrap_or("")))
+}
+
+/// The parameter of `name:K` as a whole number of layers, at least 1.
+fn layer_count(name: &str, param: Option<&str>) -> Result<usize, String> {
+    param
+        .and_then(|p| p.parse().ok())
+        .filter(|&k| k >= 1)
+        .ok_or_else(|| format!("`{name}:K` needs a whole number of layers K >= 1"))
+}
+
 pub trait Technique: Send + Sync {
     /// The name grids use (without a parameter).
     fn name(&self) -> &'static str;

@@ -27,10 +27,7 @@ impl Technique for Prune {
         Some("S: fraction of each layer's weights set to zero, 0 < S < 1")
     }
     fn apply(&self, param: Option<&str>, plan: &mut ExecutionPlan) -> Result<(), String> {
-        let s: f32 = param
-            .and_then(|p| p.parse().ok())
-            .filter(|s: &f32| *s > 0.0 && *s < 1.0)
-            .ok_or_else(|| format!("`{}:S` needs a fraction 0 < S < 1, got `{}`", self.name(), param.unwrap_or("")))?;
+        let s = super::open_fraction(self.name(), "S", param)?;
         plan.claim(Aspect::Sparsity, self.name())?;
         plan.sparsity = Some(s);
         Ok(())

@@ -31,10 +31,7 @@ impl Technique for PruneHeads {
         Some("F: fraction of heads and of FFN channels removed per layer, 0 < F < 1")
     }
     fn apply(&self, param: Option<&str>, plan: &mut ExecutionPlan) -> Result<(), String> {
-        let f: f32 = param
-            .and_then(|p| p.parse().ok())
-            .filter(|f: &f32| *f > 0.0 && *f < 1.0)
-            .ok_or_else(|| format!("`{}:F` needs a fraction 0 < F < 1, got `{}`", self.name(), param.unwrap_or("")))?;
+        let f = super::open_fraction(self.name(), "F", param)?;
         plan.claim(Aspect::Heads, self.name())?;
         plan.structured = Some(f);
         Ok(())
