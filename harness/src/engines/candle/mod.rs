@@ -60,11 +60,13 @@ impl Engine for CandleEngine {
         if plan.structured.is_some() || plan.skip_by_change {
             // Importance is scored on the whole model as the file stores it, then the file is read again.
             let whole = Decoder::load(src.as_mut(), WeightFormat::Native)?;
+            // One pass over the calibration text scores heads, channels and layers alike.
+            let probe = whole.probe(&plan.calibration)?;
             if let Some(f) = plan.structured {
-                structure = Some(whole.structure_for(&plan.calibration, f)?);
+                structure = Some(whole.structure_for(&probe, f)?);
             }
             if plan.skip_by_change {
-                skip = whole.least_changing_layers(&plan.calibration, plan.skip_layers)?;
+                skip = whole.least_changing_layers(&probe, plan.skip_layers)?;
             }
             drop(whole);
             src = spec.open(hub_cache)?.0;

@@ -260,14 +260,13 @@ impl Decoder {
         Ok(probe)
     }
 
-    /// The `k` layers whose output differs least from their input on `calibration` tokens
-    /// (mean 1 − cosine), ascending; fails when fewer than two layers would be left.
-    pub fn least_changing_layers(&self, calibration: &[u32], k: usize) -> Result<Vec<usize>> {
+    /// The `k` layers whose output differs least from their input in `p` (mean 1 − cosine over
+    /// the calibration tokens, [`Decoder::probe`]), ascending; fails when fewer than two would be left.
+    pub fn least_changing_layers(&self, p: &Probe, k: usize) -> Result<Vec<usize>> {
         let n = self.blocks.len();
         if k + 2 > n {
             return Err(NotApplicable(format!("cannot drop {k} of {n} layers: at least two must be left")).into());
         }
-        let p = self.probe(calibration)?;
         let mut idx: Vec<usize> = (0..n).collect();
         idx.sort_by(|a, b| p.change[*a].total_cmp(&p.change[*b]).then(a.cmp(b)));
         let mut out: Vec<usize> = idx.into_iter().take(k).collect();
@@ -276,11 +275,11 @@ impl Decoder {
     }
 
     /// Which heads and FFN channels structured pruning keeps when it removes the fraction `f`
-    /// of each layer's, scored on `calibration` tokens (see `techniques/prune_heads.rs` for the
-    /// score). `self` must be the whole model (every layer, every head).
-    pub fn structure_for(&self, calibration: &[u32], f: f32) -> Result<Structure> {
+    /// of each layer's, scored from `probe` (this whole model's [`Decoder::probe`] over calibration
+    /// tokens; see `techniques/prune_heads.rs` for the score).
+    pub fn structure_for(&self, probe: &Probe, f: f32) -> Result<Structure> {
+        ensure!(probe.tokens.len() == self.blocks.len(), "importance is scored on the whole model");
         let n = self.blocks.len();
-        let probe = self.probe(calibration)?;
         let hd = self.cfg.head_dim();
         let keep_top = |scores: Vec<f64>, keep: usize| -> Vec<usize> {
             let mut idx: Vec<usize> = (0..scores.len()).collect();
