@@ -7,6 +7,8 @@ use std::process::Command;
 
 use harness::hardware::cgroup::{Mechanism, NodeGroup, NodeLimits};
 
+mod common;
+
 fn mechanism() -> Option<Mechanism> {
     match Mechanism::detect() {
         Mechanism::Unenforced(why) => {
@@ -59,4 +61,39 @@ fn a_half_share_node_is_throttled_by_its_quota() {
     let (periods, waited_ns) = g.throttled().unwrap();
     assert!(periods >= 20, "throttled in {periods} periods");
     assert!(waited_ns > 0);
+}
+
+/// Through `harness run`: a node whose memory limit is below the model's peak is killed by the
+/// kernel, the cell is stored as failed with that reason and the node's peak, the run goes on;
+/// a half-share node's cell records how its limits were enforced.
+#[test]
+fn harness_run_stores_an_out_of_memory_kill_and_goes_on() {
+    let Some(m) = mechanism() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let grid = dir.path().join("nodes.yaml");
+    std::fs::write(
+        &grid,
+        "name: nodes\nmodels:\n  synth:\n    synthetic: {layers: 4, hidden: 512, heads: 8, kv_heads: 4, intermediate: 1536, vocab: 8192, seed: 1}\n\
+         workloads:\n  chat: {prompt_tokens: 16, output_tokens: 8, eval_tokens: 16}\n\
+         hardware:\n  tiny: {emulated: {cores: 1, memory_mb: 40}}\n  half: {emulated: {cores: 1, compute_share: 0.5}}\n\
+         axes:\n  technique: [f32]\n  threads: [1]\n  hardware: [tiny, half]\nmeasure: {warmup: 0, min_reps: 1, max_reps: 1}\n",
+    )
+    .unwrap();
+    let store = dir.path().join("s.db");
+    let out = common::run(&["run", grid.to_str().unwrap(), "--store", store.to_str().unwrap()]);
+    let text = common::text(&out);
+    // A failed cell makes the run's exit status 1, after every cell ran.
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("2 cells: 2 run, 0 skipped (already stored), 1 failed"), "{text}");
+    assert!(text.contains("killed by the node's 40 MiB memory limit (peak"), "{text}");
+    let rows = harness::store::open_existing(&store).unwrap().all().unwrap();
+    let tiny = rows.iter().find(|r| r.hardware == "tiny").unwrap();
+    assert_eq!(tiny.status, harness::record::CellStatus::Failed);
+    assert!(tiny.reason.as_deref().unwrap().contains("killed by the node's 40 MiB memory limit"), "{:?}", tiny.reason);
+    let half = rows.iter().find(|r| r.hardware == "half").unwrap();
+    assert_eq!(half.status, harness::record::CellStatus::Ok, "{:?}", half.reason);
+    let limits = &half.summary.as_ref().unwrap().extra["node_limits"];
+    assert_eq!(limits["mechanism"], m.name());
+    assert_eq!(limits["compute_share"], 0.5);
+    assert!(limits["throttled_periods"].as_u64().unwrap() > 0, "{limits}");
 }

@@ -41,7 +41,12 @@ fn cell(technique: &str, workload: &str) -> CellConfig {
 }
 
 fn run(engine: &MockEngine, config: CellConfig) -> harness::execute::WorkerReply {
-    let req = WorkerRequest { config, hub_cache: "/nonexistent".into(), corpus_dir: common::corpus_dir() };
+    let req = WorkerRequest {
+        config,
+        hub_cache: "/nonexistent".into(),
+        corpus_dir: common::corpus_dir(),
+        node_group: vec![],
+    };
     match run_cell_on(engine, &req) {
         Ok(r) => r,
         Err(e) => panic!("{e:#}"),
@@ -74,7 +79,12 @@ fn a_lacking_capability_makes_the_cell_not_applicable() {
     });
     let e = run_cell_on(
         &no_recompute,
-        &WorkerRequest { config: cell("kv-off", "plain"), hub_cache: "/x".into(), corpus_dir: "/x".into() },
+        &WorkerRequest {
+            config: cell("kv-off", "plain"),
+            hub_cache: "/x".into(),
+            corpus_dir: "/x".into(),
+            node_group: vec![],
+        },
     )
     .unwrap_err();
     let na = e.downcast_ref::<harness::models::weights::NotApplicable>().expect("not applicable");
@@ -89,7 +99,8 @@ fn the_memory_cap_reads_the_engine_peak() {
     let cfg = cell("f32", "plain");
     assert_eq!(cfg.hardware, "small");
     let fat = MockEngine::new(Script { peak_memory_mb: Some(500.0), ..Script::default() });
-    let req = WorkerRequest { config: cfg, hub_cache: "/x".into(), corpus_dir: common::corpus_dir() };
+    let req =
+        WorkerRequest { config: cfg, hub_cache: "/x".into(), corpus_dir: common::corpus_dir(), node_group: vec![] };
     let e = run_cell_on(&fat, &req).unwrap_err().to_string();
     assert!(e.contains("out of memory on emulated node `small`"), "{e}");
 }

@@ -128,6 +128,17 @@ pub struct RunArgs {
 pub struct HardwareArgs {
     /// A grid file whose hardware profiles to list.
     pub grid: Option<PathBuf>,
+    /// Measure how much slower a node at this compute share is than a full one: the same f32
+    /// decode of a synthetic 110M-parameter model, one core, in worker processes on the two
+    /// nodes alternately; prints each round and the ratio of the medians.
+    #[arg(long, value_name = "SHARE")]
+    pub share_ratio: Option<f64>,
+    /// Rounds of --share-ratio (each measures both nodes).
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Skip measuring memory bandwidth and single-core speed.
+    #[arg(long)]
+    pub no_measure: bool,
 }
 
 #[derive(Debug, Args)]
@@ -297,7 +308,7 @@ pub struct RecommendArgs {
     #[arg(long)]
     pub workload: String,
     /// Hardware profile name (`local` is always defined).
-    #[arg(long, default_value = "local")]
+    #[arg(long, default_value = harness::config::LOCAL_HARDWARE)]
     pub hardware: String,
     /// Grid file defining the model, workload and hardware.
     #[arg(long, default_value = "experiments/grid.yaml")]

@@ -46,7 +46,8 @@ pub fn expand(g: &Grid) -> Vec<CellConfig> {
         .or(f.defaults.technique.clone())
         .unwrap_or_else(|| vec![crate::techniques::reference(Scope::Generation)]);
     let threads = f.axes.threads.clone().or(f.defaults.threads.clone()).unwrap_or_else(|| vec![default_threads()]);
-    let hardware = f.axes.hardware.clone().or(f.defaults.hardware.clone()).unwrap_or_else(|| vec!["local".into()]);
+    let hardware =
+        f.axes.hardware.clone().or(f.defaults.hardware.clone()).unwrap_or_else(|| vec![super::LOCAL_HARDWARE.into()]);
     let engines = f.axes.engine.clone().or(f.defaults.engine.clone()).unwrap_or_else(|| vec![default_engine()]);
     let mut cells = Vec::new();
     for m in &models {
@@ -117,7 +118,7 @@ pub fn default_engine() -> String {
     crate::engines::DEFAULT_ENGINE.to_string()
 }
 
-pub(super) fn default_threads() -> usize {
+pub fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 

@@ -22,6 +22,10 @@ pub struct GridFile {
     /// Named hardware profiles; `local` (this machine) always exists.
     #[serde(default)]
     pub hardware: BTreeMap<String, HardwareSpec>,
+    /// A file of named hardware profiles (`profiles:`), relative to this grid; the axes may
+    /// name them as if they were defined under `hardware:` (which wins on a clash).
+    #[serde(default)]
+    pub hardware_profiles: Option<String>,
     /// Values per axis; the cells are their cartesian product.
     #[serde(default)]
     pub axes: Axes,
@@ -187,11 +191,35 @@ pub struct HardwareSpec {
     /// are stored with `emulated = 1` and reports label them "(emulated)".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emulated: Option<EmulatedNode>,
+    /// Several nodes joined by links: a cell on this profile runs on them as its placement
+    /// technique says (one node, offloaded, or split into a pipeline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<super::ClusterSpec>,
+    /// Set by the planner, never by a grid: how this machine enforces the profile's limits
+    /// (`cgroup-v1`, `cgroup-v2`, `unenforced`). Part of the cell's identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<String>,
 }
+
+impl HardwareSpec {
+    /// Whether the profile limits what its cells may use (cores, memory, speed) or spans nodes.
+    pub fn is_limited(&self) -> bool {
+        self.emulated.is_some() || self.cluster.is_some()
+    }
+}
+
+/// The name of the profile of this machine as it is, defined in every grid.
+pub const LOCAL_HARDWARE: &str = "local";
 
 impl Default for HardwareSpec {
     fn default() -> Self {
-        Self { description: Some("this machine's CPU".into()), price_per_hour: default_price(), emulated: None }
+        Self {
+            description: Some("this machine's CPU".into()),
+            price_per_hour: default_price(),
+            emulated: None,
+            cluster: None,
+            enforcement: None,
+        }
     }
 }
 
@@ -207,9 +235,14 @@ pub struct EmulatedNode {
     /// not planned on this node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cores: Option<usize>,
-    /// Memory of the node in MiB; a cell whose peak RSS goes above it fails as out of memory.
+    /// Memory of the node in MiB: a hard limit of the worker's cgroup where the kernel enforces
+    /// it (over it the kernel kills the worker); elsewhere a cap checked against its peak RSS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u64>,
+    /// The node's speed as a share of this machine's cores, `0 < share <= 1`: a CFS quota of the
+    /// worker's cgroup (a 0.5 node gets half of each core's time). Needs the kernel's cgroups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_share: Option<f64>,
 }
 
 impl HardwareSpec {
@@ -224,6 +257,10 @@ impl HardwareSpec {
     /// Memory cap in MiB of an emulated node.
     pub fn memory_cap_mb(&self) -> Option<u64> {
         self.emulated.as_ref().and_then(|e| e.memory_mb)
+    }
+    /// Compute share of an emulated node (`None`: whole cores).
+    pub fn compute_share(&self) -> Option<f64> {
+        self.emulated.as_ref().and_then(|e| e.compute_share).filter(|&s| s < 1.0)
     }
 }
 
@@ -297,7 +334,7 @@ pub(super) fn validate(g: &Grid) -> Result<(), ConfigError> {
             }
         }
         for h in axes.hardware.iter().flatten() {
-            if h != "local" && !f.hardware.contains_key(h) {
+            if h != LOCAL_HARDWARE && !f.hardware.contains_key(h) {
                 return err(
                     g.value_line(section, h),
                     &format!("{section}.hardware"),
@@ -339,25 +376,7 @@ pub(super) fn validate(g: &Grid) -> Result<(), ConfigError> {
             }
         }
     }
-    for (name, h) in &f.hardware {
-        if let Some(e) = &h.emulated {
-            if e.cores == Some(0) || e.memory_mb == Some(0) {
-                return err(
-                    g.line_of_key(name),
-                    &format!("hardware.{name}.emulated"),
-                    "an emulated node needs at least 1 core and 1 MiB of memory".into(),
-                );
-            }
-            let have = super::expand::default_threads();
-            if e.cores.is_some_and(|c| c > have) {
-                return err(
-                    g.line_of_key(name),
-                    &format!("hardware.{name}.emulated.cores"),
-                    format!("this machine has {have} CPUs; it can only emulate nodes with fewer cores"),
-                );
-            }
-        }
-    }
+    validate_hardware(&g.path, &g.text, &f.hardware)?;
     for (name, w) in &f.workloads {
         let line = g.line_of_key(name);
         if w.prompt_tokens == 0 || w.output_tokens == 0 || w.batch == 0 {
@@ -404,4 +423,68 @@ impl Grid {
     fn value_line(&self, section: &str, value: &str) -> Option<usize> {
         super::locate::value_line(&self.text, section, value)
     }
+}
+
+/// Checks of hardware profiles (a grid's own, or those of a profiles file `path` with `text`).
+pub(super) fn validate_hardware(
+    path: &std::path::Path,
+    text: &str,
+    hardware: &BTreeMap<String, HardwareSpec>,
+) -> Result<(), ConfigError> {
+    for (name, h) in hardware {
+        if h.enforcement.is_some() {
+            return Err(ConfigError::new(
+                path,
+                super::locate::key_line(text, name),
+                format!("hardware.{name}.enforcement"),
+                "set by the harness (how this machine enforces the limits), not by a grid",
+            ));
+        }
+        if let Some(c) = &h.cluster {
+            if let Err((field, msg)) = c.validate() {
+                return Err(ConfigError::new(
+                    path,
+                    super::locate::key_line(text, name),
+                    format!("hardware.{name}.cluster{field}"),
+                    msg,
+                ));
+            }
+            if h.emulated.is_some() {
+                return Err(ConfigError::new(
+                    path,
+                    super::locate::key_line(text, name),
+                    format!("hardware.{name}"),
+                    "a profile is one emulated node or a cluster of nodes, not both",
+                ));
+            }
+        }
+        if let Some(e) = &h.emulated {
+            if e.compute_share.is_some_and(|s| !(s > 0.0 && s <= 1.0)) {
+                return Err(ConfigError::new(
+                    path,
+                    super::locate::key_line(text, name),
+                    format!("hardware.{name}.emulated.compute_share"),
+                    "a compute share is a fraction of the cores' time, 0 < share <= 1",
+                ));
+            }
+            if e.cores == Some(0) || e.memory_mb == Some(0) {
+                return Err(ConfigError::new(
+                    path,
+                    super::locate::key_line(text, name),
+                    format!("hardware.{name}.emulated"),
+                    "an emulated node needs at least 1 core and 1 MiB of memory",
+                ));
+            }
+            let have = super::expand::default_threads();
+            if e.cores.is_some_and(|c| c > have) {
+                return Err(ConfigError::new(
+                    path,
+                    super::locate::key_line(text, name),
+                    format!("hardware.{name}.emulated.cores"),
+                    format!("this machine has {have} CPUs; it can only emulate nodes with fewer cores"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

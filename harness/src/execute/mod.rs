@@ -19,6 +19,11 @@ pub struct WorkerRequest {
     pub config: CellConfig,
     pub hub_cache: PathBuf,
     pub corpus_dir: PathBuf,
+    /// The cgroup directories the worker runs in when the kernel enforces its node's limits:
+    /// it leaves them before scoring accuracy (the f32 reference is the harness's bookkeeping,
+    /// not the node's). Empty: limits, if any, are a pinned CPU set and a checked memory cap.
+    #[serde(default)]
+    pub node_group: Vec<PathBuf>,
 }
 
 /// What a worker prints as its last stdout line.

@@ -56,7 +56,12 @@ pub fn plan(
     machine: &MachineClass,
     code_version: &str,
 ) -> Result<Vec<PlannedCell>> {
-    let cells = expand(grid);
+    let mut cells = expand(grid);
+    // How this machine enforces the limits of emulated nodes is part of what a cell measures.
+    let mechanism = crate::hardware::cgroup::Mechanism::here();
+    for c in cells.iter_mut().filter(|c| c.hardware_spec.is_limited()) {
+        c.hardware_spec.enforcement = Some(mechanism.name().to_string());
+    }
     let mut digests: BTreeMap<String, String> = BTreeMap::new();
     for c in &cells {
         if digests.contains_key(&c.model) {

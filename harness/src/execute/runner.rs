@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::plan::PlannedCell;
 use super::{WorkerReply, WorkerRequest};
+use crate::hardware::cgroup::{Mechanism, NodeGroup, NodeLimits};
 use crate::hardware::fingerprint::{code_version, fingerprint};
 use crate::record::{CellRecord, CellStatus, MachineClass};
 use crate::store::ResultStore;
@@ -239,12 +240,32 @@ fn reprice(cells: &[PlannedCell], todo: &[&PlannedCell], store: &dyn ResultStore
     Ok(n)
 }
 
-/// Run one cell in a child `harness worker` with the cell's thread count.
+/// Measure one planned cell in a worker once, storing nothing (`harness hardware --share-ratio`).
+pub fn measure_once(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
+    let _lock = super::lock::MeasureLock::acquire(opts.quiet)?;
+    spawn_worker(cell, opts)
+}
+
+/// Run one cell in a child `harness worker` with the cell's thread count, in its node's
+/// cgroup when the profile limits the node and the kernel can enforce it.
 fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
+    let hw = &cell.config.hardware_spec;
+    let group = match node_group(hw) {
+        Ok(g) => g,
+        Err(why) => {
+            return Ok(WorkerReply {
+                status: CellStatus::NotApplicable,
+                reason: Some(why),
+                summary: None,
+                samples: vec![],
+            })
+        }
+    };
     let req = WorkerRequest {
         config: cell.config.clone(),
         hub_cache: opts.hub_cache.clone(),
         corpus_dir: opts.corpus_dir.clone(),
+        node_group: group.as_ref().map(|g| g.dirs().to_vec()).unwrap_or_default(),
     };
     let mut cmd = Command::new(worker_exe()?);
     cmd.arg("worker")
@@ -253,11 +274,99 @@ fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     die_with_parent(&mut cmd);
-    if let Some(cores) = cell.config.hardware_spec.max_threads() {
+    if let Some(cores) = hw.max_threads() {
         pin_to_cpus(&mut cmd, cores);
     }
     let mut child = cmd.spawn().context("starting a worker process")?;
+    if let Some(g) = &group {
+        // The worker reads its request before doing anything: it is limited from its first allocation.
+        if let Err(e) = g.attach(child.id()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e.context("moving the worker into its node's cgroup"));
+        }
+    }
     child.stdin.take().expect("piped").write_all(serde_json::to_string(&req)?.as_bytes())?;
+    let (status, stdout, stderr) = wait_with_limit(child, Duration::from_secs_f64(cell.config.measure.timeout_s))?;
+    let limits = group.as_ref().map(|g| limits_json(g, hw));
+    let Some(status) = status else {
+        anyhow::bail!("timed out after {:.0} s (measure.timeout_s)", cell.config.measure.timeout_s);
+    };
+    if let Some(line) = stdout.lines().rev().find(|l| !l.trim().is_empty()) {
+        if let Ok(mut reply) = serde_json::from_str::<WorkerReply>(line) {
+            if let (Some(serde_json::Value::Object(extra)), Some(l)) =
+                (reply.summary.as_mut().map(|s| &mut s.extra), limits)
+            {
+                extra.insert("node_limits".into(), l);
+            }
+            return Ok(reply);
+        }
+    }
+    let tail: Vec<&str> = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+    use std::os::unix::process::ExitStatusExt;
+    let why = match (status.code(), status.signal()) {
+        (_, Some(9)) if group.as_ref().is_some_and(|g| g.oom_killed()) => {
+            let g = group.as_ref().expect("checked");
+            format!(
+                "killed by the node's {} MiB memory limit (peak {:.0} MiB in the node's cgroup, {})",
+                hw.memory_cap_mb().unwrap_or(0),
+                g.peak_memory_mb().unwrap_or(f64::NAN),
+                g.mechanism().name()
+            )
+        }
+        (Some(code), _) => format!("worker exited with code {code}"),
+        (None, Some(9)) => "worker killed by SIGKILL (out of memory?)".to_string(),
+        (None, Some(s)) => format!("worker killed by signal {s}"),
+        (None, None) => "worker ended abnormally".to_string(),
+    };
+    anyhow::bail!("{why}: {}", tail.join(" | "))
+}
+
+/// The cgroup of an emulated node whose limits the kernel enforces here; `None` when the
+/// profile limits nothing or the kernel cannot (then the worker is pinned and its memory
+/// cap checked). `Err(why)` when the profile asks for what only the kernel can give.
+fn node_group(hw: &crate::config::HardwareSpec) -> std::result::Result<Option<NodeGroup>, String> {
+    let Some(node) = &hw.emulated else { return Ok(None) };
+    let mech = Mechanism::here();
+    if !mech.enforces() {
+        if let (Some(share), Mechanism::Unenforced(why)) = (hw.compute_share(), mech) {
+            return Err(format!("a node at {share} of a core's speed needs the kernel's CPU quotas: {why}"));
+        }
+        return Ok(None);
+    }
+    static GROUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let cores = node.cores.unwrap_or_else(crate::config::default_threads);
+    let limits = NodeLimits {
+        cpus: if cores == 1 { "0".into() } else { format!("0-{}", cores - 1) },
+        compute_share: node.compute_share.unwrap_or(1.0),
+        memory_mb: node.memory_mb,
+    };
+    NodeGroup::create(mech, &format!("harness-{}-{n}", std::process::id()), &limits)
+        .map(Some)
+        .map_err(|e| format!("creating the node's cgroup: {e:#}"))
+}
+
+/// How the node's limits were enforced and what the kernel saw, for the cell's `extra`.
+fn limits_json(g: &NodeGroup, hw: &crate::config::HardwareSpec) -> serde_json::Value {
+    let (periods, throttled_ns) = g.throttled().unwrap_or((0, 0));
+    serde_json::json!({
+        "mechanism": g.mechanism().name(),
+        "cfs_period_us": crate::hardware::cgroup::CFS_PERIOD_US,
+        "compute_share": hw.compute_share().unwrap_or(1.0),
+        "memory_mb": hw.memory_cap_mb(),
+        "node_peak_mb": g.peak_memory_mb(),
+        "throttled_periods": periods,
+        "throttled_ms": throttled_ns as f64 / 1e6,
+    })
+}
+
+/// Wait for `child` at most `limit` (killing it then), collecting its stdout and stderr.
+/// `None` as the status: it ran past the limit.
+fn wait_with_limit(
+    mut child: std::process::Child,
+    limit: Duration,
+) -> Result<(Option<std::process::ExitStatus>, String, String)> {
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
     let out_t = std::thread::spawn(move || {
@@ -270,7 +379,6 @@ fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let limit = Duration::from_secs_f64(cell.config.measure.timeout_s);
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait()? {
@@ -283,29 +391,7 @@ fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    let Some(status) = status else {
-        anyhow::bail!("timed out after {:.0} s (measure.timeout_s)", limit.as_secs_f64());
-    };
-    if let Some(line) = stdout.lines().rev().find(|l| !l.trim().is_empty()) {
-        if let Ok(reply) = serde_json::from_str::<WorkerReply>(line) {
-            return Ok(reply);
-        }
-    }
-    let tail: Vec<&str> = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
-    let why = match status.code() {
-        Some(code) => format!("worker exited with code {code}"),
-        None => {
-            use std::os::unix::process::ExitStatusExt;
-            match status.signal() {
-                Some(9) => "worker killed by SIGKILL (out of memory?)".to_string(),
-                Some(s) => format!("worker killed by signal {s}"),
-                None => "worker ended abnormally".to_string(),
-            }
-        }
-    };
-    anyhow::bail!("{why}: {}", tail.join(" | "))
+    Ok((status, out_t.join().unwrap_or_default(), err_t.join().unwrap_or_default()))
 }
 
 /// The binary workers run. On Linux `/proc/self/exe` names this very binary

@@ -1,4 +1,4 @@
-//! Hardware: the machine fingerprint (profiles and emulated nodes come later).
+//! Hardware: the machine fingerprint and kernel-enforced node limits.
 
 pub mod bandwidth;
 pub mod cgroup;

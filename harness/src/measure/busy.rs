@@ -33,7 +33,7 @@ struct Counters {
 }
 
 /// A started probe; [`CpuProbe::finish`] reports what the machine did meanwhile.
-pub struct CpuProbe(Counters);
+pub struct CpuProbe(Counters, bool);
 
 /// What other processes did while a cell was timed.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,8 +58,9 @@ fn ticks_per_s() -> f64 {
     }
 }
 
-/// `(comm, utime + stime)` in ticks from a `/proc/PID/stat` line.
-fn proc_ticks(stat: &str) -> Option<(String, u64)> {
+/// `(comm, utime + stime + cutime + cstime)` in ticks from a `/proc/PID/stat` line (reaped
+/// children count: a build's short-lived compilers show up in their parent).
+fn proc_ticks(stat: &str) -> Option<(String, u64, u64)> {
     // The name is in parentheses and may hold spaces; fields resume after the last `)`.
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
@@ -68,7 +69,9 @@ fn proc_ticks(stat: &str) -> Option<(String, u64)> {
     // After the name: state(0) ... utime is field 14 of the line, i.e. index 11 here.
     let utime: u64 = rest.get(11)?.parse().ok()?;
     let stime: u64 = rest.get(12)?.parse().ok()?;
-    Some((name, utime + stime))
+    let children: i64 = rest.get(13).and_then(|c| c.parse::<i64>().ok()).unwrap_or(0)
+        + rest.get(14).and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+    Some((name, utime + stime, children.max(0) as u64))
 }
 
 /// `(busy, steal)` ticks from the aggregate `cpu` line of `/proc/stat`.
@@ -84,7 +87,7 @@ impl Counters {
     fn read() -> Option<Counters> {
         let tick = ticks_per_s();
         let (busy, steal) = stat_ticks(&std::fs::read_to_string("/proc/stat").ok()?)?;
-        let (_, own) = proc_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+        let (_, own, _) = proc_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
         let me = std::process::id();
         let mut procs = HashMap::new();
         for e in std::fs::read_dir("/proc").ok()?.flatten() {
@@ -92,9 +95,10 @@ impl Counters {
             if pid == me {
                 continue;
             }
-            if let Some((name, t)) = std::fs::read_to_string(e.path().join("stat")).ok().as_deref().and_then(proc_ticks)
+            if let Some((name, t, children)) =
+                std::fs::read_to_string(e.path().join("stat")).ok().as_deref().and_then(proc_ticks)
             {
-                procs.insert(pid, (name, t as f64 / tick));
+                procs.insert(pid, (name, (t + children) as f64 / tick));
             }
         }
         Some(Counters {
@@ -110,12 +114,20 @@ impl Counters {
 impl CpuProbe {
     /// `None` where the kernel's accounting cannot be read (not Linux).
     pub fn start() -> Option<CpuProbe> {
-        Counters::read().map(CpuProbe)
+        Counters::read().map(|c| CpuProbe(c, false))
+    }
+
+    /// For a process under a CPU quota: the machine-wide counters are sampled on scheduler
+    /// ticks, and a quota's run-and-stall rhythm aliases with them (a half-share node read
+    /// as 25% "other" load on an idle machine), so others are summed per process instead.
+    pub fn start_throttled() -> Option<CpuProbe> {
+        Counters::read().map(|c| CpuProbe(c, true))
     }
 
     pub fn finish(self) -> Option<BusyReport> {
-        let a = self.0;
+        let (a, per_process) = (self.0, self.1);
         let b = Counters::read()?;
+        let summed: f64 = b.procs.iter().map(|(pid, (_, t))| (t - a.procs.get(pid).map_or(*t, |p| p.1)).max(0.0)).sum();
         let culprit = b
             .procs
             .iter()
@@ -127,7 +139,7 @@ impl CpuProbe {
         Some(BusyReport {
             wall_s: b.at.duration_since(a.at).as_secs_f64(),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            others_cpu_s: ((b.busy_s - a.busy_s) - (b.own_s - a.own_s)).max(0.0),
+            others_cpu_s: if per_process { summed } else { ((b.busy_s - a.busy_s) - (b.own_s - a.own_s)).max(0.0) },
             steal_cpu_s: (b.steal_s - a.steal_s).max(0.0),
             culprit,
         })
@@ -188,8 +200,8 @@ mod tests {
 
     #[test]
     fn parses_proc_lines() {
-        let line = "1234 (rust c (x)) R 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0";
-        assert_eq!(proc_ticks(line), Some(("rust c (x)".to_string(), 300)));
+        let line = "1234 (rust c (x)) R 1 2 3 4 5 6 7 8 9 10 250 50 30 12 20 0 1 0";
+        assert_eq!(proc_ticks(line), Some(("rust c (x)".to_string(), 300, 42)));
         let stat = "cpu  100 5 20 1000 3 1 2 7 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
         assert_eq!(stat_ticks(stat), Some((128, 7)));
     }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::fingerprint::MachineClass;
+use crate::config::ClusterSpec;
 use crate::config::{CellConfig, HardwareSpec, MeasureSpec, ServingSpec, WorkloadSpec};
 use crate::models::ModelSpec;
 use crate::techniques::TechniqueName;
@@ -41,16 +42,35 @@ impl<'a> WorkloadShape<'a> {
 
 /// A hardware profile's physical parameters (no name, description or price).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NodeShape {
+pub struct NodeShape<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cores: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_share: Option<f64>,
+    /// How an emulated node's limits are enforced on this machine (kernel cgroups or a
+    /// pinned process with a checked cap): a different mechanism measures something else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<&'a str>,
+    /// A cluster's nodes and links, prices left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterSpec>,
 }
 
-impl NodeShape {
-    pub fn of(h: &HardwareSpec) -> Self {
-        NodeShape { cores: h.max_threads(), memory_mb: h.memory_cap_mb() }
+impl<'a> NodeShape<'a> {
+    pub fn of(h: &'a HardwareSpec) -> Self {
+        let cluster = h.cluster.clone().map(|mut c| {
+            c.nodes.iter_mut().for_each(|n| n.price_per_hour = 0.0);
+            c
+        });
+        NodeShape {
+            cores: h.max_threads(),
+            memory_mb: h.memory_cap_mb(),
+            compute_share: h.compute_share(),
+            enforcement: h.enforcement.as_deref(),
+            cluster,
+        }
     }
 }
 
@@ -65,7 +85,7 @@ pub struct CellIdentity<'a> {
     /// The engine's version: bumped by any change that can move a timing.
     pub engine_version: &'a str,
     pub threads: usize,
-    pub node: NodeShape,
+    pub node: NodeShape<'a>,
     pub measure: &'a MeasureSpec,
     /// Crate version, measurement protocol and build flags.
     pub code_version: &'a str,

@@ -38,7 +38,7 @@ impl TaskId {
             model: &'a crate::models::ModelSpec,
             digest: &'a str,
             workload: WorkloadShape<'a>,
-            node: NodeShape,
+            node: NodeShape<'a>,
         }
         let shape = Shape {
             model: &cfg.model_spec,
