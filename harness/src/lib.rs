@@ -12,6 +12,7 @@
 
 pub mod bench_engine;
 pub mod config;
+pub mod distributed;
 pub mod engines;
 pub mod error;
 pub mod execute;

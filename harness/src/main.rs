@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Cmd::Roofline(a) => commands::roofline(a),
         Cmd::Hardware(a) => commands::hardware(a),
         Cmd::Compare(a) => commands::compare(a),
+        Cmd::Node(a) => commands::node(a),
         Cmd::Worker => commands::worker(),
     };
     match result {

@@ -82,6 +82,18 @@ pub enum Cmd {
                       hardware profiles. `harness roofline` measures the memory bandwidth."
     )]
     Hardware(HardwareArgs),
+    /// Serve a layer range of a model to a coordinator: one node of a cluster profile.
+    #[command(
+        long_about = "Run a node server: it holds the decoder layers a coordinator (a `harness run` of a grid whose \
+                      hardware profile is a cluster) asks for, in this process, and runs their forward passes, \
+                      keeping their KV caches here. It serves only a coordinator that proves it holds the \
+                      cluster's shared secret, read from HARNESS_CLUSTER_SECRET or from the file named by \
+                      HARNESS_CLUSTER_SECRET_FILE (never from the command line). The model file must be in this \
+                      machine's hub cache too. Binds to loopback unless given another address: on a real second \
+                      machine, `harness node --listen 0.0.0.0:7070` and point the profile's node at it with \
+                      `addr: host:7070`."
+    )]
+    Node(NodeArgs),
     /// Internal: run one cell (request on stdin, reply on stdout).
     #[command(hide = true)]
     Worker,
@@ -122,6 +134,16 @@ pub struct RunArgs {
     /// No progress output (a bar on a terminal, a line per cell otherwise).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Address to listen on (port 0: any free port, printed on the first line).
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    pub listen: String,
+    /// Serve one coordinator, then exit (how `harness run` starts emulated nodes).
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,7 +24,7 @@ use harness::BadInput;
 use serde_json::json;
 
 use super::cli::{
-    BenchArgs, CompareArgs, EvaluateArgs, EvaluateFormat, ExportArgs, HardwareArgs, MergeArgs, RecommendArgs,
+    BenchArgs, CompareArgs, EvaluateArgs, EvaluateFormat, ExportArgs, HardwareArgs, MergeArgs, NodeArgs, RecommendArgs,
     ReportArgs, ReportFormat, RooflineArgs, RunArgs, TaskTableArgs,
 };
 
@@ -334,6 +334,10 @@ pub fn merge(a: MergeArgs) -> Result<ExitCode> {
     let total = out.keys()?.len();
     println!("{}: {total} cells", out.location());
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn node(a: NodeArgs) -> Result<ExitCode> {
+    harness::distributed::node::serve(&a.listen, a.once).map(|_| ExitCode::SUCCESS)
 }
 
 pub fn worker() -> Result<ExitCode> {

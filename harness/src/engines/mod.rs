@@ -175,6 +175,11 @@ pub trait LoadedModel {
     fn run_stats(&self) -> serde_json::Value {
         serde_json::Value::Null
     }
+    /// What the nodes it runs on cost per hour together, when that is not the profile's price
+    /// (a model split over a cluster's nodes pays for the nodes it used).
+    fn price_per_hour(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// A batch of equal-length sequences being generated together.

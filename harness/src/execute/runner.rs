@@ -273,7 +273,7 @@ fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    die_with_parent(&mut cmd);
+    crate::hardware::die_with_parent(&mut cmd);
     if let Some(cores) = hw.max_threads() {
         pin_to_cpus(&mut cmd, cores);
     }
@@ -403,22 +403,6 @@ fn worker_exe() -> Result<PathBuf> {
         return Ok(proc_exe);
     }
     std::env::current_exe().context("locating the harness executable")
-}
-
-/// Make the worker die when the parent does (a `kill -9` of the run must not
-/// leave a worker measuring on, or racing the resumed run for the CPU).
-fn die_with_parent(cmd: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-    }
 }
 
 /// Pin the worker to CPUs `0..cores`: an emulated node with fewer cores than this machine.

@@ -74,6 +74,10 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
         return Err(NotApplicable(why).into());
     }
     engine.check(&plan, w.serving.is_some())?;
+    let cluster = cfg.hardware_spec.cluster.is_some();
+    if let Some(why) = cluster_not_applicable(cfg, &plan, engine.name()) {
+        return Err(NotApplicable(why).into());
+    }
     let (src, tok) = cfg.model_spec.open(&req.hub_cache)?;
     let max_seq = src.config().max_seq_len;
     drop(src);
@@ -94,12 +98,22 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
     }
 
     let enforced = !req.node_group.is_empty();
-    let model = engine.load(&cfg.model_spec, &plan, &req.hub_cache)?;
+    let mut node_pids = None;
+    let model: Box<dyn LoadedModel> = if cluster {
+        let m = crate::distributed::pipeline::load(cfg, &plan, &req.hub_cache)?;
+        node_pids = Some(m.node_pids());
+        Box::new(m)
+    } else {
+        engine.load(&cfg.model_spec, &plan, &req.hub_cache)?
+    };
     if !enforced {
         check_memory_cap(cfg, model.peak_memory_mb(), "loading the model")?;
     }
     // The kernel's CPU accounting around the timed phase: did anything else run?
-    let probe = if enforced && cfg.hardware_spec.compute_share().is_some() {
+    let probe = if let Some(pids) = node_pids {
+        // The nodes' processes are this cell's own work, not another process's load.
+        measure::busy::CpuProbe::start_excluding(pids)
+    } else if enforced && cfg.hardware_spec.compute_share().is_some() {
         measure::busy::CpuProbe::start_throttled()
     } else {
         measure::busy::CpuProbe::start()
@@ -135,6 +149,33 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
         obj.insert("machine_load".into(), b.to_json());
     }
     Ok(WorkerReply { status: CellStatus::Ok, reason: None, summary: Some(summary), samples })
+}
+
+/// Why a cell cannot run given its profile: placement techniques need a cluster profile, and a
+/// cluster runs plain generation of our engine with weight and KV formats only.
+fn cluster_not_applicable(cfg: &CellConfig, plan: &ExecutionPlan, engine: &str) -> Option<String> {
+    let hw = &cfg.hardware;
+    if cfg.hardware_spec.cluster.is_none() {
+        return plan.placement.is_some().then(|| {
+            format!("placement techniques choose among the nodes of a cluster profile; `{hw}` is a single node")
+        });
+    }
+    if cfg.workload_spec.serving.is_some() {
+        return Some(format!("on cluster `{hw}` the model runs plain generation, not the serving loop"));
+    }
+    if engine != engines::DEFAULT_ENGINE {
+        return Some(format!("the nodes of cluster `{hw}` run the {} engine", engines::DEFAULT_ENGINE));
+    }
+    let reshaped = plan.speculative.is_some()
+        || plan.structured.is_some()
+        || plan.skip_layers > 0
+        || plan.low_rank.is_some()
+        || plan.sparsity.is_some();
+    reshaped.then(|| {
+        format!(
+            "on cluster `{hw}` the nodes build weight and KV formats only, not pruned, factored or speculative models"
+        )
+    })
 }
 
 /// Tokens of training text the importance scores of structured pruning are computed on.
@@ -206,7 +247,8 @@ fn measure_generation(
         batch: w.batch,
         prompt_tokens: w.prompt_tokens,
         output_tokens: w.output_tokens,
-        price_per_hour: cfg.hardware_spec.price_per_hour,
+        // On a cluster: the prices of the nodes the model ran on.
+        price_per_hour: model.price_per_hour().unwrap_or(cfg.hardware_spec.price_per_hour),
     };
     Ok(summary::generation(&cfg.measure, &shape, &gens))
 }

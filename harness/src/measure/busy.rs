@@ -33,7 +33,7 @@ struct Counters {
 }
 
 /// A started probe; [`CpuProbe::finish`] reports what the machine did meanwhile.
-pub struct CpuProbe(Counters, bool);
+pub struct CpuProbe(Counters, Option<Vec<u32>>);
 
 /// What other processes did while a cell was timed.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,23 +114,37 @@ impl Counters {
 impl CpuProbe {
     /// `None` where the kernel's accounting cannot be read (not Linux).
     pub fn start() -> Option<CpuProbe> {
-        Counters::read().map(|c| CpuProbe(c, false))
+        Counters::read().map(|c| CpuProbe(c, None))
     }
 
     /// For a process under a CPU quota: the machine-wide counters are sampled on scheduler
     /// ticks, and a quota's run-and-stall rhythm aliases with them (a half-share node read
     /// as 25% "other" load on an idle machine), so others are summed per process instead.
     pub fn start_throttled() -> Option<CpuProbe> {
-        Counters::read().map(|c| CpuProbe(c, true))
+        Counters::read().map(|c| CpuProbe(c, Some(vec![])))
+    }
+
+    /// Like [`CpuProbe::start_throttled`], counting the processes `own` (this cell's node
+    /// processes) as this process's own work.
+    pub fn start_excluding(own: Vec<u32>) -> Option<CpuProbe> {
+        Counters::read().map(|c| CpuProbe(c, Some(own)))
     }
 
     pub fn finish(self) -> Option<BusyReport> {
         let (a, per_process) = (self.0, self.1);
         let b = Counters::read()?;
-        let summed: f64 = b.procs.iter().map(|(pid, (_, t))| (t - a.procs.get(pid).map_or(*t, |p| p.1)).max(0.0)).sum();
+        let own = per_process.clone().unwrap_or_default();
+        // Processes started meanwhile count from zero.
+        let summed: f64 = b
+            .procs
+            .iter()
+            .filter(|(pid, _)| !own.contains(pid))
+            .map(|(pid, (_, t))| (t - a.procs.get(pid).map_or(0.0, |p| p.1)).max(0.0))
+            .sum();
         let culprit = b
             .procs
             .iter()
+            .filter(|(pid, _)| !own.contains(pid))
             .filter_map(|(pid, (name, t))| {
                 let before = a.procs.get(pid).map_or(0.0, |p| p.1);
                 Some((name.clone(), *pid, t - before)).filter(|(_, _, d)| *d > 0.0)
@@ -139,7 +153,11 @@ impl CpuProbe {
         Some(BusyReport {
             wall_s: b.at.duration_since(a.at).as_secs_f64(),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            others_cpu_s: if per_process { summed } else { ((b.busy_s - a.busy_s) - (b.own_s - a.own_s)).max(0.0) },
+            others_cpu_s: if per_process.is_some() {
+                summed
+            } else {
+                ((b.busy_s - a.busy_s) - (b.own_s - a.own_s)).max(0.0)
+            },
             steal_cpu_s: (b.steal_s - a.steal_s).max(0.0),
             culprit,
         })

@@ -14,14 +14,17 @@ mod flash_attn;
 mod kv_off;
 pub mod kv_type;
 pub mod layer_skip;
+mod local;
 mod lowrank;
 mod name;
+mod offload;
 mod plan;
 mod precision;
 mod prefix_cache;
 mod prune;
 mod prune_heads;
 mod quantize;
+mod shard;
 mod skip_layers;
 mod speculative;
 mod static_batching;
@@ -29,7 +32,7 @@ mod static_batching;
 use candle_core::quantized::GgmlDType;
 
 pub use name::TechniqueName;
-pub use plan::{dtype_bits, Aspect, Draft, ExecutionPlan, LowRank, ServingFlags, Speculation};
+pub use plan::{dtype_bits, Aspect, Draft, ExecutionPlan, LowRank, Placement, ServingFlags, Speculation, SplitPolicy};
 
 /// What kind of acceleration a technique is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -47,6 +50,8 @@ pub enum Family {
     Batching,
     /// Serving-level reuse and splitting of work (prefix cache, chunked prefill).
     Serving,
+    /// Where the model runs on a cluster: one node, moved to another, or split over several.
+    Placement,
 }
 
 /// What a technique changes when it runs.
@@ -164,6 +169,9 @@ pub fn registry() -> Vec<Box<dyn Technique>> {
         Box::new(continuous_batching::ContinuousBatching),
         Box::new(chunked_prefill::ChunkedPrefill),
         Box::new(prefix_cache::PrefixCache),
+        Box::new(local::Local),
+        Box::new(offload::Offload),
+        Box::new(shard::Shard),
     ]
 }
 

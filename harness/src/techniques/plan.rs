@@ -34,6 +34,30 @@ impl Draft {
     }
 }
 
+/// Where a model runs on a cluster profile (a placement technique's choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// The whole model on the node requests arrive at (no split).
+    Local,
+    /// The whole model on the fastest node it fits on, paying the link to it.
+    Offload,
+    /// Contiguous layer ranges over the nodes, in a pipeline.
+    Shard { split: SplitPolicy, microbatch: usize },
+}
+
+/// How a pipeline split chooses each node's layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitPolicy {
+    /// Equal numbers of layers.
+    Even,
+    /// In proportion to node memory.
+    Memory,
+    /// In proportion to measured node speed.
+    Speed,
+    /// Least predicted time under the cost model (dynamic programming).
+    Optimal,
+}
+
 /// What a worker does for a cell, after all its techniques applied. Open to new
 /// kinds of techniques: each adds the field it needs and claims its [`Aspect`] so
 /// two techniques can never silently decide the same thing.
@@ -66,6 +90,8 @@ pub struct ExecutionPlan {
     pub calibration: Vec<u32>,
     /// The draft model's spec when speculation drafts with another model (set by the worker from the cell).
     pub draft_spec: Option<crate::models::ModelSpec>,
+    /// Where the model runs on a cluster profile (`None`: on the node requests arrive at).
+    pub placement: Option<Placement>,
     /// Which technique decided each aspect.
     claims: Vec<(Aspect, &'static str)>,
 }
@@ -81,6 +107,7 @@ pub enum Aspect {
     Sparsity,
     Heads,
     Decoding,
+    Placement,
 }
 
 impl Aspect {
@@ -94,6 +121,7 @@ impl Aspect {
             Aspect::Sparsity => "how each weight matrix is thinned (zeros or low rank)",
             Aspect::Heads => "the attention heads and FFN channels kept",
             Aspect::Decoding => "the decoding loop",
+            Aspect::Placement => "where the model runs",
         }
     }
 }
@@ -132,6 +160,7 @@ impl Default for ExecutionPlan {
             speculative: None,
             calibration: Vec::new(),
             draft_spec: None,
+            placement: None,
             claims: Vec::new(),
         }
     }
@@ -175,6 +204,7 @@ impl ExecutionPlan {
             && self.low_rank == other.low_rank
             && self.structured == other.structured
             && self.speculative == other.speculative
+            && self.placement == other.placement
     }
 
     /// Whether the engine needs calibration text to build this plan.

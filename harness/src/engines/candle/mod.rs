@@ -49,33 +49,7 @@ impl Engine for CandleEngine {
     }
 
     fn load(&self, spec: &ModelSpec, plan: &ExecutionPlan, hub_cache: &Path) -> Result<Box<dyn LoadedModel>> {
-        let (mut src, _) = spec.open(hub_cache)?;
-        // Skipped layers are never built: the model really is smaller and faster.
-        let mut skip = if plan.skip_by_change {
-            vec![]
-        } else {
-            layers_to_skip(src.config().num_layers, plan.skip_layers).map_err(NotApplicable)?
-        };
-        let mut structure = None;
-        if plan.structured.is_some() || plan.skip_by_change {
-            // Importance is scored on the whole model as the file stores it, then the file is read again.
-            let whole = Decoder::load(src.as_mut(), WeightFormat::Native)?;
-            // One pass over the calibration text scores heads, channels and layers alike.
-            let probe = whole.probe(&plan.calibration)?;
-            if let Some(f) = plan.structured {
-                structure = Some(whole.structure_for(&probe, f)?);
-            }
-            if plan.skip_by_change {
-                skip = whole.least_changing_layers(&probe, plan.skip_layers)?;
-            }
-            drop(whole);
-            src = spec.open(hub_cache)?.0;
-        }
-        let opt = LoadOptions { skip, sparsity: plan.sparsity, structure, low_rank: plan.low_rank };
-        let mut decoder = Decoder::load_with(src.as_mut(), plan.weights, &opt)?;
-        if plan.kv_dtype == Some(GgmlDType::Q8_0) {
-            decoder.set_kv_format(KvFormat::Q8)?;
-        }
+        let decoder = build_decoder(spec, plan, hub_cache, None)?;
         let draft = match &plan.speculative {
             None => None,
             Some(sp) => {
@@ -197,4 +171,43 @@ impl Batch for CandleBatch<'_> {
             out
         }
     }
+}
+
+/// The decoder `plan` asks for (weight format, layers left out, pruning, low rank, KV format),
+/// whole or only the layers of one pipeline `stage`. Importance scores of structured pruning
+/// and calibrated layer skipping are computed on the whole model either way.
+pub fn build_decoder(
+    spec: &ModelSpec,
+    plan: &ExecutionPlan,
+    hub_cache: &Path,
+    stage: Option<std::ops::Range<usize>>,
+) -> Result<Decoder> {
+    let (mut src, _) = spec.open(hub_cache)?;
+    // Skipped layers are never built: the model really is smaller and faster.
+    let mut skip = if plan.skip_by_change {
+        vec![]
+    } else {
+        layers_to_skip(src.config().num_layers, plan.skip_layers).map_err(NotApplicable)?
+    };
+    let mut structure = None;
+    if plan.structured.is_some() || plan.skip_by_change {
+        // Importance is scored on the whole model as the file stores it, then the file is read again.
+        let whole = Decoder::load(src.as_mut(), WeightFormat::Native)?;
+        // One pass over the calibration text scores heads, channels and layers alike.
+        let probe = whole.probe(&plan.calibration)?;
+        if let Some(f) = plan.structured {
+            structure = Some(whole.structure_for(&probe, f)?);
+        }
+        if plan.skip_by_change {
+            skip = whole.least_changing_layers(&probe, plan.skip_layers)?;
+        }
+        drop(whole);
+        src = spec.open(hub_cache)?.0;
+    }
+    let opt = LoadOptions { skip, sparsity: plan.sparsity, structure, low_rank: plan.low_rank, stage };
+    let mut decoder = Decoder::load_with(src.as_mut(), plan.weights, &opt)?;
+    if plan.kv_dtype == Some(GgmlDType::Q8_0) {
+        decoder.set_kv_format(KvFormat::Q8)?;
+    }
+    Ok(decoder)
 }

@@ -49,6 +49,15 @@ pub struct Probe {
     pub change: Vec<f64>,
 }
 
+/// What a pipeline stage starts from.
+#[derive(Debug, Clone, Copy)]
+pub enum StageInput<'a> {
+    /// Token ids (the first stage embeds them).
+    Tokens(&'a [u32]),
+    /// The previous stage's hidden states, `positions × hidden`.
+    Hidden(&'a [f32]),
+}
+
 /// Norm weights and RoPE tables as plain slices (copied once at load).
 pub(super) struct FlatParams {
     pub attn_norm: Vec<Vec<f32>>,
@@ -107,13 +116,28 @@ impl Decoder {
         kv: &mut FlatKv,
         want: Logits,
     ) -> Result<Vec<f32>> {
-        self.forward_probed(tokens, batch, pos, kv, want, None)
+        self.forward_probed(StageInput::Tokens(tokens), batch, pos, kv, want, None)
+    }
+
+    /// One pipeline stage's part of [`Decoder::forward_flat`]: from tokens (the first stage) or
+    /// the previous stage's hidden states (`batch·seq × hidden`, row-major) through this stage's
+    /// layers; returns logits as `forward_flat` does when the stage ends in the output head,
+    /// else the hidden states of every position for the next stage.
+    pub fn forward_stage(
+        &self,
+        input: StageInput<'_>,
+        batch: usize,
+        pos: usize,
+        kv: &mut FlatKv,
+        want: Logits,
+    ) -> Result<Vec<f32>> {
+        self.forward_probed(input, batch, pos, kv, want, None)
     }
 
     /// [`Decoder::forward_flat`], adding what each layer computed to `probe` when given.
     pub(super) fn forward_probed(
         &self,
-        tokens: &[u32],
+        input: StageInput<'_>,
         batch: usize,
         pos: usize,
         kv: &mut FlatKv,
@@ -122,9 +146,15 @@ impl Decoder {
     ) -> Result<Vec<f32>> {
         let cfg = &self.cfg;
         let (h, nh, nkv, hd) = (cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim());
-        ensure!(batch > 0 && !tokens.is_empty() && tokens.len().is_multiple_of(batch), "ragged batch");
-        let seq = tokens.len() / batch;
-        let m = tokens.len();
+        let m = match input {
+            StageInput::Tokens(t) => t.len(),
+            StageInput::Hidden(x) => {
+                ensure!(x.len().is_multiple_of(h), "hidden states of {} values are not rows of {h}", x.len());
+                x.len() / h
+            }
+        };
+        ensure!(batch > 0 && m > 0 && m.is_multiple_of(batch), "ragged batch");
+        let seq = m / batch;
         ensure!(kv.seqs.len() == batch, "KV cache holds {} sequences, batch has {batch}", kv.seqs.len());
         ensure!(kv.seqs.iter().all(|s| s.len == pos), "KV cache holds {} positions, step starts at {pos}", kv.len());
         ensure!(pos + seq <= cfg.max_seq_len, "sequence of {} exceeds max {}", pos + seq, cfg.max_seq_len);
@@ -136,14 +166,19 @@ impl Decoder {
 
         let tr = cfg.arch.traits();
         let mut x = vec![0f32; m * h];
-        {
-            let (storage, layout) = self.embed.storage_and_layout();
-            let Storage::Cpu(CpuStorage::F32(table)) = &*storage else { anyhow::bail!("embedding is not f32 on CPU") };
-            let table = &table[layout.start_offset()..];
-            let scale = if tr.embed_scale { (h as f32).sqrt() } else { 1.0 };
-            for (row, &t) in x.chunks_exact_mut(h).zip(tokens) {
-                ensure!((t as usize) < cfg.vocab_size, "token {t} outside the vocabulary");
-                row.iter_mut().zip(&table[t as usize * h..][..h]).for_each(|(d, s)| *d = s * scale);
+        match input {
+            StageInput::Hidden(from) => x.copy_from_slice(from),
+            StageInput::Tokens(tokens) => {
+                let (storage, layout) = self.embedding()?.storage_and_layout();
+                let Storage::Cpu(CpuStorage::F32(table)) = &*storage else {
+                    anyhow::bail!("embedding is not f32 on CPU")
+                };
+                let table = &table[layout.start_offset()..];
+                let scale = if tr.embed_scale { (h as f32).sqrt() } else { 1.0 };
+                for (row, &t) in x.chunks_exact_mut(h).zip(tokens) {
+                    ensure!((t as usize) < cfg.vocab_size, "token {t} outside the vocabulary");
+                    row.iter_mut().zip(&table[t as usize * h..][..h]).for_each(|(d, s)| *d = s * scale);
+                }
             }
         }
         let inter = self.blocks.iter().map(|b| b.channels).max().unwrap_or(0);
@@ -237,6 +272,10 @@ impl Decoder {
         for s in &mut kv.seqs {
             s.len = pos + seq;
         }
+        let Some(head) = &self.lm_head else {
+            // A stage before the last: every position's hidden state goes on.
+            return Ok(x);
+        };
 
         let rows: Vec<usize> = match want {
             Logits::Last => (0..batch).map(|b| b * seq + seq - 1).collect(),
@@ -250,7 +289,7 @@ impl Decoder {
         rms_norm(&last, &p.norm, eps, &mut normed);
         let vocab = cfg.vocab_size;
         let mut logits = vec![0f32; rows.len() * vocab];
-        self.lm_head.matmul_into(&normed, rows.len(), &mut logits)?;
+        head.matmul_into(&normed, rows.len(), &mut logits)?;
         Ok(logits)
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 mod flat;
 
 pub(crate) use flat::exp;
-pub use flat::{argmax_flat, FlatKv, KvFormat, Probe};
+pub use flat::{argmax_flat, FlatKv, KvFormat, Probe, StageInput};
 
 use super::arch::Arch;
 use super::kv_cache::KvState;
@@ -91,6 +91,9 @@ pub struct LoadOptions {
     pub structure: Option<Structure>,
     /// Each decoder linear layer replaced by two thin factors of a truncated SVD ([`LowRank`]).
     pub low_rank: Option<LowRank>,
+    /// Only the decoder layers `start..end` (a pipeline stage): the embedding is built only when
+    /// the range starts at 0, the final norm and output head only when it ends at the last layer.
+    pub stage: Option<std::ops::Range<usize>>,
 }
 
 /// Per decoder layer (the file's numbering), the query heads and FFN channels kept, ascending.
@@ -118,10 +121,12 @@ pub enum Logits {
 
 pub struct Decoder {
     cfg: LlamaConfig,
-    embed: Tensor,
+    /// The token embedding (absent on a pipeline stage after the first).
+    embed: Option<Tensor>,
     blocks: Vec<Block>,
     norm: Tensor,
-    lm_head: Linear,
+    /// The output head (absent on a pipeline stage before the last).
+    lm_head: Option<Linear>,
     cos: Tensor,
     sin: Tensor,
     flat: flat::FlatParams,
@@ -156,17 +161,24 @@ impl Decoder {
         ensure!(cfg.num_heads.is_multiple_of(cfg.num_kv_heads), "heads not divisible by kv heads");
         let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim());
         let mut stats = LoadStats::default();
-        let head_src =
-            if src.has("output.weight") { src.take("output.weight")? } else { src.take("token_embd.weight")? };
-        let lm_head = Linear::build(head_src, fmt, &mut stats).context("output head")?;
-        let embed = src.take("token_embd.weight")?.to_f32()?;
-        stats.weight_bytes += embed.elem_count() * 4;
+        let range = opt.stage.clone().unwrap_or(0..cfg.num_layers);
+        ensure!(range.start < range.end && range.end <= cfg.num_layers, "stage {range:?} of {} layers", cfg.num_layers);
+        let (first, last) = (range.start == 0, range.end == cfg.num_layers);
+        let lm_head = if last {
+            let head_src =
+                if src.has("output.weight") { src.take("output.weight")? } else { src.take("token_embd.weight")? };
+            Some(Linear::build(head_src, fmt, &mut stats).context("output head")?)
+        } else {
+            None
+        };
+        let embed = if first { Some(src.take("token_embd.weight")?.to_f32()?) } else { None };
+        stats.weight_bytes += embed.as_ref().map_or(0, |e| e.elem_count() * 4);
         let vec_of = |src: &mut dyn WeightSource, name: &str| -> Result<Tensor> {
             src.take(name)?.to_f32().with_context(|| format!("tensor {name}"))
         };
         let mut blocks = Vec::with_capacity(cfg.num_layers);
         let mut extras = Vec::with_capacity(cfg.num_layers);
-        for i in (0..cfg.num_layers).filter(|i| !opt.skip.contains(i)) {
+        for i in range.clone().filter(|i| !opt.skip.contains(i)) {
             let heads: Vec<usize> = match &opt.structure {
                 Some(st) => st.heads[i].clone(),
                 None => (0..nh).collect(),
@@ -256,7 +268,14 @@ impl Decoder {
             tokens: vec![0; n],
             change: vec![0.0; n],
         };
-        self.forward_probed(calibration, 1, 0, &mut self.new_flat_kv(1), Logits::Last, Some(&mut probe))?;
+        self.forward_probed(
+            flat::StageInput::Tokens(calibration),
+            1,
+            0,
+            &mut self.new_flat_kv(1),
+            Logits::Last,
+            Some(&mut probe),
+        )?;
         Ok(probe)
     }
 
@@ -314,6 +333,21 @@ impl Decoder {
         Ok(Structure { heads, channels })
     }
 
+    /// The token embedding, f32 `(vocab, hidden)`.
+    fn embedding(&self) -> Result<&Tensor> {
+        self.embed.as_ref().ok_or_else(|| anyhow::anyhow!("this pipeline stage holds no token embedding"))
+    }
+
+    /// The output head.
+    fn head(&self) -> Result<&Linear> {
+        self.lm_head.as_ref().ok_or_else(|| anyhow::anyhow!("this pipeline stage holds no output head"))
+    }
+
+    /// Whether this decoder ends in the output head (a whole model, or a pipeline's last stage).
+    pub fn has_head(&self) -> bool {
+        self.lm_head.is_some()
+    }
+
     /// Parameters of the decoder as built (structured pruning and low rank change it; the
     /// embedding counted once even when tied, the way [`LlamaConfig::parameters`] counts).
     pub fn parameters(&self) -> usize {
@@ -329,7 +363,12 @@ impl Decoder {
                     + 2 * h
             })
             .sum();
-        self.cfg.vocab_size * h + layers + h
+        let tied = self.embed.is_some() || self.lm_head.is_some();
+        if tied {
+            self.cfg.vocab_size * h + layers + h
+        } else {
+            layers
+        }
     }
 
     /// Gate the MLP with `act` instead of the architecture's own activation. Only for holding
@@ -382,7 +421,8 @@ impl Decoder {
         let mask = if seq > 1 { Some(causal_mask(seq, pos, tokens.device())?) } else { None };
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
-        let mut x = self.embed.index_select(&tokens.flatten_all()?, 0)?.reshape((b, seq, self.cfg.hidden_size))?;
+        let mut x =
+            self.embedding()?.index_select(&tokens.flatten_all()?, 0)?.reshape((b, seq, self.cfg.hidden_size))?;
         for (i, blk) in self.blocks.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &blk.attn_norm, self.cfg.rms_norm_eps as f32)?;
             let a = match kv.as_deref_mut() {
@@ -397,8 +437,8 @@ impl Decoder {
         }
         let x = candle_nn::ops::rms_norm(&x, &self.norm, self.cfg.rms_norm_eps as f32)?;
         match want {
-            Logits::Last => self.lm_head.forward(&x.i((.., seq - 1, ..))?.contiguous()?),
-            Logits::All => self.lm_head.forward(&x),
+            Logits::Last => self.head()?.forward(&x.i((.., seq - 1, ..))?.contiguous()?),
+            Logits::All => self.head()?.forward(&x),
         }
     }
 
@@ -506,7 +546,7 @@ impl Decoder {
             .iter()
             .map(|s| Ok((self.cos.narrow(0, s.pos, s.tokens.len())?, self.sin.narrow(0, s.pos, s.tokens.len())?)))
             .collect::<Result<_>>()?;
-        let mut x = self.embed.index_select(&Tensor::from_vec(flat, total, &dev)?, 0)?.reshape((1, total, h))?;
+        let mut x = self.embedding()?.index_select(&Tensor::from_vec(flat, total, &dev)?, 0)?.reshape((1, total, h))?;
         for (i, blk) in self.blocks.iter().enumerate() {
             let hn = candle_nn::ops::rms_norm(&x, &blk.attn_norm, self.cfg.rms_norm_eps as f32)?;
             let (q, k, v) = self.qkv(blk, &hn)?;
@@ -536,7 +576,7 @@ impl Decoder {
         }
         let x = x.squeeze(0)?.index_select(&Tensor::new(last.as_slice(), &dev)?, 0)?;
         let x = candle_nn::ops::rms_norm(&x, &self.norm, self.cfg.rms_norm_eps as f32)?;
-        self.lm_head.forward(&x)
+        self.head()?.forward(&x)
     }
 }
 
