@@ -78,7 +78,17 @@ fn no_module_outside_techniques_names_a_technique() {
     let mut found = Vec::new();
     for f in files.iter().filter(|f| !f.starts_with(src.join("techniques"))) {
         let text = std::fs::read_to_string(f).unwrap();
-        let production = text.split("#[cfg(test)]").next().unwrap_or("");
+        // The hardware profile of this machine is named `local` too: another namespace, spelled
+        // once, in its constant.
+        let production: String = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or("")
+            .lines()
+            .filter(|l| !l.contains("pub const LOCAL_HARDWARE: &str"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let production = production.as_str();
         for lit in string_literals(production) {
             if names_a_technique(&lit, &names) {
                 found.push(format!("{}: \"{lit}\"", f.strip_prefix(&src).unwrap().display()));

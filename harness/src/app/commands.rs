@@ -460,12 +460,19 @@ pub fn hardware(a: HardwareArgs) -> Result<ExitCode> {
         );
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
         let peaks = pool.install(|| harness::measure::roofline::matmul_peaks(1024, 5))?;
+        let reference = harness::techniques::reference(harness::techniques::Scope::Generation).to_string();
+        let fastest =
+            peaks.iter().filter(|p| p.format != reference).max_by(|a, b| a.decode_gops.total_cmp(&b.decode_gops));
         let show: Vec<String> = peaks
             .iter()
-            .filter(|p| p.format == "f32" || p.format == "q8_0")
+            .filter(|p| p.format == reference)
+            .chain(fastest)
             .map(|p| format!("{} {:.1} GFLOP/s (decode row {:.1})", p.format, p.prefill_gops, p.decode_gops))
             .collect();
-        println!("single-core speed (1024² matmul, 64 rows, best of 5): {}", show.join("; "));
+        println!(
+            "single-core speed (1024² matmul, 64 rows, best of 5; f32 and the fastest other format): {}",
+            show.join("; ")
+        );
     }
     if let Some(path) = &a.grid {
         let grid = config::load(path)?;
@@ -473,7 +480,7 @@ pub fn hardware(a: HardwareArgs) -> Result<ExitCode> {
         let mut names: Vec<&String> = grid.file.hardware.keys().collect();
         names.sort();
         if !names.iter().any(|n| n.as_str() == config::LOCAL_HARDWARE) {
-            println!("  local: this machine (always defined)");
+            println!("  {}: this machine (always defined)", config::LOCAL_HARDWARE);
         }
         for n in names {
             let h = &grid.file.hardware[n];

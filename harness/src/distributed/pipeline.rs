@@ -287,7 +287,10 @@ fn cpusets(cluster: &ClusterSpec, concurrent: bool) -> Result<Vec<String>, Strin
 
 /// Start `harness node` for an emulated node, in its cgroup when the kernel enforces limits.
 fn spawn_node(name: &str, limits: &NodeLimits, threads: usize, mech: &Mechanism, secret: &[u8]) -> Result<NodeConn> {
-    let exe = if Path::new("/proc/self/exe").exists() {
+    // The harness binary itself (a test, being another binary, names it in HARNESS_NODE_EXE).
+    let exe = if let Some(exe) = std::env::var_os("HARNESS_NODE_EXE") {
+        std::path::PathBuf::from(exe)
+    } else if Path::new("/proc/self/exe").exists() {
         std::path::PathBuf::from("/proc/self/exe")
     } else {
         std::env::current_exe()?
