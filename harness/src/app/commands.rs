@@ -494,7 +494,9 @@ pub fn hardware(a: HardwareArgs) -> Result<ExitCode> {
                 (None, Some(c)) => format!("cluster of {} nodes, {} links", c.nodes.len(), c.links.len()),
                 (None, None) => "this machine".into(),
             };
-            println!("  {n}: {node}; ${}/h; {}", h.price_per_hour, h.description.as_deref().unwrap_or(""));
+            let price =
+                if h.cluster.is_some() { "prices per node".to_string() } else { format!("${}/h", h.price_per_hour) };
+            println!("  {n}: {node}; {price}; {}", h.description.as_deref().unwrap_or(""));
             for node in h.cluster.iter().flat_map(|c| &c.nodes) {
                 println!(
                     "    node {}: {} cores at {} speed, {}, ${}/h{}",

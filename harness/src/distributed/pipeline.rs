@@ -389,7 +389,9 @@ impl PipelineModel {
         let mut from = 0;
         for st in &self.stages {
             let link = &self.links[&(from, st.index)];
-            let reply = link.carry(msg.wire_bytes(), || st.node.request(&msg))?;
+            // The link holds the message for its latency and bandwidth; then the node computes.
+            link.carry(msg.wire_bytes(), || ());
+            let reply = st.node.request(&msg)?;
             let Header::Output { payload, compute_s } = reply.header else {
                 bail!("node `{}` answered a forward pass with {:?}", st.node.name, reply.header)
             };

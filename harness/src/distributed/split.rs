@@ -62,12 +62,23 @@ const MEMORY_MARGIN: f64 = 1.15;
 const MEMORY_SLACK_MB: f64 = 24.0;
 
 /// What the model needs on one node holding `layers` layers (first/last: embedding/head), MiB.
+/// Loading holds more for a while: the last stage the output head in f32 on its way to the
+/// cell's format (measured here: Qwen2.5-Coder-1.5B in q4k peaked at 2.87 GB, 1.07 GB above its
+/// weights, about its 151936 × 1536 head in f32), the first the embedding's conversion (q4k
+/// first stages peaked 220–310 MB above their weights; half the f32 embedding is counted).
 pub fn need_mb(c: &Calibration, layers: usize, first: bool, last: bool, shape: &Shape) -> f64 {
     let positions = shape.batch * (shape.prompt + shape.output);
     let bytes = layers * (c.layer_bytes + c.kv_bytes_per_position * positions)
         + if first { c.embed_bytes } else { 0 }
         + if last { c.head_bytes } else { 0 };
-    c.base_rss_mb + MEMORY_MARGIN * bytes as f64 / (1024.0 * 1024.0) + MEMORY_SLACK_MB
+    let transient = if last {
+        c.embed_bytes
+    } else if first {
+        c.embed_bytes / 2
+    } else {
+        0
+    };
+    c.base_rss_mb + (MEMORY_MARGIN * bytes as f64 + transient as f64) / (1024.0 * 1024.0) + MEMORY_SLACK_MB
 }
 
 /// A node's memory in MiB (a node without a limit: this machine's).
@@ -303,7 +314,7 @@ mod tests {
         // Four layers and the head are more than a 100 MiB node holds.
         let small = cluster([Some(400), Some(200), Some(100)], 1.0);
         let why = choose(Policy::Even, &small, &cals, &SHAPE).unwrap_err();
-        assert!(why.contains("node `n2` would need about 104 MiB for layers 8..12 and has 100 MiB"), "{why}");
+        assert!(why.contains("node `n2` would need about 124 MiB for layers 8..12 and has 100 MiB"), "{why}");
         let c = cluster([Some(400), Some(200), Some(200)], 1.0);
         let even = choose(Policy::Even, &c, &cals, &SHAPE).unwrap();
         assert_eq!(even.stages.iter().map(|s| s.end - s.start).collect::<Vec<_>>(), [4, 4, 4]);

@@ -202,7 +202,8 @@ fn measure_cell(cell: &PlannedCell, ctx: &Ctx<'_>) -> Result<CellRecord> {
         engine: c.engine.clone(),
         workload: c.workload.clone(),
         hardware: c.hardware.clone(),
-        emulated: c.hardware_spec.emulated.is_some(),
+        emulated: c.hardware_spec.emulated.is_some()
+            || c.hardware_spec.cluster.as_ref().is_some_and(|cl| cl.nodes.iter().any(|n| n.addr.is_none())),
         status: reply.status,
         reason: reply.reason,
         summary: reply.summary,

@@ -24,7 +24,9 @@ impl Figure for CostLatency {
     fn caption(&self) -> &'static str {
         "Each point is one measured cell: median request latency against the price of the hardware profile times \
          the runtime, per 1000 generated tokens. Lower-left is better; the labelled points are the cost–latency \
-         Pareto front of each profile (technique · workload). Emulated edge profiles appear as extra panels."
+         Pareto front of each profile (technique · workload). Emulated edge profiles appear as extra panels. On a \
+         cluster profile the arms include where the model runs (local, offloaded, split): each pays the prices of \
+         the nodes it used, so a cheaper slower placement and a dearer faster one can both be on the front."
     }
     fn needs(&self) -> (&'static str, &'static str) {
         ("no measured cell has a cost (hardware price per hour)", "harness run experiments/grid.yaml")

@@ -22,6 +22,7 @@ pub mod compare;
 mod cost_latency;
 mod fastest;
 mod pareto;
+mod placement;
 mod regret_cdf;
 mod selectors;
 mod serving_latency;
@@ -87,6 +88,7 @@ pub fn figures() -> &'static [&'static dyn Figure] {
         &task_picks::TaskPicks,
         &fastest::FastestPerTask,
         &speculation::Speculation,
+        &placement::Placement,
     ]
 }
 
