@@ -77,9 +77,9 @@ fn every_figure_renders_valid_svg_and_png_deterministically() {
             }
         }
     }
-    // Heatmap x2 hardware, Pareto x2 models x2 hardware, batch scaling x2, serving x1,
-    // selectors, regret CDF, cost, speculation.
-    assert_eq!(charts, 2 + 4 + 2 + 1 + 3 + 1, "unexpected number of charts");
+    // Heatmap x2 hardware, Pareto x2 models x2 hardware + the cluster's, batch scaling x2, serving x1,
+    // selectors, regret CDF, cost, speculation, placement (one cluster and workload).
+    assert_eq!(charts, 2 + 5 + 2 + 1 + 3 + 1 + 1, "unexpected number of charts");
 }
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {

@@ -191,8 +191,16 @@ impl HardwareInfo {
             name: name.into(),
             spec: spec.clone(),
             cpu_model: fp.cpu_model.clone(),
-            cores: spec.max_threads().unwrap_or(fp.physical_cores).max(1),
-            memory_mb: spec.memory_cap_mb().unwrap_or(fp.memory_mb),
+            // A cluster: its nodes' compute (cores × share) and memory together.
+            cores: match &spec.cluster {
+                Some(c) => c.nodes.iter().map(|n| n.cores as f64 * n.compute_share).sum::<f64>().round() as usize,
+                None => spec.max_threads().unwrap_or(fp.physical_cores),
+            }
+            .max(1),
+            memory_mb: match &spec.cluster {
+                Some(c) => c.nodes.iter().map(|n| n.memory_mb.unwrap_or(fp.memory_mb)).sum(),
+                None => spec.memory_cap_mb().unwrap_or(fp.memory_mb),
+            },
         }
     }
 }

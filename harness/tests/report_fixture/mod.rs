@@ -245,6 +245,50 @@ pub fn build(path: &Path) -> usize {
         }
         put(r);
     }
+    // Placement on a three-node cluster: where each step's time went.
+    for (tech, p50, split, compute, link) in [
+        ("q8_0+local", 480.0, vec![("home", 0, 30)], vec![("home", 1.0)], 0.0),
+        (
+            "q8_0+shard:even",
+            900.0,
+            vec![("home", 0, 10), ("old", 10, 20), ("mid", 20, 30)],
+            vec![("home", 0.2), ("old", 0.4), ("mid", 0.25)],
+            0.12,
+        ),
+        ("q8_0+shard:optimal", 520.0, vec![("home", 0, 24), ("mid", 24, 30)], vec![("home", 0.7), ("mid", 0.2)], 0.06),
+    ] {
+        let spec = Spec {
+            grid: "decentralized",
+            model: "smol-135m",
+            technique: tech,
+            threads: 1,
+            workload: "chat",
+            hardware: "trio",
+            price: 0.08,
+            emulated: true,
+            shape: (32, 32, 1),
+            concurrency: None,
+            p50,
+            ppl_increase: 0.4,
+        };
+        let mut r = record(&spec, CellStatus::Ok, "valid");
+        if let Some(sm) = r.summary.as_mut() {
+            let wall = 10.0;
+            sm.extra = json!({
+                "placement": {
+                    "policy": tech.split('+').nth(1).unwrap(),
+                    "microbatch": 1,
+                    "split": split.iter().map(|(n, a, b)| json!({"node": n, "layers": [a, b]})).collect::<Vec<_>>(),
+                    "predicted_s": p50 / 1000.0 * 0.9,
+                    "nodes_used": split.len(),
+                    "step_wall_s": wall,
+                },
+                "nodes": compute.iter().map(|(n, f)| json!({"node": n, "compute_s": f * wall, "bubble_s": (1.0 - f) * wall})).collect::<Vec<_>>(),
+                "links": if link > 0.0 { vec![json!({"from": "home", "to": "old", "seconds": link * wall, "bytes": 1000, "messages": 64})] } else { vec![] },
+            });
+        }
+        put(r);
+    }
     let na = Spec {
         grid: "serving",
         model: "smol-135m",
