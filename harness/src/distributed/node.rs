@@ -192,7 +192,7 @@ fn calibrate(
 ) -> Result<Calibration> {
     let base_rss_mb = current_rss_mb();
     let plan = TechniqueName::parse(technique).map_err(anyhow::Error::msg)?.plan();
-    let cfg = model.open(hub)?.0.config().clone();
+    let cfg = model.config(hub)?;
     let l = usize::from(cfg.num_layers > 2);
     let d = build_decoder(model, &plan, hub, Some(l..l + 1))?;
     let h = cfg.hidden_size;

@@ -231,7 +231,7 @@ pub fn load(cfg: &CellConfig, plan: &ExecutionPlan, hub: &Path) -> Result<Pipeli
         links.entry((from, to)).or_insert_with(|| Shaper::new(route));
         from = to;
     }
-    let vocab = model.open(hub)?.0.config().vocab_size;
+    let vocab = model.config(hub)?.vocab_size;
     Ok(PipelineModel {
         cluster,
         policy,

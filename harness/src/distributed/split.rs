@@ -100,7 +100,12 @@ pub fn predict(cluster: &ClusterSpec, cals: &[Calibration], stages: &[StagePlan]
             let c = &cals[s.node];
             let per_layer = if prefill { c.prefill_layer_s } else { c.decode_layer_s };
             let bytes = if i == 0 { rows * 4 } else { rows * h * 4 };
-            let t = hop(from, s.node, bytes) + per_layer * (s.end - s.start) as f64;
+            let mut t = hop(from, s.node, bytes) + per_layer * (s.end - s.start) as f64;
+            if s.end == c.layers {
+                // The output head runs on the last position of each sequence, prefill and decode
+                // alike: as long as a decode step through as many bytes of weights.
+                t += c.decode_layer_s * c.head_bytes as f64 / c.layer_bytes.max(1) as f64;
+            }
             total += t;
             worst = worst.max(t);
             from = s.node;

@@ -71,7 +71,33 @@ impl Mechanism {
     /// [`Mechanism::detect`], once per process.
     pub fn here() -> &'static Mechanism {
         static HERE: std::sync::OnceLock<Mechanism> = std::sync::OnceLock::new();
-        HERE.get_or_init(Mechanism::detect)
+        HERE.get_or_init(|| {
+            let m = Mechanism::detect();
+            m.sweep_stale();
+            m
+        })
+    }
+
+    /// Remove node groups left by harness processes that are gone (a run killed with SIGKILL
+    /// cannot remove its own); empty groups of live processes are left alone.
+    pub fn sweep_stale(&self) {
+        let roots: Vec<PathBuf> = match self {
+            Mechanism::CgroupV1 => ["cpu", "cpuset", "memory"].iter().map(|c| Path::new(ROOT).join(c)).collect(),
+            Mechanism::CgroupV2 => vec![PathBuf::from(ROOT)],
+            Mechanism::Unenforced(_) => return,
+        };
+        for root in roots {
+            for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let Some(pid) = name.strip_prefix("harness-").and_then(|r| r.split('-').next()?.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+        }
     }
 
     pub fn enforces(&self) -> bool {

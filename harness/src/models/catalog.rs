@@ -99,6 +99,25 @@ impl ModelSpec {
         }
     }
 
+    /// Open the weights alone (no tokenizer to build: what loading a model needs).
+    pub fn weights(&self, cache: &Path) -> anyhow::Result<Box<dyn WeightSource>> {
+        match self {
+            ModelSpec::Hub(h) => {
+                let path = hub::resolve(cache, &h.repo, &h.revision, &h.file).with_context(|| {
+                    format!(
+                        "{}/{} is not in the hub cache {}; run {}",
+                        h.repo,
+                        h.file,
+                        cache.display(),
+                        hub::FETCH_COMMAND
+                    )
+                })?;
+                Ok(Box::new(GgufSource::open(&path)?))
+            }
+            ModelSpec::Synthetic(_) => Ok(self.open(cache)?.0),
+        }
+    }
+
     /// Open the weights and the matching tokenizer.
     pub fn open(&self, cache: &Path) -> anyhow::Result<(Box<dyn WeightSource>, TextTokenizer)> {
         match self {

@@ -182,7 +182,7 @@ pub fn build_decoder(
     hub_cache: &Path,
     stage: Option<std::ops::Range<usize>>,
 ) -> Result<Decoder> {
-    let (mut src, _) = spec.open(hub_cache)?;
+    let mut src = spec.weights(hub_cache)?;
     // Skipped layers are never built: the model really is smaller and faster.
     let mut skip = if plan.skip_by_change {
         vec![]
@@ -202,7 +202,7 @@ pub fn build_decoder(
             skip = whole.least_changing_layers(&probe, plan.skip_layers)?;
         }
         drop(whole);
-        src = spec.open(hub_cache)?.0;
+        src = spec.weights(hub_cache)?;
     }
     let opt = LoadOptions { skip, sparsity: plan.sparsity, structure, low_rank: plan.low_rank, stage };
     let mut decoder = Decoder::load_with(src.as_mut(), plan.weights, &opt)?;
