@@ -17,6 +17,8 @@ use harness::engines::{self, LoadedModel};
 use harness::models::generate::KvMode;
 use harness::workloads::generate::generate;
 
+mod common;
+
 const NODE_EXE: &str = env!("CARGO_BIN_EXE_harness");
 
 /// The cell `technique` on a cluster of `shares.len()` one-core nodes in a chain with links of `latency_ms`.
@@ -188,4 +190,67 @@ fn a_node_serves_only_the_secret_and_survives_bad_peers() {
     assert!(node.try_wait().unwrap().is_none(), "the node is still up");
     node.kill().unwrap();
     node.wait().unwrap();
+}
+
+/// Pids of `harness node --once` processes (the ones `harness run` starts for emulated nodes).
+fn node_processes() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.contains(" node --listen 127.0.0.1:0 --once")).then_some(pid)
+        })
+        .collect()
+}
+
+/// Through `harness run`: a node killed mid-cell fails that cell with a reason naming the node,
+/// the next cell runs, and no node process outlives the run.
+#[test]
+fn harness_run_survives_a_node_killed_mid_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = dir.path().join("kill.yaml");
+    std::fs::write(
+        &grid,
+        "models:\n  s:\n    synthetic: {layers: 4, hidden: 128, heads: 2, intermediate: 256, vocab: 512, max_seq: 1024, seed: 3}\n\
+         workloads:\n  long: {prompt_tokens: 8, output_tokens: 400, eval_tokens: 16}\n\
+         hardware:\n  c:\n    cluster:\n      nodes:\n        - {name: a}\n        - {name: b}\n      links:\n        - {between: [a, b], latency_ms: 3, bandwidth_mb_s: 100}\n\
+         axes:\n  technique: [\"shard:even\", \"local\"]\n  hardware: [c]\n  threads: [1]\nmeasure: {warmup: 0, min_reps: 1, max_reps: 1}\n",
+    )
+    .unwrap();
+    let store = dir.path().join("k.db");
+    let before = node_processes();
+    let mut run = Command::new(NODE_EXE)
+        .args(["run", grid.to_str().unwrap(), "--store", store.to_str().unwrap()])
+        .env("HARNESS_CORPUS_DIR", common::corpus_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first cell's two nodes, let it generate a while, kill one.
+    let start = std::time::Instant::now();
+    let nodes = loop {
+        let now: Vec<u32> = node_processes().into_iter().filter(|p| !before.contains(p)).collect();
+        if now.len() == 2 || start.elapsed().as_secs() > 60 {
+            break now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(nodes.len(), 2, "the first cell starts two nodes");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    unsafe { libc::kill(*nodes.iter().max().unwrap() as i32, libc::SIGKILL) };
+    let out = run.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "one cell failed: {text}");
+    let recs = harness::store::open_existing(&store).unwrap().all().unwrap();
+    assert_eq!(recs.len(), 2, "{text}");
+    let failed = recs.iter().find(|r| r.technique == "shard:even").unwrap();
+    let why = failed.reason.as_deref().unwrap_or("");
+    assert!(why.contains("node `b`") && why.contains("died of signal 9"), "{why}");
+    let ok = recs.iter().find(|r| r.technique == "local").unwrap();
+    assert_eq!(ok.status, harness::record::CellStatus::Ok, "{:?}", ok.reason);
+    let left: Vec<u32> = node_processes().into_iter().filter(|p| !before.contains(p)).collect();
+    assert!(left.is_empty(), "node processes left behind: {left:?}");
 }
