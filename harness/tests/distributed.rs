@@ -222,7 +222,7 @@ fn harness_run_survives_a_node_killed_mid_cell() {
     .unwrap();
     let store = dir.path().join("k.db");
     let before = node_processes();
-    let mut run = Command::new(NODE_EXE)
+    let run = Command::new(NODE_EXE)
         .args(["run", grid.to_str().unwrap(), "--store", store.to_str().unwrap()])
         .env("HARNESS_CORPUS_DIR", common::corpus_dir())
         .stdout(Stdio::piped())
