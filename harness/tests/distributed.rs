@@ -192,8 +192,10 @@ fn a_node_serves_only_the_secret_and_survives_bad_peers() {
     node.wait().unwrap();
 }
 
-/// Pids of `harness node --once` processes (the ones `harness run` starts for emulated nodes).
-fn node_processes() -> Vec<u32> {
+/// Pids of `harness node --once` processes (the ones `harness run` starts for emulated nodes)
+/// whose environment holds `tag` (inherited from the run that started them: other tests' nodes
+/// running at the same time are not these).
+fn node_processes(tag: &str) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -201,7 +203,9 @@ fn node_processes() -> Vec<u32> {
             let pid: u32 = e.file_name().to_str()?.parse().ok()?;
             let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
             let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            (cmd.contains(" node --listen 127.0.0.1:0 --once")).then_some(pid)
+            let env = std::fs::read(e.path().join("environ")).ok()?;
+            let ours = String::from_utf8_lossy(&env).split('\0').any(|v| v == tag);
+            (ours && cmd.contains(" node --listen 127.0.0.1:0 --once")).then_some(pid)
         })
         .collect()
 }
@@ -221,10 +225,11 @@ fn harness_run_survives_a_node_killed_mid_cell() {
     )
     .unwrap();
     let store = dir.path().join("k.db");
-    let before = node_processes();
+    let tag = format!("HARNESS_TEST_TAG=kill-{}", std::process::id());
     let run = Command::new(NODE_EXE)
         .args(["run", grid.to_str().unwrap(), "--store", store.to_str().unwrap()])
         .env("HARNESS_CORPUS_DIR", common::corpus_dir())
+        .env("HARNESS_TEST_TAG", tag.trim_start_matches("HARNESS_TEST_TAG="))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -232,7 +237,7 @@ fn harness_run_survives_a_node_killed_mid_cell() {
     // Wait for the first cell's two nodes, let it generate a while, kill one.
     let start = std::time::Instant::now();
     let nodes = loop {
-        let now: Vec<u32> = node_processes().into_iter().filter(|p| !before.contains(p)).collect();
+        let now = node_processes(&tag);
         if now.len() == 2 || start.elapsed().as_secs() > 60 {
             break now;
         }
@@ -251,6 +256,6 @@ fn harness_run_survives_a_node_killed_mid_cell() {
     assert!(why.contains("node `b`") && why.contains("died of signal 9"), "{why}");
     let ok = recs.iter().find(|r| r.technique == "local").unwrap();
     assert_eq!(ok.status, harness::record::CellStatus::Ok, "{:?}", ok.reason);
-    let left: Vec<u32> = node_processes().into_iter().filter(|p| !before.contains(p)).collect();
+    let left = node_processes(&tag);
     assert!(left.is_empty(), "node processes left behind: {left:?}");
 }
