@@ -9,6 +9,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Version of what runs a cluster cell beyond the engine: the split policies and their cost
+/// model, the node protocol and the link shaping. Part of every cluster cell's identity: bump it
+/// with any change that can move a placement or a timing, so stored cluster cells are measured
+/// again.
+pub const PLACEMENT_VERSION: &str = "placement-1";
+
 /// One node of a cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

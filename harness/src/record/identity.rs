@@ -56,6 +56,9 @@ pub struct NodeShape<'a> {
     /// A cluster's nodes and links, prices left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterSpec>,
+    /// On a cluster: the version of the placement code ([`crate::config::cluster::PLACEMENT_VERSION`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<&'static str>,
 }
 
 impl<'a> NodeShape<'a> {
@@ -69,6 +72,7 @@ impl<'a> NodeShape<'a> {
             memory_mb: h.memory_cap_mb(),
             compute_share: h.compute_share(),
             enforcement: h.enforcement.as_deref(),
+            placement: cluster.as_ref().map(|_| crate::config::cluster::PLACEMENT_VERSION),
             cluster,
         }
     }
@@ -129,6 +133,27 @@ pub const LEGACY_ENGINE_VERSION: &str = "candle-0.11.1+decoder-1";
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cluster_cells_identity_holds_the_placement_version_and_no_prices() {
+        use crate::config::{ClusterNode, ClusterSpec, HardwareSpec};
+        let node = |p: f64| ClusterNode {
+            name: "a".into(),
+            cores: 1,
+            compute_share: 1.0,
+            memory_mb: None,
+            price_per_hour: p,
+            addr: None,
+        };
+        let spec = |p: f64| HardwareSpec {
+            cluster: Some(ClusterSpec { nodes: vec![node(p)], links: vec![] }),
+            ..HardwareSpec::default()
+        };
+        let shape = |h: &HardwareSpec| serde_json::to_string(&super::NodeShape::of(h)).unwrap();
+        assert!(shape(&spec(0.1)).contains(crate::config::cluster::PLACEMENT_VERSION));
+        assert_eq!(shape(&spec(0.1)), shape(&spec(0.7)), "prices are not part of the identity");
+        assert!(!shape(&HardwareSpec::default()).contains("placement"), "one machine's keys are unchanged");
+    }
+
     #[test]
     fn the_first_candle_version_is_the_legacy_one() {
         // When the engine's version is bumped this stays: old cells were measured by v1.
