@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         Cmd::Recommend(a) => commands::recommend(a),
         Cmd::Merge(a) => commands::merge(a),
         Cmd::Roofline(a) => commands::roofline(a),
-        Cmd::Hardware(a) => commands::hardware(a),
+        Cmd::Hardware(a) => app::hardware::hardware(a),
         Cmd::Compare(a) => commands::compare(a),
         Cmd::Node(a) => commands::node(a),
         Cmd::Worker => commands::worker(),

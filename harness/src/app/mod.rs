@@ -1,4 +1,5 @@
-//! The command line: clap types ([`cli`]) and one handler per command ([`commands`]).
+//! The command line: clap types ([`cli`]) and one handler per command ([`commands`]; `harness hardware` in [`hardware`]).
 
 pub mod cli;
 pub mod commands;
+pub mod hardware;

@@ -154,10 +154,13 @@ fn forward(
     want: Want,
 ) -> Result<(Payload, Body)> {
     let d = &st.decoder;
-    let kv = st.kvs.entry(group).or_insert_with(|| d.new_flat_kv(batch));
     if pos == 0 {
-        *kv = d.new_flat_kv(batch);
+        st.kvs.insert(group, d.new_flat_kv(batch));
     }
+    let kv = st
+        .kvs
+        .get_mut(&group)
+        .with_context(|| format!("sequence group {group} has no KV cache: start at position 0"))?;
     let logits = if want == Want::AllLogits { Logits::All } else { Logits::Last };
     let out = match input {
         Payload::Tokens => d.forward_stage(StageInput::Tokens(&msg.u32s()?), batch, pos, kv, logits)?,

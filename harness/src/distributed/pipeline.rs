@@ -288,17 +288,12 @@ fn cpusets(cluster: &ClusterSpec, concurrent: bool) -> Result<Vec<String>, Strin
 /// Start `harness node` for an emulated node, in its cgroup when the kernel enforces limits.
 fn spawn_node(name: &str, limits: &NodeLimits, threads: usize, mech: &Mechanism, secret: &[u8]) -> Result<NodeConn> {
     // The harness binary itself (a test, being another binary, names it in HARNESS_NODE_EXE).
-    let exe = if let Some(exe) = std::env::var_os("HARNESS_NODE_EXE") {
-        std::path::PathBuf::from(exe)
-    } else if Path::new("/proc/self/exe").exists() {
-        std::path::PathBuf::from("/proc/self/exe")
-    } else {
-        std::env::current_exe()?
+    let exe = match std::env::var_os("HARNESS_NODE_EXE") {
+        Some(exe) => std::path::PathBuf::from(exe),
+        None => crate::hardware::harness_exe()?,
     };
     let group = if mech.enforces() {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let k = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Some(NodeGroup::create(mech, &format!("harness-{}-node-{k}", std::process::id()), limits)?)
+        Some(NodeGroup::create_unique(mech, limits)?)
     } else {
         if limits.compute_share < 1.0 {
             return Err(NotApplicable(format!(
@@ -438,7 +433,7 @@ impl PipelineModel {
         Ok(next)
     }
 
-    fn price_per_hour(&self) -> f64 {
+    fn price_of_used_nodes(&self) -> f64 {
         self.stages
             .iter()
             .map(|s| s.index)
@@ -496,7 +491,7 @@ impl LoadedModel for PipelineModel {
     }
 
     fn price_per_hour(&self) -> Option<f64> {
-        Some(PipelineModel::price_per_hour(self))
+        Some(self.price_of_used_nodes())
     }
 
     fn run_stats(&self) -> serde_json::Value {
@@ -555,7 +550,7 @@ impl LoadedModel for PipelineModel {
                 "split": split,
                 "predicted_s": self.split.predicted_s,
                 "nodes_used": self.stages.len(),
-                "price_per_hour": PipelineModel::price_per_hour(self),
+                "price_per_hour": self.price_of_used_nodes(),
                 "enforcement": self.mechanism,
                 "step_wall_s": wall,
             },

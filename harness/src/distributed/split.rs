@@ -222,7 +222,6 @@ fn optimal(cluster: &ClusterSpec, cals: &[Calibration], shape: &Shape) -> Result
     type State = (f64, Vec<StagePlan>);
     let mut frontier: Vec<Vec<Option<State>>> = vec![vec![None; n + 1]; layers + 1];
     frontier[0][n] = Some((0.0, vec![])); // nothing placed yet; `n` stands for "home, no stage"
-    let throughput = shape.microbatch > 1;
     for j in 0..n {
         // Node j may take layers l..e after any state with its last node before j.
         let mut next = frontier.clone();
@@ -239,11 +238,9 @@ fn optimal(cluster: &ClusterSpec, cals: &[Calibration], shape: &Shape) -> Result
                     if need > memory_of(cluster, j) {
                         break; // more layers only need more
                     }
-                    let cost = if throughput {
-                        partial_worst(cluster, cals, &st, shape)
-                    } else {
-                        partial_sum(cluster, cals, &st, shape)
-                    };
+                    // Partial splits are scored with the way home from their last node: equal across
+                    // the candidates one state compares, which all end on node j.
+                    let cost = predict(cluster, cals, &st, shape);
                     let slot = &mut next[e][j];
                     if slot.as_ref().is_none_or(|(c, _)| cost < *c) {
                         *slot = Some((cost, st));
@@ -261,17 +258,6 @@ fn optimal(cluster: &ClusterSpec, cals: &[Calibration], shape: &Shape) -> Result
         .ok_or_else(|| "no split of the layers over the nodes fits their memory".to_string())?;
     let memory_mb = fits(cluster, cals, &best, shape)?;
     Ok(Split { predicted_s: predict(cluster, cals, &best, shape), stages: best, memory_mb })
-}
-
-/// Time of the stages so far and their links (prefill once, decode per output token), not yet
-/// counting the way home (added by [`predict`] for complete splits; equal across candidates
-/// ending on one node, which is what the DP compares).
-fn partial_sum(cluster: &ClusterSpec, cals: &[Calibration], st: &[StagePlan], shape: &Shape) -> f64 {
-    predict(cluster, cals, st, &Shape { microbatch: 1, ..*shape })
-}
-
-fn partial_worst(cluster: &ClusterSpec, cals: &[Calibration], st: &[StagePlan], shape: &Shape) -> f64 {
-    predict(cluster, cals, st, shape)
 }
 
 #[cfg(test)]

@@ -268,7 +268,7 @@ fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
         corpus_dir: opts.corpus_dir.clone(),
         node_group: group.as_ref().map(|g| g.dirs().to_vec()).unwrap_or_default(),
     };
-    let mut cmd = Command::new(worker_exe()?);
+    let mut cmd = Command::new(crate::hardware::harness_exe()?);
     cmd.arg("worker")
         .env("RAYON_NUM_THREADS", cell.config.threads.to_string())
         .stdin(Stdio::piped())
@@ -335,17 +335,13 @@ fn node_group(hw: &crate::config::HardwareSpec) -> std::result::Result<Option<No
         }
         return Ok(None);
     }
-    static GROUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let cores = node.cores.unwrap_or_else(crate::config::default_threads);
     let limits = NodeLimits {
         cpus: if cores == 1 { "0".into() } else { format!("0-{}", cores - 1) },
         compute_share: node.compute_share.unwrap_or(1.0),
         memory_mb: node.memory_mb,
     };
-    NodeGroup::create(mech, &format!("harness-{}-{n}", std::process::id()), &limits)
-        .map(Some)
-        .map_err(|e| format!("creating the node's cgroup: {e:#}"))
+    NodeGroup::create_unique(mech, &limits).map(Some).map_err(|e| format!("creating the node's cgroup: {e:#}"))
 }
 
 /// How the node's limits were enforced and what the kernel saw, for the cell's `extra`.
@@ -393,17 +389,6 @@ fn wait_with_limit(
         std::thread::sleep(Duration::from_millis(20));
     };
     Ok((status, out_t.join().unwrap_or_default(), err_t.join().unwrap_or_default()))
-}
-
-/// The binary workers run. On Linux `/proc/self/exe` names this very binary
-/// even if a rebuild replaced the file mid-run, so every cell of a run is
-/// measured with the same code.
-fn worker_exe() -> Result<PathBuf> {
-    let proc_exe = PathBuf::from("/proc/self/exe");
-    if proc_exe.exists() {
-        return Ok(proc_exe);
-    }
-    std::env::current_exe().context("locating the harness executable")
 }
 
 /// Pin the worker to CPUs `0..cores`: an emulated node with fewer cores than this machine.

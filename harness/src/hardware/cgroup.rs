@@ -202,6 +202,14 @@ impl NodeGroup {
         &self.mechanism
     }
 
+    /// Create a group named for this process (`harness-PID-N`, N counting this process's groups),
+    /// so that [`Mechanism::sweep_stale`] can remove it once the process is gone.
+    pub fn create_unique(mechanism: &Mechanism, limits: &NodeLimits) -> Result<NodeGroup> {
+        static GROUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        NodeGroup::create(mechanism, &format!("harness-{}-{n}", std::process::id()), limits)
+    }
+
     /// The cgroup directories a process joins (write its pid to `cgroup.procs` of each).
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs

@@ -103,15 +103,7 @@ impl ModelSpec {
     pub fn weights(&self, cache: &Path) -> anyhow::Result<Box<dyn WeightSource>> {
         match self {
             ModelSpec::Hub(h) => {
-                let path = hub::resolve(cache, &h.repo, &h.revision, &h.file).with_context(|| {
-                    format!(
-                        "{}/{} is not in the hub cache {}; run {}",
-                        h.repo,
-                        h.file,
-                        cache.display(),
-                        hub::FETCH_COMMAND
-                    )
-                })?;
+                let path = model_file(h, cache)?;
                 Ok(Box::new(GgufSource::open(&path)?))
             }
             ModelSpec::Synthetic(_) => Ok(self.open(cache)?.0),
@@ -122,15 +114,7 @@ impl ModelSpec {
     pub fn open(&self, cache: &Path) -> anyhow::Result<(Box<dyn WeightSource>, TextTokenizer)> {
         match self {
             ModelSpec::Hub(h) => {
-                let path = hub::resolve(cache, &h.repo, &h.revision, &h.file).with_context(|| {
-                    format!(
-                        "{}/{} is not in the hub cache {}; run {}",
-                        h.repo,
-                        h.file,
-                        cache.display(),
-                        hub::FETCH_COMMAND
-                    )
-                })?;
+                let path = model_file(h, cache)?;
                 let src = GgufSource::open(&path)?;
                 let tok = TextTokenizer::from_gguf(src.content())?;
                 Ok((Box::new(src), tok))
@@ -141,6 +125,13 @@ impl ModelSpec {
             }
         }
     }
+}
+
+/// The GGUF file of hub model `h` in `cache`; the error says how to fetch it.
+fn model_file(h: &HubSpec, cache: &Path) -> anyhow::Result<PathBuf> {
+    hub::resolve(cache, &h.repo, &h.revision, &h.file).with_context(|| {
+        format!("{}/{} is not in the hub cache {}; run {}", h.repo, h.file, cache.display(), hub::FETCH_COMMAND)
+    })
 }
 
 pub fn sha256_file(path: &Path) -> anyhow::Result<String> {

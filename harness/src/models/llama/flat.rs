@@ -116,7 +116,7 @@ impl Decoder {
         kv: &mut FlatKv,
         want: Logits,
     ) -> Result<Vec<f32>> {
-        self.forward_probed(StageInput::Tokens(tokens), batch, pos, kv, want, None)
+        self.forward_stage(StageInput::Tokens(tokens), batch, pos, kv, want)
     }
 
     /// One pipeline stage's part of [`Decoder::forward_flat`]: from tokens (the first stage) or
