@@ -10,6 +10,27 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=HARNESS_GIT_REV={rev}");
+    // The last commit that changed the selectors' code (what an evaluation was run with),
+    // `+modified` when the working tree differs from it there.
+    let meta = ["src/meta/selectors", "src/meta/learn", "src/meta/features.rs", "src/meta/cv.rs"];
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let mut log = vec!["log", "-1", "--format=%h", "--abbrev=12", "--"];
+    log.extend(meta);
+    let mut status = vec!["status", "--porcelain", "--"];
+    status.extend(meta);
+    let sel = match (git(&log), git(&status)) {
+        (Some(r), Some(s)) if !s.is_empty() => format!("{r}+modified"),
+        (Some(r), _) if !r.is_empty() => r,
+        _ => "unknown".into(),
+    };
+    println!("cargo:rustc-env=HARNESS_SELECTORS_REV={sel}");
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default().replace('\x1f', " ");
     println!("cargo:rustc-env=HARNESS_RUSTFLAGS={flags}");
     let feats = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
@@ -18,5 +39,8 @@ fn main() {
     println!("cargo:rustc-env=HARNESS_TARGET_FEATURES={}", feats.join(","));
     println!("cargo:rerun-if-changed=../.git/HEAD");
     println!("cargo:rerun-if-changed=../.git/index");
+    for m in meta {
+        println!("cargo:rerun-if-changed={m}");
+    }
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
 }

@@ -22,6 +22,8 @@ fn main() -> ExitCode {
         Cmd::Hardware(a) => app::hardware::hardware(a),
         Cmd::Compare(a) => commands::compare(a),
         Cmd::Node(a) => commands::node(a),
+        Cmd::Aslib(a) => app::aslib::aslib(a),
+        Cmd::Replay(a) => app::replay::replay(a),
         Cmd::Worker => commands::worker(),
     };
     match result {

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use harness::meta::cv::CvScheme;
+use harness::meta::evaluate::GroupBy;
 use harness::meta::objective::{AccuracyFloors, Objective};
+use harness::meta::tasks::Infeasible;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -94,9 +96,73 @@ pub enum Cmd {
                       `addr: host:7070`."
     )]
     Node(NodeArgs),
+    /// Algorithm-selection benchmarks: import an ASlib scenario as a task table, or export the store as one.
+    #[command(long_about = "ASlib scenarios (https://github.com/coseal/aslib_data): `import DIR --out FILE` reads \
+                      description.txt, algorithm_runs.arff, feature_values.arff and cv.arff of a runtime scenario \
+                      into a task table (instances x algorithms, PAR10: unsolved runs count 10 x the cutoff) and \
+                      prints the single-best and virtual-best PAR10; `harness evaluate --tasks FILE --cv given` then \
+                      runs every selector with the scenario's own folds and reports PAR10 and the share of the \
+                      single-best -> virtual-best gap closed. `export --out DIR` writes the store as a scenario.")]
+    Aslib(AslibArgs),
+    /// Replay a measuring policy on a fully measured store: selection quality against the share of cells measured.
+    #[command(
+        long_about = "Replay an active sweep on a store that already holds every cell: for each task of GRID, start \
+                      from the other tasks only and measure its cells one at a time, in the order the policy asks \
+                      for them (`active`: the arm whose predicted performance is least certain among those that could \
+                      still be best; `random`: a seeded shuffle), refitting after each. Prints, against the share of \
+                      the task's cells measured, the top-1 and regret of the arm recommended then, and the share \
+                      needed to reach 95% of the full grid's top-1."
+    )]
+    Replay(ReplayArgs),
     /// Internal: run one cell (request on stdin, reply on stdout).
     #[command(hide = true)]
     Worker,
+}
+
+#[derive(Debug, Args)]
+pub struct AslibArgs {
+    #[command(subcommand)]
+    pub command: AslibCmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AslibCmd {
+    /// Read an ASlib runtime scenario directory into a task table (JSON).
+    Import {
+        /// The scenario directory (description.txt, algorithm_runs.arff, feature_values.arff, cv.arff).
+        dir: PathBuf,
+        /// Where to write the task table.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write the store's task table as an ASlib scenario directory.
+    Export {
+        #[command(flatten)]
+        table: TaskTableArgs,
+        /// The scenario directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Folds of cv.arff (over model x workload groups).
+        #[arg(long, default_value_t = 10)]
+        folds: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub table: TaskTableArgs,
+    /// Replay the active policy (and, beside it, the random order).
+    #[arg(long)]
+    pub active: bool,
+    /// The grid whose tasks are swept (grid file or stored grid name); the store's other tasks are the prior.
+    pub grid: String,
+    /// The selector that recommends and predicts (it must predict performance).
+    #[arg(long, default_value = "random-forest")]
+    pub selector: String,
+    /// Seed of the random order and of the learner.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -290,9 +356,50 @@ pub struct EvaluateArgs {
     /// Selectors to evaluate, comma-separated [default: all].
     #[arg(long, value_delimiter = ',', long_help = selectors_help())]
     pub selectors: Vec<String>,
-    /// Cross-validation: leave one task, model or hardware profile out.
-    #[arg(long, value_enum, default_value_t = CvArg::Loto)]
-    pub cv: CvArg,
+    /// Cross-validation: `loto` (one task out), `lomo` (one model out), `lomw` (one model x workload out, on
+    /// every node at once), `loho` (one node out, scoring task kinds that ran on another node too), `lomach` (one
+    /// machine class out), `kfold:K` (K folds over model x workload groups, for large stores), `given` (the folds
+    /// an imported ASlib scenario brings).
+    #[arg(long, default_value = "loto", value_parser = CvScheme::parse, value_name = "SCHEME")]
+    pub cv: CvScheme,
+    /// Frozen protocol: fit the selectors on the tasks of these grids only (grid names as stored, or grid files),
+    /// comma-separated; needs --test.
+    #[arg(long, value_delimiter = ',', value_name = "GRIDS", requires = "test")]
+    pub train: Vec<String>,
+    /// Frozen protocol: score the fitted selectors once on the tasks of these grids (see --train).
+    #[arg(long, value_delimiter = ',', value_name = "GRIDS", requires = "train")]
+    pub test: Vec<String>,
+    /// With --train/--test: keep test arms that no training task ran (by default they are dropped: no selector
+    /// was built for them).
+    #[arg(long)]
+    pub all_arms: bool,
+    /// What picking an infeasible arm (failed, not applicable, over a constraint) delivers: `zero` (nothing,
+    /// regret 1), `worst` (as the task's worst feasible arm) or `factor:F` (F x the worst feasible arm).
+    #[arg(long, default_value = "zero", value_parser = Infeasible::parse, value_name = "RULE")]
+    pub infeasible: Infeasible,
+    /// Also print the mean regret of every selector under each infeasibility rule (zero, worst, factor:0.5).
+    #[arg(long)]
+    pub sensitivity: bool,
+    /// Learner seeds: learners that draw random numbers run with seeds SEED..SEED+N-1 and their per-task results
+    /// are averaged; the spread of the mean regret over the seeds is reported.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub seeds: usize,
+    /// What the bootstrap CIs and permutation tests resample: `kind` (model x workload: a task and its twins on
+    /// other nodes together), `model`, or `task`.
+    #[arg(long, value_enum, default_value_t = GroupByArg::Kind)]
+    pub group_by: GroupByArg,
+    /// The selector whose paired differences (it minus every other) are reported with Holm-corrected p-values.
+    #[arg(long, default_value = "ours")]
+    pub focus: String,
+    /// Resamples of each cell's stored repetitions for the noise analysis (0: none).
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub noise_resamples: usize,
+    /// Let `metainf` run without text embeddings (it then reads the numeric features and is labelled so).
+    #[arg(long)]
+    pub allow_no_embeddings: bool,
+    /// Evaluate an imported task table (`harness aslib import DIR --out FILE`) instead of the store.
+    #[arg(long, value_name = "FILE")]
+    pub tasks: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = EvaluateFormat::Table)]
     pub format: EvaluateFormat,
@@ -377,22 +484,22 @@ impl From<ObjectiveArg> for Objective {
 }
 
 /// `--cv`, mirrored for clap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CvArg {
-    /// Leave one task out.
-    Loto,
-    /// Leave one model out.
-    Lomo,
-    /// Leave one hardware profile out.
-    Loho,
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum GroupByArg {
+    /// One model x workload (a task on every node).
+    Kind,
+    /// One model.
+    Model,
+    /// One task.
+    Task,
 }
 
-impl From<CvArg> for CvScheme {
-    fn from(c: CvArg) -> CvScheme {
-        match c {
-            CvArg::Loto => CvScheme::Loto,
-            CvArg::Lomo => CvScheme::Lomo,
-            CvArg::Loho => CvScheme::Loho,
+impl From<GroupByArg> for GroupBy {
+    fn from(g: GroupByArg) -> GroupBy {
+        match g {
+            GroupByArg::Kind => GroupBy::Kind,
+            GroupByArg::Model => GroupBy::Model,
+            GroupByArg::Task => GroupBy::Task,
         }
     }
 }

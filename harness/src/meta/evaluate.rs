@@ -1,48 +1,114 @@
-//! Cross-validated evaluation of selectors on a task table.
+//! Evaluation of selectors on a task table: cross-validated, or frozen (fit on one
+//! task set, scored once on another).
 //!
 //! For every outer fold each selector is fitted on the fold's [`Training`] alone and
-//! scores the held-out tasks' candidate arms; the scores become [`PerTask`] metrics,
-//! aggregated with bootstrap CIs over tasks and tested, paired by task, against the
-//! baseline. `random`, `heuristic` and `single-best` always run: the efficiency gains
-//! and the gap closed are measured against them.
+//! scores the held-out tasks' candidate arms; the scores become [`PerTask`] metrics.
+//! Learners that draw random numbers run once per learner seed (`seeds`), and their
+//! per-task results are averaged over the seeds (the spread of the mean regret across
+//! seeds is reported). Aggregates carry bootstrap CIs over **groups** of tasks (by
+//! default a (model, workload) kind: a task's twins on other nodes are not independent
+//! evidence); the focal selector's paired differences to every other one get group
+//! bootstrap CIs and group permutation p-values, Holm-corrected across the selectors
+//! compared. Measurement noise is carried through by resampling each cell's stored
+//! repetitions ([`super::noise`]). Selectors that predict performance report its error
+//! (MAPE, share within ±10 %, rank correlation).
 //!
-//! A fitted selector that cannot score a held-out task fails the evaluation (naming
-//! selector and task): no stand-in is substituted for it. Stand-ins a learner uses
-//! inside (its fallbacks) are summed per selector into the record's config.
+//! `random`, `heuristic` and `single-best` always run: the efficiency gains and the
+//! gap closed are measured against them. A fitted selector that cannot score a
+//! held-out task fails the evaluation (naming selector and task): no stand-in is
+//! substituted for it. Stand-ins a learner uses inside (its fallbacks) are summed per
+//! selector into the record's config.
 
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
-use super::cv::{folds, CvScheme, Training};
-use super::metrics::{aggregate, paired_test, per_task, resamples, PerTask, SelectorTasks};
+use super::cv::{folds, kind, CvScheme, Fold, Training};
+use super::learn::level::Level;
+use super::metrics::{
+    aggregate, group_paired_test, group_resamples, holm, mean_ci, per_task, prediction_error, PerTask, SelectorTasks,
+};
+use super::noise::{self, Resampled};
 use super::selectors::{self, Selector};
-use super::tasks::{TaskTable, INFEASIBLE_FACTOR};
-use crate::record::{EvaluationRecord, SelectorResult, TaskPick};
+use super::tasks::TaskTable;
+use crate::record::{EvaluationRecord, MetricCi, SelectorResult, TaskPick};
+
+/// What the bootstrap and the permutation test resample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    Task,
+    Model,
+    /// (model, workload): a task on every node.
+    Kind,
+}
+
+impl GroupBy {
+    pub fn key(self, t: &super::tasks::Task) -> String {
+        match self {
+            GroupBy::Task => t.id.clone(),
+            GroupBy::Model => t.model.clone(),
+            GroupBy::Kind => kind(t),
+        }
+    }
+}
 
 pub struct Options {
     /// Selectors to report, in order (empty: every registered one).
     pub selectors: Vec<String>,
     pub baseline: String,
     pub cv: CvScheme,
+    /// A frozen protocol instead of cross-validation: (training tasks, test tasks, label).
+    pub split: Option<(Vec<usize>, Vec<usize>, String)>,
     pub budget: Option<f64>,
     /// Bootstrap resamples for the CIs.
     pub bootstrap: usize,
     pub seed: u64,
+    /// Learner seeds (seed, seed + 1, ...) for the learners that draw random numbers.
+    pub seeds: usize,
+    pub group_by: GroupBy,
+    /// The selector whose paired differences to the others are reported (when reported).
+    pub focus: String,
+    /// Resamples of the stored repetitions (0: no noise analysis).
+    pub noise_resamples: usize,
     /// Extra facts for the record's config (constraints, store path, warnings).
     pub context: serde_json::Value,
+}
+
+impl Options {
+    /// Defaults for tests and benches: LOTO, 200 resamples, one seed, grouped by task.
+    pub fn quick(selectors: &[&str]) -> Options {
+        Options {
+            selectors: selectors.iter().map(|s| s.to_string()).collect(),
+            baseline: "random".into(),
+            cv: CvScheme::Loto,
+            split: None,
+            budget: None,
+            bootstrap: 200,
+            seed: 1,
+            seeds: 1,
+            group_by: GroupBy::Task,
+            focus: "ours".into(),
+            noise_resamples: 0,
+            context: serde_json::Value::Null,
+        }
+    }
 }
 
 /// Per-task results of every selector that ran, in table task order.
 pub struct Outcome {
     pub record: EvaluationRecord,
-    /// Selector name → per-task results.
+    /// Selector name → per-task results (for the tested tasks, in `tested` order).
     pub per_task: Vec<(String, Vec<PerTask>)>,
+    /// Table indices of the tasks scored.
+    pub tested: Vec<usize>,
     pub folds: usize,
+    /// The folds themselves (fold-membership checks).
+    pub fold_list: Vec<Fold>,
 }
 
-/// Names to run: the requested ones plus the references metrics need, requested first.
 /// Selector names to report, and the selectors to run.
 type Plan = (Vec<String>, Vec<Box<dyn Selector>>);
 
@@ -67,49 +133,129 @@ fn plan(opts: &Options) -> Result<Plan> {
     Ok((report, selectors))
 }
 
+/// A short, stable hash of a set of task ids.
+pub fn task_set_hash(table: &TaskTable, idx: &[usize]) -> String {
+    let mut ids: Vec<&str> = idx.iter().map(|&t| table.tasks[t].id.as_str()).collect();
+    ids.sort_unstable();
+    hex::encode(&Sha256::digest(ids.join("\n").as_bytes())[..8])
+}
+
+/// Results of one selector over every fold, for one learner seed.
+fn run_selector(
+    table: &TaskTable,
+    folds: &[Fold],
+    trainings: &[(Training, Level)],
+    sel: &dyn Selector,
+    n: usize,
+) -> Result<(Vec<Option<PerTask>>, usize)> {
+    let mut results: Vec<Option<PerTask>> = vec![None; n];
+    let mut fallbacks = 0;
+    for (fold, (train, level)) in folds.iter().zip(trainings) {
+        let start = Instant::now();
+        let model = sel.fit(train).map_err(|e| anyhow!("selector `{}` on {}: {e:#}", sel.name(), fold.name))?;
+        let fit_ms = start.elapsed().as_secs_f64() * 1e3 / fold.test.len().max(1) as f64;
+        for &t in &fold.test {
+            let mut q = train.query_for(table, t);
+            if sel.needs_truth() {
+                q.truth = Some(q.candidates.iter().map(|&a| table.perf(t, a).unwrap_or(0.0)).collect());
+            }
+            let start = Instant::now();
+            let scores = model
+                .scores(&q)
+                .map_err(|e| anyhow!("selector `{}` on task {}: {e:#}", sel.name(), table.tasks[t].id))?;
+            let ms = fit_ms + start.elapsed().as_secs_f64() * 1e3;
+            let mut p = per_task(table, t, &q.candidates, &scores, ms);
+            if !sel.needs_truth() {
+                let absolute = match model.predicted_log_perf(&q)? {
+                    Some(v) => Some(v),
+                    None => model
+                        .predicted_targets(&q)?
+                        .map(|rel| rel.iter().map(|r| r + level.predict(&q)).collect::<Vec<f64>>()),
+                };
+                if let Some(pred) = absolute {
+                    p.prediction = prediction_error(table, t, &q.candidates, &pred, p.picks[0]);
+                }
+            }
+            results[t] = Some(p);
+        }
+        fallbacks += model.fallbacks();
+    }
+    Ok((results, fallbacks))
+}
+
+/// The mean of per-task results over seeds (picks and prediction of the first seed).
+fn average(seeds: Vec<Vec<PerTask>>) -> Vec<PerTask> {
+    let k = seeds.len() as f64;
+    let mut out = seeds[0].clone();
+    for (i, p) in out.iter_mut().enumerate() {
+        let avg = |f: fn(&PerTask) -> f64| seeds.iter().map(|s| f(&s[i])).sum::<f64>() / k;
+        p.top1 = avg(|x| x.top1);
+        p.top3 = avg(|x| x.top3);
+        p.regret = avg(|x| x.regret);
+        p.ndcg3 = avg(|x| x.ndcg3);
+        p.spearman = avg(|x| x.spearman);
+        p.infeasible = avg(|x| x.infeasible);
+        p.share = avg(|x| x.share);
+        p.ms = avg(|x| x.ms);
+    }
+    out
+}
+
 pub fn evaluate(table: &TaskTable, opts: &Options) -> Result<Outcome> {
     if table.tasks.is_empty() {
         bail!("no tasks to evaluate");
     }
     let (report, selectors) = plan(opts)?;
-    let folds = folds(table, opts.cv)?;
+    let folds = match &opts.split {
+        Some((train, test, label)) => super::cv::split(table, train.clone(), test.clone(), label)?,
+        None => folds(table, opts.cv, opts.seed)?,
+    };
     let n = table.tasks.len();
-    let mut results: Vec<Vec<Option<PerTask>>> = vec![vec![None; n]; selectors.len()];
-    let mut fallbacks = vec![0usize; selectors.len()];
-    for fold in &folds {
-        let train = Training::from_table(table, &fold.train, opts.budget);
-        for (s, sel) in selectors.iter().enumerate() {
-            let start = Instant::now();
-            let model = sel.fit(&train).map_err(|e| anyhow!("selector `{}` on {}: {e:#}", sel.name(), fold.name))?;
-            let fit_ms = start.elapsed().as_secs_f64() * 1e3 / fold.test.len() as f64;
-            for &t in &fold.test {
-                let mut q = train.query_for(table, t);
-                if sel.needs_truth() {
-                    q.truth = Some(q.candidates.iter().map(|&a| table.perf(t, a).unwrap_or(0.0)).collect());
-                }
-                let start = Instant::now();
-                let scores = model
-                    .scores(&q)
-                    .map_err(|e| anyhow!("selector `{}` on task {}: {e:#}", sel.name(), table.tasks[t].id))?;
-                let ms = fit_ms + start.elapsed().as_secs_f64() * 1e3;
-                results[s][t] = Some(per_task(table, t, &q.candidates, &scores, ms));
-            }
-            fallbacks[s] += model.fallbacks();
-        }
-    }
-    let per_task: Vec<(String, Vec<PerTask>)> = selectors
-        .iter()
-        .zip(results)
-        .map(|(s, r)| (s.name().to_string(), r.into_iter().map(|p| p.expect("every task is in one fold")).collect()))
+    let mut tested: Vec<usize> = folds.iter().flat_map(|f| f.test.iter().copied()).collect();
+    tested.sort_unstable();
+    tested.dedup();
+    let seeds = opts.seeds.max(1);
+    let trainings: Vec<Vec<(Training, Level)>> = (0..seeds as u64)
+        .map(|s| {
+            folds
+                .iter()
+                .map(|f| {
+                    let t = Training::from_table_seeded(table, &f.train, opts.budget, opts.seed.wrapping_add(s));
+                    let level = Level::fit(&t);
+                    (t, level)
+                })
+                .collect()
+        })
         .collect();
+    let mut per_task: Vec<(String, Vec<PerTask>)> = vec![];
+    let mut seed_regret: Vec<(String, Vec<f64>)> = vec![];
+    let mut fallbacks = vec![];
+    for sel in &selectors {
+        let runs = if sel.seeded() { seeds } else { 1 };
+        let mut per_seed = vec![];
+        let mut fb = 0;
+        for tr in trainings.iter().take(runs) {
+            let (r, f) = run_selector(table, &folds, tr, sel.as_ref(), n)?;
+            fb += f;
+            per_seed.push(tested.iter().map(|&t| r[t].clone().expect("every tested task is in a fold")).collect());
+        }
+        let means: Vec<f64> =
+            per_seed.iter().map(|s: &Vec<PerTask>| s.iter().map(|p| p.regret).sum::<f64>() / s.len() as f64).collect();
+        seed_regret.push((sel.name().to_string(), means));
+        fallbacks.push((sel.name().to_string(), fb));
+        per_task.push((sel.name().to_string(), average(per_seed)));
+    }
     let get = |name: &str| &per_task.iter().find(|(n, _)| n == name).expect("reference selector ran").1;
-    let boot = resamples(n, opts.bootstrap, opts.seed);
-    let baseline_regret: Vec<f64> = get(&opts.baseline).iter().map(|p| p.regret).collect();
+    let groups: Vec<String> = tested.iter().map(|&t| opts.group_by.key(&table.tasks[t])).collect();
+    let boot = group_resamples(&groups, opts.bootstrap, opts.seed);
+    let noise = (opts.noise_resamples > 0).then(|| Resampled::new(table, opts.noise_resamples, opts.seed));
+    let regret_of = |name: &str| get(name).iter().map(|p| p.regret).collect::<Vec<f64>>();
+    let baseline_regret = regret_of(&opts.baseline);
     let mut selector_results = Vec::new();
     let mut picks = Vec::new();
     for name in &report {
         let tasks = get(name);
-        let metrics = aggregate(
+        let mut metrics = aggregate(
             &SelectorTasks {
                 tasks,
                 single_best: get("single-best"),
@@ -118,10 +264,30 @@ pub fn evaluate(table: &TaskTable, opts: &Options) -> Result<Outcome> {
             },
             &boot,
         );
+        if let Some(rs) = &noise {
+            let top1: Vec<f64> = tested.iter().zip(tasks).map(|(&t, p)| rs.top1(table, t, p)).collect();
+            let (v, lo, hi) = mean_ci(&top1, &boot);
+            metrics.push(MetricCi { name: "top1_noise".into(), value: v, ci_lo: lo, ci_hi: hi });
+            let (lo, hi) = rs.regret_interval(table, &tested, tasks);
+            let v = tasks.iter().map(|p| p.regret).sum::<f64>() / tasks.len() as f64;
+            metrics.push(MetricCi { name: "regret_mean_noise".into(), value: v, ci_lo: lo, ci_hi: hi });
+        }
+        let seeds_of = &seed_regret.iter().find(|(s, _)| s == name).expect("ran").1;
+        if seeds_of.len() > 1 {
+            let mn = seeds_of.iter().copied().fold(f64::INFINITY, f64::min);
+            let mx = seeds_of.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let m = seeds_of.iter().sum::<f64>() / seeds_of.len() as f64;
+            metrics.push(MetricCi { name: "regret_mean_seeds".into(), value: m, ci_lo: mn, ci_hi: mx });
+        }
         let regret: Vec<f64> = tasks.iter().map(|p| p.regret).collect();
-        let p_value = if *name == opts.baseline { None } else { paired_test(&regret, &baseline_regret, opts.seed) };
+        let p_value = if *name == opts.baseline {
+            None
+        } else {
+            group_paired_test(&regret, &baseline_regret, &groups, opts.seed)
+        };
         selector_results.push(SelectorResult { selector: name.clone(), metrics, p_value_vs_baseline: p_value });
-        for (t, p) in tasks.iter().enumerate() {
+        for (i, p) in tasks.iter().enumerate() {
+            let t = tested[i];
             picks.push(TaskPick {
                 task: table.tasks[t].id.clone(),
                 selector: name.clone(),
@@ -131,41 +297,83 @@ pub fn evaluate(table: &TaskTable, opts: &Options) -> Result<Outcome> {
             });
         }
     }
+    // Paired differences of the focal selector to every other one reported.
+    let mut paired = vec![];
+    if report.contains(&opts.focus) {
+        let f = regret_of(&opts.focus);
+        let others: Vec<&String> = report.iter().filter(|s| **s != opts.focus && *s != "oracle").collect();
+        let mut ps = vec![];
+        for o in &others {
+            let r = regret_of(o);
+            let d: Vec<f64> = f.iter().zip(&r).map(|(a, b)| a - b).collect();
+            let (v, lo, hi) = mean_ci(&d, &boot);
+            ps.push(group_paired_test(&f, &r, &groups, opts.seed).unwrap_or(1.0));
+            paired.push(json!({"other": o, "diff": v, "ci_lo": lo, "ci_hi": hi}));
+        }
+        for (row, (p, h)) in paired.iter_mut().zip(ps.iter().zip(holm(&ps))) {
+            row["p"] = json!(p);
+            row["p_holm"] = json!(h);
+        }
+    }
+    let noise_summary = noise.as_ref().map(|rs| noise::summary(table, &tested, rs));
     let infeasible_cells = table.outcomes.iter().flatten().flatten().filter(|o| !o.feasible).count();
+    let train_set: Vec<usize> = match &opts.split {
+        Some((train, _, _)) => train.clone(),
+        None => (0..n).collect(),
+    };
     let mut config = json!({
-        "tasks": n,
+        "tasks": tested.len(),
+        "tasks_in_table": n,
         "arms": table.arms.len(),
         "cells": table.outcomes.iter().flatten().flatten().count(),
         "infeasible_cells": infeasible_cells,
+        "invalid_cells_left_out": table.invalid.len(),
         "folds": folds.len(),
+        "protocol": match &opts.split {
+            Some((_, _, label)) => json!({"kind": "frozen", "label": label}),
+            None => json!({"kind": "cross-validation", "scheme": opts.cv.as_str()}),
+        },
+        "train_tasks_hash": task_set_hash(table, &train_set),
+        "test_tasks_hash": task_set_hash(table, &tested),
+        "code_revision": env!("HARNESS_GIT_REV"),
+        "selector_code_revision": env!("HARNESS_SELECTORS_REV"),
         "left_out": table.left_out,
         "bootstrap_resamples": opts.bootstrap,
+        "bootstrap_groups": opts.group_by,
+        "groups": crate::meta::metrics::group_members(&groups).len(),
         "seed": opts.seed,
+        "learner_seeds": seeds,
         "tie_tolerance": super::metrics::TIE_TOLERANCE,
         "units": {
-            "top1, top3, ndcg3, spearman, gap_closed": "fraction",
+            "top1, top1_noise, top3, ndcg3, spearman, gap_closed": "fraction",
             "regret_mean, regret_median, regret_p90": "fraction of the oracle's performance lost, 0..1",
+            "regret_mean_seeds": "mean over learner seeds [min, max]",
+            "regret_mean_noise": "value [2.5%, 97.5%] over resamples of the stored repetitions",
+            "pred_mape, pred_pick_ape": "fraction (mean absolute percentage error of the predicted objective)",
+            "pred_within10, pred_pick_within10": "share of arms (tasks) predicted within +-10%",
             "gain_vs_random, gain_vs_heuristic": "percent (mean per-task speed-up ratio - 1)",
             "infeasible_picks": "share of tasks",
             "selection_ms": "milliseconds per task (fit share + scoring)",
         },
-        "infeasible_penalty": format!(
-            "an infeasible arm performs at {INFEASIBLE_FACTOR} x the task's worst feasible arm in every metric"
-        ),
+        "infeasible_rule": table.infeasible.label(),
+        "infeasible_penalty": table.infeasible.describe(),
         "embeddings": table.tasks.iter().all(|t| t.embedding.is_some()),
+        "focus": opts.focus,
+        "paired_differences": paired,
+        "noise": noise_summary,
         "selectors": report.iter().map(|n| {
-            let d = selectors::by_name(n).map(|s| s.describe()).unwrap_or_default();
-            json!({"name": n, "describe": d})
+            let s = selectors::by_name(n).ok();
+            json!({
+                "name": n,
+                "describe": s.as_ref().map(|s| s.describe()).unwrap_or_default(),
+                "frozen": s.as_ref().map(|s| s.frozen()).unwrap_or_default(),
+            })
         }).collect::<Vec<_>>(),
         "context": opts.context,
     });
     // Only when a learner used a stand-in, so a record without the key had none.
-    let used: serde_json::Map<String, serde_json::Value> = selectors
-        .iter()
-        .zip(&fallbacks)
-        .filter(|(_, n)| **n > 0)
-        .map(|(s, n)| (s.name().to_string(), json!(n)))
-        .collect();
+    let used: serde_json::Map<String, serde_json::Value> =
+        fallbacks.iter().filter(|(_, n)| *n > 0).map(|(s, n)| (s.clone(), json!(n))).collect();
     if !used.is_empty() {
         config["fallbacks"] = serde_json::Value::Object(used);
     }
@@ -176,11 +384,14 @@ pub fn evaluate(table: &TaskTable, opts: &Options) -> Result<Outcome> {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0),
         objective: table.objective.as_str().into(),
-        cv: opts.cv.as_str().into(),
+        cv: match &opts.split {
+            Some(_) => "frozen".into(),
+            None => opts.cv.as_str(),
+        },
         baseline: opts.baseline.clone(),
         config_json: config.to_string(),
         selectors: selector_results,
         picks,
     };
-    Ok(Outcome { record, per_task, folds: folds.len() })
+    Ok(Outcome { record, per_task, tested, folds: folds.len(), fold_list: folds })
 }

@@ -96,6 +96,10 @@ named_features! {
     }
 }
 
+/// Names of [`TaskDescriptor::extra`]: the node's compute share (CPU quota per core,
+/// 1 for an unthrottled node; the mean over a cluster's cores).
+pub const EXTRA_NAMES: &[&str] = &["compute_share"];
+
 /// What is known about a model without running it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
@@ -222,6 +226,20 @@ impl TaskDescriptor {
             workload: cfg.workload_spec.clone(),
             hardware: HardwareInfo::new(&cfg.hardware, &cfg.hardware_spec, fp),
         }
+    }
+
+    /// Descriptors beyond [`TaskFeatures`], named by [`EXTRA_NAMES`]: read only by the
+    /// selectors that ask for them by name (the frozen ones never see them).
+    pub fn extra(&self) -> Vec<f64> {
+        let spec = &self.hardware.spec;
+        let share = match &spec.cluster {
+            Some(c) => {
+                let cores: f64 = c.nodes.iter().map(|n| n.cores as f64).sum();
+                c.nodes.iter().map(|n| n.cores as f64 * n.compute_share).sum::<f64>() / cores.max(1.0)
+            }
+            None => spec.compute_share().unwrap_or(1.0),
+        };
+        vec![share]
     }
 
     /// Mean prompt length (shared prefix included), mean output length, sequences in flight.

@@ -34,6 +34,120 @@ pub struct PerTask {
     pub ms: f64,
     /// The arm picked (`uniform over N arms` for a tie of more than one).
     pub pick: String,
+    /// The tied picks (arm indices of the table), each picked with equal chance.
+    pub picks: Vec<usize>,
+    /// How well the selector predicted performance, when it predicts it.
+    pub prediction: Option<PredictionError>,
+}
+
+/// The error of a selector's predicted objective (raw units: ms, tok/s) on one held-out
+/// task's feasible arms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionError {
+    /// Mean absolute percentage error over the task's feasible arms, as a fraction.
+    pub mape: f64,
+    /// Share of those arms predicted within ±10 %.
+    pub within10: f64,
+    /// Absolute percentage error of the picked arm (the first tied pick; NaN when infeasible).
+    pub pick_ape: f64,
+    /// Spearman correlation of predicted and measured performance over the feasible arms.
+    pub spearman: f64,
+}
+
+/// Error of `pred_log_perf` (predicted ln performance per candidate) against the
+/// measured raw figures of task `t`'s feasible candidates.
+pub fn prediction_error(
+    table: &TaskTable,
+    t: usize,
+    candidates: &[usize],
+    pred_log_perf: &[f64],
+    pick: usize,
+) -> Option<PredictionError> {
+    let obj = table.objective;
+    let mut apes = vec![];
+    let (mut p, mut m) = (vec![], vec![]);
+    let mut pick_ape = f64::NAN;
+    for (i, &a) in candidates.iter().enumerate() {
+        let Some(o) = table.outcomes[t][a].as_ref().filter(|o| o.feasible) else { continue };
+        let Some(raw) = o.raw.filter(|r| *r != 0.0) else { continue };
+        let pred = obj.raw_from_performance(pred_log_perf[i].exp());
+        let ape = ((pred - raw) / raw).abs();
+        if !ape.is_finite() {
+            continue;
+        }
+        if a == pick {
+            pick_ape = ape;
+        }
+        apes.push(ape);
+        p.push(pred_log_perf[i]);
+        m.push(o.perf);
+    }
+    if apes.is_empty() {
+        return None;
+    }
+    Some(PredictionError {
+        mape: mean(&apes),
+        within10: apes.iter().filter(|e| **e <= 0.10 + 1e-12).count() as f64 / apes.len() as f64,
+        pick_ape,
+        spearman: if p.len() >= 2 { spearman(&p, &m) } else { f64::NAN },
+    })
+}
+
+/// Bootstrap resamples over groups: each resample draws as many groups as there are,
+/// with replacement, and takes every task of each drawn group (`groups[i]` is task i's
+/// group). With one task per group this is the ordinary bootstrap over tasks.
+pub fn group_resamples(groups: &[String], count: usize, seed: u64) -> Vec<Vec<usize>> {
+    let members = group_members(groups);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| (0..members.len()).flat_map(|_| members[rng.random_range(0..members.len())].iter().copied()).collect())
+        .collect()
+}
+
+/// Task indices per distinct group, in order of first appearance.
+pub fn group_members(groups: &[String]) -> Vec<Vec<usize>> {
+    let mut order: Vec<&String> = vec![];
+    let mut members: Vec<Vec<usize>> = vec![];
+    for (i, g) in groups.iter().enumerate() {
+        match order.iter().position(|o| *o == g) {
+            Some(k) => members[k].push(i),
+            None => {
+                order.push(g);
+                members.push(vec![i]);
+            }
+        }
+    }
+    members
+}
+
+/// The paired test over groups: differences summed within each group, then the
+/// sign-flip test of [`paired_test`] over the group sums (exchangeable units are groups,
+/// not the correlated tasks inside them).
+pub fn group_paired_test(a: &[f64], b: &[f64], groups: &[String], seed: u64) -> Option<f64> {
+    let members = group_members(groups);
+    let sa: Vec<f64> = members.iter().map(|m| m.iter().map(|&i| a[i] - b[i]).sum()).collect();
+    paired_test(&sa, &vec![0.0; sa.len()], seed)
+}
+
+/// Holm's step-down adjustment of p-values (family-wise error), in input order.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut idx: Vec<usize> = (0..m).collect();
+    idx.sort_by(|&i, &j| p[i].total_cmp(&p[j]));
+    let mut out = vec![0.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in idx.iter().enumerate() {
+        let adj = ((m - rank) as f64 * p[i]).min(1.0);
+        running = running.max(adj);
+        out[i] = running;
+    }
+    out
+}
+
+/// Mean of `v` over the resampled indices, as a percentile 95% interval.
+pub fn mean_ci(v: &[f64], resamples: &[Vec<usize>]) -> (f64, f64, f64) {
+    let boot: Vec<f64> = resamples.iter().map(|ix| mean(&pick(v, ix))).filter(|x| x.is_finite()).collect();
+    (mean(v), quantile(&boot, 0.025), quantile(&boot, 0.975))
 }
 
 /// Scores `scores` (one per candidate of task `t`) against the measured truth.
@@ -43,6 +157,7 @@ pub fn per_task(table: &TaskTable, t: usize, candidates: &[usize], scores: &[f64
         candidates.iter().map(|&a| table.outcomes[t][a].as_ref().is_some_and(|o| o.feasible)).collect();
     let best = table.best(t);
     let good = |i: usize| feasible[i] && perf[i] >= (1.0 - TIE_TOLERANCE) * best;
+    // An infeasible arm's performance may be 0 (delivers nothing); it sorts last.
     let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let tied: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] >= max - 1e-12).collect();
     let share = |f: &dyn Fn(usize) -> f64| tied.iter().map(|&i| f(i)).sum::<f64>() / tied.len() as f64;
@@ -87,6 +202,8 @@ pub fn per_task(table: &TaskTable, t: usize, candidates: &[usize], scores: &[f64
         share: share(&|i| perf[i] / best),
         ms,
         pick,
+        picks: tied.iter().map(|&i| candidates[i]).collect(),
+        prediction: None,
     }
 }
 
@@ -129,7 +246,7 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
     }
 }
 
-fn mean(v: &[f64]) -> f64 {
+pub fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
         f64::NAN
     } else {
@@ -196,6 +313,27 @@ pub fn aggregate(s: &SelectorTasks, resamples: &[Vec<usize>]) -> Vec<MetricCi> {
         ("infeasible_picks", Box::new(move |ix: &[usize]| mean(&pick(&col(|p| p.infeasible, s.tasks), ix)))),
         ("selection_ms", Box::new(move |ix: &[usize]| mean(&pick(&col(|p| p.ms, s.tasks), ix)))),
     ];
+    let mut series = series;
+    if s.tasks.iter().any(|p| p.prediction.is_some()) {
+        let pe = |f: fn(&PredictionError) -> f64| -> Vec<f64> {
+            s.tasks.iter().map(|p| p.prediction.as_ref().map_or(f64::NAN, f)).collect()
+        };
+        let finite_mean = |v: Vec<f64>| -> Statistic { Box::new(move |ix: &[usize]| finite(&pick(&v, ix))) };
+        series.push(("pred_mape", finite_mean(pe(|e| e.mape))));
+        series.push(("pred_within10", finite_mean(pe(|e| e.within10))));
+        series.push(("pred_pick_ape", finite_mean(pe(|e| e.pick_ape))));
+        series.push((
+            "pred_pick_within10",
+            finite_mean(
+                pe(|e| f64::from(e.pick_ape <= 0.10 + 1e-12))
+                    .into_iter()
+                    .zip(pe(|e| e.pick_ape))
+                    .map(|(w, a)| if a.is_finite() { w } else { f64::NAN })
+                    .collect(),
+            ),
+        ));
+        series.push(("pred_spearman", finite_mean(pe(|e| e.spearman))));
+    }
     let all: Vec<usize> = (0..n).collect();
     series
         .into_iter()
@@ -204,6 +342,12 @@ pub fn aggregate(s: &SelectorTasks, resamples: &[Vec<usize>]) -> Vec<MetricCi> {
             MetricCi { name: name.into(), value: f(&all), ci_lo: quantile(&boot, 0.025), ci_hi: quantile(&boot, 0.975) }
         })
         .collect()
+}
+
+/// Mean of the finite values (NaN when none).
+fn finite(v: &[f64]) -> f64 {
+    let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    mean(&f)
 }
 
 fn pick(v: &[f64], ix: &[usize]) -> Vec<f64> {

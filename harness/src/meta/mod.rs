@@ -10,6 +10,8 @@
 //! ties it together into a [`crate::store::EvaluationRecord`]; [`recommend`] answers
 //! for a new task; the command line is in the binary.
 
+pub mod active;
+pub mod aslib;
 pub mod cv;
 pub mod embeddings;
 pub mod evaluate;
@@ -17,6 +19,7 @@ pub mod features;
 pub mod learn;
 pub mod load;
 pub mod metrics;
+pub mod noise;
 pub mod objective;
 pub mod output;
 pub mod recommend;

@@ -24,6 +24,8 @@ pub enum Objective {
     Cost,
     /// Requests per second meeting both latency targets; serving workloads only (higher is better).
     Goodput,
+    /// Run time in seconds of an imported algorithm-selection scenario (PAR10; lower is better).
+    Runtime,
 }
 
 impl Objective {
@@ -34,6 +36,7 @@ impl Objective {
             Objective::Ttft => "ttft",
             Objective::Cost => "cost",
             Objective::Goodput => "goodput",
+            Objective::Runtime => "runtime",
         }
     }
 
@@ -45,6 +48,7 @@ impl Objective {
             Objective::Ttft => s.ttft_ms,
             Objective::Cost => s.cost_per_1k_tokens,
             Objective::Goodput => s.serving.as_ref().map(|sv| sv.goodput * sv.request_throughput)?,
+            Objective::Runtime => return None,
         };
         v.is_finite().then_some(v)
     }
@@ -79,6 +83,7 @@ impl Objective {
             Objective::Throughput => "tok/s",
             Objective::Cost => "$/1k tok",
             Objective::Goodput => "good req/s",
+            Objective::Runtime => "s (PAR10)",
         }
     }
 }

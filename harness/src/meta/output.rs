@@ -13,7 +13,8 @@ use crate::record::{EvaluationRecord, SelectorResult};
 /// How a metric is shown: as a percentage or a plain number, with this many decimals.
 fn style(name: &str) -> (bool, usize) {
     match name {
-        "regret_mean" | "regret_median" | "regret_p90" | "infeasible_picks" => (true, 1),
+        "regret_mean" | "regret_median" | "regret_p90" | "infeasible_picks" | "regret_mean_seeds"
+        | "regret_mean_noise" | "pred_mape" | "pred_within10" | "pred_pick_ape" | "pred_pick_within10" => (true, 1),
         "gain_vs_random" | "gain_vs_heuristic" => (false, 1),
         "selection_ms" => (false, 2),
         _ => (false, 3),
@@ -34,26 +35,49 @@ fn cell(s: &SelectorResult, name: &str) -> String {
 pub fn table(out: &mut dyn Write, table: &TaskTable, o: &Outcome) -> Result<()> {
     let r = &o.record;
     let cfg: serde_json::Value = serde_json::from_str(&r.config_json)?;
+    let protocol = match cfg["protocol"]["kind"].as_str() {
+        Some("frozen") => format!("frozen protocol ({})", cfg["protocol"]["label"].as_str().unwrap_or_default()),
+        _ => format!("cv {} ({} folds)", r.cv, o.folds),
+    };
     writeln!(
         out,
-        "objective {}, cv {} ({} folds): {} tasks x {} arms, {} cells ({} infeasible, counted at half the task's \
-         worst feasible arm); 95% bootstrap CIs over tasks ({} resamples)",
+        "objective {}, {protocol}: {} tasks scored x {} arms, {} cells ({} infeasible: {}); {} invalid cells left out; \
+         95% bootstrap CIs over {} groups by {} ({} resamples); learner seeds {}; selector code {} (build {}); \
+         train tasks {} / test tasks {}",
         r.objective,
-        r.cv,
-        o.folds,
         cfg["tasks"],
         cfg["arms"],
         cfg["cells"],
         cfg["infeasible_cells"],
-        cfg["bootstrap_resamples"]
+        cfg["infeasible_penalty"].as_str().unwrap_or_default(),
+        cfg["invalid_cells_left_out"],
+        cfg["groups"],
+        cfg["bootstrap_groups"].as_str().unwrap_or_default(),
+        cfg["bootstrap_resamples"],
+        cfg["learner_seeds"],
+        cfg["selector_code_revision"].as_str().unwrap_or_default(),
+        cfg["code_revision"].as_str().unwrap_or_default(),
+        cfg["train_tasks_hash"].as_str().unwrap_or_default(),
+        cfg["test_tasks_hash"].as_str().unwrap_or_default(),
     )?;
+    if let Some(d) = cfg["context"]["arms_dropped_unseen_in_training"].as_array().filter(|d| !d.is_empty()) {
+        writeln!(out, "arms no training task ran, left out of the test tasks: {}", d.len())?;
+    }
+    let no_emb = cfg["context"]["metainf_without_embeddings"].as_bool().unwrap_or(false);
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     let p_head = format!("p vs {}", r.baseline);
     t.set_header(["selector", "top-1", "top-3", "regret mean", "regret median", "regret p90", "gap closed", &p_head]);
+    let label = |s: &SelectorResult| {
+        if no_emb && s.selector == "metainf" {
+            "metainf (no embeddings)".to_string()
+        } else {
+            s.selector.clone()
+        }
+    };
     for s in &r.selectors {
         t.add_row([
-            s.selector.clone(),
+            label(s),
             cell(s, "top1"),
             cell(s, "top3"),
             cell(s, "regret_mean"),
@@ -77,7 +101,7 @@ pub fn table(out: &mut dyn Write, table: &TaskTable, o: &Outcome) -> Result<()> 
     ]);
     for s in &r.selectors {
         t.add_row([
-            s.selector.clone(),
+            label(s),
             cell(s, "ndcg3"),
             cell(s, "spearman"),
             cell(s, "gain_vs_random"),
@@ -87,6 +111,72 @@ pub fn table(out: &mut dyn Write, table: &TaskTable, o: &Outcome) -> Result<()> 
         ]);
     }
     writeln!(out, "{t}")?;
+    // Noise, seeds, prediction.
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "selector",
+        "top-1 (noise-aware)",
+        "regret over rep. resamples",
+        "regret over seeds [min, max]",
+        "pred. MAPE",
+        "pred. within 10%",
+        "pick's APE",
+        "pick within 10%",
+        "pred. Spearman",
+    ]);
+    let mut any = false;
+    for s in &r.selectors {
+        let row = [
+            label(s),
+            cell(s, "top1_noise"),
+            cell(s, "regret_mean_noise"),
+            cell(s, "regret_mean_seeds"),
+            cell(s, "pred_mape"),
+            cell(s, "pred_within10"),
+            cell(s, "pred_pick_ape"),
+            cell(s, "pred_pick_within10"),
+            cell(s, "pred_spearman"),
+        ];
+        any |= row[1..].iter().any(|c| c != "-");
+        t.add_row(row);
+    }
+    if any {
+        writeln!(out, "{t}")?;
+    }
+    if let Some(n) = cfg["noise"].as_object() {
+        writeln!(
+            out,
+            "noise: {} of {} tasks have repeated measurements on two or more arms; {} of them have a best arm \
+             separable from the runner-up; noise ceiling (oracle's split-half test-retest top-1) {} on {} tasks",
+            n["tasks_with_reps"],
+            cfg["tasks"],
+            n["separable"],
+            n["ceiling_top1"].as_f64().map_or("n/a".into(), |c| format!("{c:.3}")),
+            n["ceiling_tasks"]
+        )?;
+    }
+    if let Some(p) = cfg["paired_differences"].as_array().filter(|p| !p.is_empty()) {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        let focus = cfg["focus"].as_str().unwrap_or_default();
+        t.set_header([
+            format!("{focus} minus"),
+            "mean regret difference [95% CI]".into(),
+            "p (group permutation)".into(),
+            "p (Holm)".into(),
+        ]);
+        for row in p {
+            let f = |k: &str| row[k].as_f64().unwrap_or(f64::NAN);
+            t.add_row([
+                row["other"].as_str().unwrap_or_default().to_string(),
+                format!("{:+.1} pts [{:+.1}, {:+.1}]", f("diff") * 100.0, f("ci_lo") * 100.0, f("ci_hi") * 100.0),
+                format!("{:.4}", f("p")),
+                format!("{:.4}", f("p_holm")),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    }
     if let Some(f) = cfg["fallbacks"].as_object() {
         let list: Vec<String> = f.iter().map(|(s, n)| format!("{s} {n}")).collect();
         writeln!(
@@ -102,20 +192,29 @@ pub fn table(out: &mut dyn Write, table: &TaskTable, o: &Outcome) -> Result<()> 
         .into_iter()
         .filter(|n| o.per_task.iter().any(|(s, _)| s == n))
         .collect::<Vec<_>>();
+    if o.tested.len() > 60 {
+        writeln!(out, "per-task picks of {} tasks: see --format json", o.tested.len())?;
+        return single_best_line(out, r);
+    }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     let mut head = vec!["task".to_string(), "oracle".to_string()];
     head.extend(focus.iter().map(|n| format!("{n} (regret)")));
     t.set_header(head);
-    for (i, task) in table.tasks.iter().enumerate() {
+    for (k, &i) in o.tested.iter().enumerate() {
+        let task = &table.tasks[i];
         let mut row = vec![task.id.clone(), table.arms[table.oracle_arm(i)].name()];
         for n in &focus {
-            let p = &o.per_task.iter().find(|(s, _)| s == n).expect("listed").1[i];
+            let p = &o.per_task.iter().find(|(s, _)| s == n).expect("listed").1[k];
             row.push(format!("{} ({:.1}%)", p.pick, p.regret * 100.0));
         }
         t.add_row(row);
     }
     writeln!(out, "{t}")?;
+    single_best_line(out, r)
+}
+
+fn single_best_line(out: &mut dyn Write, r: &EvaluationRecord) -> Result<()> {
     if let Some(sb) = r.selectors.iter().find(|s| s.selector == "single-best").and_then(|s| s.metric("regret_mean")) {
         writeln!(
             out,
@@ -130,6 +229,58 @@ pub fn table(out: &mut dyn Write, table: &TaskTable, o: &Outcome) -> Result<()> 
             }
         )?;
     }
+    Ok(())
+}
+
+/// An ASlib scenario's PAR10 per selector and the share of the single-best → virtual-best gap closed.
+pub fn par10(
+    out: &mut dyn Write,
+    s: &super::aslib::Scenario,
+    ids: &[&str],
+    picks: &[(String, Vec<Vec<usize>>)],
+) -> Result<()> {
+    let rows = super::aslib::par10_gap(s, ids, picks);
+    let by_id: std::collections::BTreeMap<&str, &super::aslib::Instance> =
+        s.instances.iter().map(|i| (i.id.as_str(), i)).collect();
+    let scored = super::aslib::Scenario { instances: ids.iter().map(|i| by_id[i].clone()).collect(), ..s.clone() };
+    let (sbs, sbs_v, vbs) = scored.sbs_vbs();
+    writeln!(
+        out,
+        "{}: {} instances x {} algorithms, cutoff {} s; single best {sbs} PAR10 {sbs_v:.1} s, virtual best {vbs:.1} s \
+         (feature costs not charged)",
+        s.scenario,
+        ids.len(),
+        s.algorithms.len(),
+        s.cutoff
+    )?;
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["selector", "PAR10 (s)", "gap closed (SBS -> VBS)"]);
+    for (name, par10, gap) in rows {
+        t.add_row([name, format!("{par10:.1}"), format!("{:.3}", gap)]);
+    }
+    writeln!(out, "{t}")?;
+    Ok(())
+}
+
+/// Mean regret [CI] and infeasible-pick rate of every selector under each infeasibility rule.
+pub fn sensitivity(out: &mut dyn Write, rows: &[(super::tasks::Infeasible, EvaluationRecord)]) -> Result<()> {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut head = vec!["selector".to_string()];
+    head.extend(rows.iter().map(|(r, _)| format!("regret, --infeasible {}", r.label())));
+    head.push("infeasible picks".into());
+    t.set_header(head);
+    for s in &rows[0].1.selectors {
+        let mut row = vec![s.selector.clone()];
+        for (_, rec) in rows {
+            let r = rec.selectors.iter().find(|x| x.selector == s.selector);
+            row.push(r.map_or("-".into(), |r| cell(r, "regret_mean")));
+        }
+        row.push(cell(s, "infeasible_picks"));
+        t.add_row(row);
+    }
+    writeln!(out, "sensitivity to the infeasibility rule:\n{t}")?;
     Ok(())
 }
 

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod blend;
 pub mod knn;
+pub mod level;
+pub mod pairs;
+pub mod physics;
 pub mod prior;
 pub mod regress;
 pub mod rules;

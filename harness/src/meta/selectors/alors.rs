@@ -30,9 +30,14 @@ struct Factorised {
 }
 
 /// Task factors, arm factors and arm biases of `y` (rows: tasks).
-fn factorise(y: &[Vec<Option<f64>>], prior: &[f64], rank: usize) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) {
+fn factorise(
+    y: &[Vec<Option<f64>>],
+    prior: &[f64],
+    rank: usize,
+    seed: u64,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) {
     let (n, m) = (y.len(), prior.len());
-    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut v: Vec<Vec<f64>> = (0..m).map(|_| (0..rank).map(|_| rng.random_range(-0.1..0.1)).collect()).collect();
     let mut b = prior.to_vec();
     let mut u = vec![vec![0.0; rank]; n];
@@ -88,17 +93,20 @@ impl Selector for Alors {
     fn name(&self) -> &'static str {
         "alors"
     }
+    fn seeded(&self) -> bool {
+        true
+    }
     fn describe(&self) -> &'static str {
         "matrix factorisation of tasks x arms (ALS) with a random-forest cold start from meta-features"
     }
     fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>> {
         let prior = train.arm_means();
         let rank = RANK.min(train.n().saturating_sub(1)).min(train.arms.len().saturating_sub(1)).max(1);
-        let (u, v, b) = factorise(&train.y, &prior, rank);
+        let (u, v, b) = factorise(&train.y, &prior, rank, train.seed_for(17));
         let cold_start = (0..rank)
             .map(|d| {
                 let target: Vec<f64> = u.iter().map(|r| r[d]).collect();
-                Forest::fit(&train.x, &target, 50, d as u64)
+                Forest::fit(&train.x, &target, 50, train.seed_for(d as u64))
             })
             .collect::<Result<_>>()?;
         Ok(Box::new(Factorised { bias: b, arm_factors: v, cold_start, fallbacks: Fallbacks::default() }))

@@ -15,10 +15,13 @@ impl Selector for GbdtSelector {
     fn name(&self) -> &'static str {
         "gbdt"
     }
+    fn seeded(&self) -> bool {
+        true
+    }
     fn describe(&self) -> &'static str {
         "per-arm gradient-boosted trees (smartcore XGRegressor) on meta-features -> ln(perf/best)"
     }
     fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>> {
-        Ok(Box::new(PerArm::fit(train, |x, y, a| Gbdt::fit(x, y, 100, 3, a as u64))?))
+        Ok(Box::new(PerArm::fit(train, |x, y, a| Gbdt::fit(x, y, 100, 3, train.seed_for(a as u64)))?))
     }
 }

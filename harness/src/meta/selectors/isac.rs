@@ -35,7 +35,7 @@ fn fit_clusters(train: &Training, k: usize) -> Result<Clusters> {
         return Ok(Clusters { centres: vec![centre], means: vec![prior] });
     }
     let x = matrix(&train.x)?;
-    let params = KMeansParameters { k, max_iter: 100, seed: Some(7) };
+    let params = KMeansParameters { k, max_iter: 100, seed: Some(train.seed_for(7)) };
     let km: KMeans<f64, usize, DenseMatrix<f64>, Vec<usize>> =
         KMeans::fit(&x, params).map_err(|e| anyhow!("k-means: {e}"))?;
     let labels = km.predict(&x).map_err(|e| anyhow!("k-means: {e}"))?;
@@ -78,6 +78,9 @@ impl Fitted for Clusters {
 impl Selector for Isac {
     fn name(&self) -> &'static str {
         "isac"
+    }
+    fn seeded(&self) -> bool {
+        true
     }
     fn describe(&self) -> &'static str {
         "k-means clusters of tasks (smartcore), each cluster's best-on-average arm; k tuned on inner folds"

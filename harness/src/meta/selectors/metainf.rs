@@ -101,6 +101,9 @@ impl Selector for MetaInf {
     fn name(&self) -> &'static str {
         "metainf"
     }
+    fn needs_embeddings(&self) -> bool {
+        true
+    }
     fn describe(&self) -> &'static str {
         "MetaInf: MiniLM embedding of the task description -> per-arm kernel ridge -> best predicted within budget"
     }

@@ -13,14 +13,17 @@ use crate::BadInput;
 
 pub mod alors;
 pub mod gbdt;
+pub mod gbdt_arms;
 pub mod heuristic;
 pub mod isac;
 pub mod knn;
 pub mod metainf;
 pub mod oracle;
 pub mod ours;
+pub mod ours2;
 pub mod random;
 pub mod random_forest;
+pub mod rf_arms;
 pub mod single_best;
 
 pub trait Selector: Send + Sync {
@@ -32,7 +35,26 @@ pub trait Selector: Send + Sync {
         false
     }
     fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>>;
+    /// The git tag that froze this selector's code and constants (a later change makes
+    /// a selector with a new name).
+    fn frozen(&self) -> &'static str {
+        FROZEN_1
+    }
+    /// Whether the selector draws random numbers (it then runs once per learner seed).
+    fn seeded(&self) -> bool {
+        false
+    }
+    /// Whether the selector is defined on text embeddings of the task (it refuses to
+    /// run without them unless allowed).
+    fn needs_embeddings(&self) -> bool {
+        false
+    }
 }
+
+/// The tag freezing the selectors as they stood after the seams refactor (2026-11-27).
+pub const FROZEN_1: &str = "selectors-frozen-1";
+/// The tag freezing the selectors designed after the frozen-1 test (2026-11-28).
+pub const FROZEN_2: &str = "selectors-frozen-2";
 
 /// A fitted selector.
 pub trait Fitted {
@@ -42,6 +64,13 @@ pub trait Fitted {
     /// Predicted targets ln(perf / best) per candidate, when the scores are such
     /// predictions (learners); `None` for rules and baselines.
     fn predicted_targets(&self, q: &Query) -> Result<Option<Vec<f64>>> {
+        let _ = q;
+        Ok(None)
+    }
+    /// Predicted ln(performance) per candidate in absolute terms, for selectors that
+    /// model the task's level themselves; `None` lets the evaluation add the shared
+    /// level model ([`super::learn::level`]) to [`Self::predicted_targets`].
+    fn predicted_log_perf(&self, q: &Query) -> Result<Option<Vec<f64>>> {
         let _ = q;
         Ok(None)
     }
@@ -65,9 +94,15 @@ pub fn registry() -> Vec<Box<dyn Selector>> {
         Box::new(alors::Alors),
         Box::new(gbdt::GbdtSelector),
         Box::new(random_forest::RandomForest),
+        Box::new(gbdt_arms::GbdtArms),
+        Box::new(rf_arms::RandomForestArms),
         Box::new(metainf::MetaInf),
         Box::new(ours::OursV1),
         Box::new(ours::Ours),
+        Box::new(ours2::Ours2),
+        Box::new(ours::OursAblated(ours::Ablation::NoRules)),
+        Box::new(ours::OursAblated(ours::Ablation::NoJoint)),
+        Box::new(ours::OursAblated(ours::Ablation::PriorRidge)),
     ]
 }
 

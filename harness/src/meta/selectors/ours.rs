@@ -41,9 +41,10 @@
 use anyhow::Result;
 
 use crate::meta::cv::{Query, Training};
-use crate::meta::features::{arm_features, Arm, TaskFeatures};
+use crate::meta::features::Arm;
 use crate::meta::learn::blend::{fit_blend, BlendSpec, Member, FLOOR};
 use crate::meta::learn::knn::{KnnModel, Space};
+use crate::meta::learn::pairs::pair_row;
 use crate::meta::learn::prior::ArmPrior;
 use crate::meta::learn::regress::{Gbdt, KernelRidge, PerArm};
 use crate::meta::learn::rules::Rules;
@@ -80,13 +81,6 @@ struct Joint {
     arms: Vec<Arm>,
 }
 
-fn pair_row(arms: &[Arm], a: usize, x: &[f64], raw: &TaskFeatures) -> Vec<f64> {
-    let mut row = x.to_vec();
-    row.extend(arm_features(&arms[a], raw).to_vec());
-    row.extend((0..arms.len()).map(|b| if a == b { 1.0 } else { 0.0 }));
-    row
-}
-
 fn joint(t: &Training) -> Result<Box<dyn Fitted>> {
     let mut rows = Vec::new();
     let mut y = Vec::new();
@@ -99,7 +93,7 @@ fn joint(t: &Training) -> Result<Box<dyn Fitted>> {
         }
     }
     anyhow::ensure!(!rows.is_empty(), "no training pairs");
-    Ok(Box::new(Joint { model: Gbdt::fit(&rows, &y, 60, 3, 5)?, arms: t.arms.clone() }))
+    Ok(Box::new(Joint { model: Gbdt::fit(&rows, &y, 60, 3, t.seed_for(5))?, arms: t.arms.clone() }))
 }
 
 impl Fitted for Joint {
@@ -146,10 +140,30 @@ pub enum Version {
     V2,
 }
 
+/// What an ablation of `ours` leaves out (frozen with `selectors-frozen-2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ablation {
+    /// The full design.
+    None,
+    /// Without the written rules (no `expert` member, no unseen-node rule).
+    NoRules,
+    /// Without the joint task x arm trees at any size.
+    NoJoint,
+    /// The arm prior and the per-arm ridge only.
+    PriorRidge,
+}
+
 /// The members that apply to this training set, by name (the prior first).
-fn members(t: &Training) -> Vec<(&'static str, Member)> {
-    let mut m: Vec<(&'static str, Member)> = vec![("prior", prior), ("ridge", ridge), ("knn", knn), ("expert", expert)];
-    if t.n() >= JOINT_MIN_TASKS {
+fn members(t: &Training, ablation: Ablation) -> Vec<(&'static str, Member)> {
+    let mut m: Vec<(&'static str, Member)> = vec![("prior", prior), ("ridge", ridge)];
+    if ablation == Ablation::PriorRidge {
+        return m;
+    }
+    m.push(("knn", knn));
+    if ablation != Ablation::NoRules {
+        m.push(("expert", expert));
+    }
+    if t.n() >= JOINT_MIN_TASKS && ablation != Ablation::NoJoint {
         m.push(("joint", joint));
     }
     m
@@ -158,17 +172,56 @@ fn members(t: &Training) -> Vec<(&'static str, Member)> {
 /// The blend a version fits on `train`: version 2 gives tasks on an unseen node their
 /// own weights (the written rules decide when only one node was seen).
 fn spec(train: &Training, version: Version) -> BlendSpec {
+    spec_ablated(train, version, Ablation::None)
+}
+
+fn spec_ablated(train: &Training, version: Version, ablation: Ablation) -> BlendSpec {
+    let rules = matches!(ablation, Ablation::None | Ablation::NoJoint);
     BlendSpec {
-        members: members(train),
+        members: members(train, ablation),
         folds: if train.n() <= LOO_MAX { train.n() } else { INNER_FOLDS },
         one_se: version == Version::V1 || train.n() < JOINT_MIN_TASKS,
-        unseen_node: (version == Version::V2).then_some("expert"),
+        unseen_node: (version == Version::V2 && rules).then_some("expert"),
+    }
+}
+
+/// An ablation of `ours` (version 2), registered under its own name.
+pub struct OursAblated(pub Ablation);
+
+impl Selector for OursAblated {
+    fn name(&self) -> &'static str {
+        match self.0 {
+            Ablation::None => "ours-full",
+            Ablation::NoRules => "ours-norules",
+            Ablation::NoJoint => "ours-nojoint",
+            Ablation::PriorRidge => "ours-prior-ridge",
+        }
+    }
+    fn seeded(&self) -> bool {
+        true
+    }
+    fn frozen(&self) -> &'static str {
+        super::FROZEN_2
+    }
+    fn describe(&self) -> &'static str {
+        match self.0 {
+            Ablation::None => "ours, unablated",
+            Ablation::NoRules => "ablation of ours: without the written-rules member and the unseen-node rule",
+            Ablation::NoJoint => "ablation of ours: without the joint task x arm trees",
+            Ablation::PriorRidge => "ablation of ours: the arm prior and the per-arm ridge only",
+        }
+    }
+    fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>> {
+        Ok(Box::new(fit_blend(train, &spec_ablated(train, Version::V2, self.0))?))
     }
 }
 
 impl Selector for Ours {
     fn name(&self) -> &'static str {
         "ours"
+    }
+    fn seeded(&self) -> bool {
+        true
     }
     fn describe(&self) -> &'static str {
         "ranking-aware blend of arm prior, per-arm ridge on roofline features, kNN and the expert rules (+ a joint \
@@ -187,6 +240,9 @@ pub struct OursV1;
 impl Selector for OursV1 {
     fn name(&self) -> &'static str {
         "ours-v1"
+    }
+    fn seeded(&self) -> bool {
+        true
     }
     fn describe(&self) -> &'static str {
         "ours as of 2026-11-24: the same blend, 1-SE rule to the prior at every size"

@@ -15,10 +15,13 @@ impl Selector for RandomForest {
     fn name(&self) -> &'static str {
         "random-forest"
     }
+    fn seeded(&self) -> bool {
+        true
+    }
     fn describe(&self) -> &'static str {
         "per-arm random forest (smartcore) on meta-features -> ln(perf/best)"
     }
     fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>> {
-        Ok(Box::new(PerArm::fit(train, |x, y, a| Forest::fit(x, y, 100, a as u64))?))
+        Ok(Box::new(PerArm::fit(train, |x, y, a| Forest::fit(x, y, 100, train.seed_for(a as u64)))?))
     }
 }

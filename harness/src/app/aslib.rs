@@ -1,0 +1,45 @@
+//! `harness aslib import|export`: ASlib scenarios in and out.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use harness::meta::aslib;
+
+use super::cli::{AslibArgs, AslibCmd};
+use super::commands::load_table;
+
+pub fn aslib(a: AslibArgs) -> Result<ExitCode> {
+    match a.command {
+        AslibCmd::Import { dir, out } => {
+            let s = aslib::import(&dir)?;
+            aslib::write(&s, &out)?;
+            let (sbs, sbs_v, vbs) = s.sbs_vbs();
+            let folds = s.instances.iter().map(|i| i.fold).max().map_or(0, |f| f + 1);
+            println!(
+                "{}: {} instances x {} algorithms, {} features, {folds} folds, cutoff {} s; single best {sbs} \
+                 (PAR10 {sbs_v:.1} s), virtual best PAR10 {vbs:.1} s",
+                s.scenario,
+                s.instances.len(),
+                s.algorithms.len(),
+                s.feature_names.len(),
+                s.cutoff
+            );
+            println!(
+                "written to {}; evaluate with `harness evaluate --tasks {} --cv given`",
+                out.display(),
+                out.display()
+            );
+        }
+        AslibCmd::Export { table, out, folds } => {
+            let (_store, loaded) = load_table(&table)?;
+            aslib::export(&loaded.table, &out, folds)?;
+            println!(
+                "{} tasks x {} arms written as an ASlib scenario to {}",
+                loaded.table.tasks.len(),
+                loaded.table.arms.len(),
+                out.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,81 @@
+//! One model over (task, arm) pairs: the task's standardised features, the arm in
+//! roofline terms ([`arm_features`]) and the arm's identity, so a tree ensemble shares
+//! strength across arms. The `-arms` selectors train it on the measured targets of
+//! feasible arms only and rank by ln(chance to run) + predicted target, the chance
+//! from [`super::physics`]'s feasibility rules and neighbours.
+
+use anyhow::Result;
+
+use super::level::Level;
+use super::physics::Physics;
+use super::regress::{Forest, Gbdt, Regressor};
+use crate::meta::cv::{Query, Training};
+use crate::meta::features::{arm_features, Arm, TaskFeatures};
+use crate::meta::selectors::Fitted;
+
+/// The pair row of arm `a` for a task with standardised features `x` and raw `raw`.
+pub fn pair_row(arms: &[Arm], a: usize, x: &[f64], raw: &TaskFeatures) -> Vec<f64> {
+    let mut row = x.to_vec();
+    row.extend(arm_features(&arms[a], raw).to_vec());
+    row.extend((0..arms.len()).map(|b| if a == b { 1.0 } else { 0.0 }));
+    row
+}
+
+/// Which regressor a pair model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairLearner {
+    Gbdt,
+    Forest,
+}
+
+pub struct PairModel {
+    model: Box<dyn Regressor + Send + Sync>,
+    arms: Vec<Arm>,
+    physics: Physics,
+    level: Level,
+}
+
+/// Fits the pair model on the feasible (task, arm) pairs of `t`.
+pub fn fit(t: &Training, learner: PairLearner) -> Result<PairModel> {
+    let mut rows = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..t.n() {
+        for a in 0..t.arms.len() {
+            if let Some(v) = t.y_ok[i][a] {
+                rows.push(pair_row(&t.arms, a, &t.x[i], &t.raw[i]));
+                y.push(v);
+            }
+        }
+    }
+    anyhow::ensure!(!rows.is_empty(), "no feasible training pairs");
+    let model: Box<dyn Regressor + Send + Sync> = match learner {
+        PairLearner::Gbdt => Box::new(Gbdt::fit(&rows, &y, 100, 4, t.seed_for(11))?),
+        PairLearner::Forest => Box::new(Forest::fit(&rows, &y, 100, t.seed_for(13))?),
+    };
+    Ok(PairModel { model, arms: t.arms.clone(), physics: Physics::fit(t), level: Level::fit(t) })
+}
+
+impl PairModel {
+    fn targets(&self, q: &Query) -> Result<Vec<f64>> {
+        let rows: Vec<Vec<f64>> = q.candidates.iter().map(|&a| pair_row(&self.arms, a, &q.x, &q.raw)).collect();
+        self.model.predict(&rows)
+    }
+}
+
+impl Fitted for PairModel {
+    fn scores(&self, q: &Query) -> Result<Vec<f64>> {
+        let t = self.targets(q)?;
+        Ok(q.candidates
+            .iter()
+            .zip(t)
+            .map(|(&a, v)| v + self.physics.log_chance(&q.raw, &q.x, &self.arms[a], a))
+            .collect())
+    }
+    fn predicted_targets(&self, q: &Query) -> Result<Option<Vec<f64>>> {
+        self.targets(q).map(Some)
+    }
+    fn predicted_log_perf(&self, q: &Query) -> Result<Option<Vec<f64>>> {
+        let l = self.level.predict(q);
+        Ok(Some(self.targets(q)?.iter().map(|t| t + l).collect()))
+    }
+}
