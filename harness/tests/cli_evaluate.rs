@@ -138,9 +138,19 @@ fn text(o: &Output) -> (String, String) {
 #[test]
 fn evaluate_prints_every_selector_and_stores_the_evaluation() {
     let (dir, _grid, store) = fixture();
-    let o = harness(dir.path(), &["evaluate", "--store", store.to_str().unwrap(), "--bootstrap", "200"]);
+    let s = store.to_str().unwrap();
+    // metainf is defined on text embeddings; the hub cache has no embedding model.
+    let o = harness(dir.path(), &["evaluate", "--store", s, "--bootstrap", "200", "--seeds", "1"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("`metainf` is defined on text embeddings") && err.contains("--allow-no-embeddings"), "{err}");
+    let o =
+        harness(dir.path(), &["evaluate", "--store", s, "--bootstrap", "200", "--seeds", "1", "--allow-no-embeddings"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("metainf (no embeddings)"), "{out}");
+    assert!(out.contains("pred. MAPE") && out.contains("noise ceiling"), "{out}");
+    assert!(out.contains("ours minus"), "paired differences of ours:\n{out}");
     let names = harness::meta::selectors::names();
     for name in &names {
         assert!(out.contains(&format!("│ {name} ")), "{name} missing:\n{out}");
@@ -203,6 +213,9 @@ fn grouped_cross_validation_constraints_and_formats() {
             "--accuracy-floor",
             "ppl:1%",
             "--no-save",
+            "--allow-no-embeddings",
+            "--seeds",
+            "1",
         ],
     );
     let (out, err) = text(&o);
@@ -314,4 +327,113 @@ fn errors_name_what_to_do() {
     let o = harness(dir.path(), &["evaluate", "--store", store.to_str().unwrap(), "--accuracy-floor", "ppl:1"]);
     let (_, err) = text(&o);
     assert!(!o.status.success() && err.contains("expected `ppl:P%`"), "{err}");
+}
+
+#[test]
+fn frozen_protocol_names_the_grids_it_knows() {
+    let (dir, _grid, store) = fixture();
+    let s = store.to_str().unwrap();
+    let o = harness(
+        dir.path(),
+        &["evaluate", "--store", s, "--train", "nosuch", "--test", "fixture", "--no-save", "--allow-no-embeddings"],
+    );
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--train: no task of grid `nosuch`"), "{err}");
+    let o = harness(dir.path(), &["evaluate", "--store", s, "--infeasible", "half"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("expected `zero`, `worst` or `factor:F`"));
+    let o = harness(dir.path(), &["evaluate", "--store", s, "--cv", "kfold:1"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// A hand-written ASlib scenario: 6 instances, 3 algorithms, 2 folds, a timeout.
+fn scenario(dir: &Path) -> PathBuf {
+    let d = dir.join("TINY-2026");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("description.txt"),
+        "scenario_id: TINY-2026\nperformance_measures:\n- runtime\nmaximize:\n- false\nperformance_type:\n- runtime\n\
+         algorithm_cutoff_time: 100\n",
+    )
+    .unwrap();
+    let mut runs = String::from(
+        "@RELATION runs\n@ATTRIBUTE instance_id STRING\n@ATTRIBUTE repetition NUMERIC\n@ATTRIBUTE algorithm STRING\n\
+         @ATTRIBUTE runtime NUMERIC\n@ATTRIBUTE runstatus {ok, timeout, memout, not_applicable, crash, other}\n@DATA\n",
+    );
+    let mut feats = String::from(
+        "@RELATION f\n@ATTRIBUTE instance_id STRING\n@ATTRIBUTE repetition NUMERIC\n@ATTRIBUTE size NUMERIC\n\
+         @ATTRIBUTE 'ratio' NUMERIC\n@DATA\n",
+    );
+    let mut cv = String::from(
+        "@RELATION cv\n@ATTRIBUTE instance_id STRING\n@ATTRIBUTE repetition NUMERIC\n@ATTRIBUTE fold NUMERIC\n@DATA\n",
+    );
+    for i in 0..6 {
+        // Small instances: `a` wins; large: `b` wins; `c` times out on instance 5.
+        let small = i < 3;
+        let (ta, tb) = if small { (1.0, 10.0) } else { (50.0, 5.0) };
+        runs.push_str(&format!("'inst {i}',1,a,{ta},ok\n"));
+        runs.push_str(&format!("'inst {i}',1,b,{tb},ok\n"));
+        if i == 5 {
+            runs.push_str("'inst 5',1,c,100,timeout\n");
+        } else {
+            runs.push_str(&format!("'inst {i}',1,c,20,ok\n"));
+        }
+        feats.push_str(&format!(
+            "'inst {i}',1,{},{}\n",
+            if small { 1 } else { 9 },
+            if i == 2 { "?".into() } else { format!("0.{i}") }
+        ));
+        cv.push_str(&format!("'inst {i}',1,{}\n", i % 2 + 1));
+    }
+    std::fs::write(d.join("algorithm_runs.arff"), runs).unwrap();
+    std::fs::write(d.join("feature_values.arff"), feats).unwrap();
+    std::fs::write(d.join("cv.arff"), cv).unwrap();
+    d
+}
+
+#[test]
+fn aslib_scenario_imports_and_evaluates_with_its_own_folds() {
+    let (dir, _grid, store) = fixture();
+    let d = scenario(dir.path());
+    let out_file = dir.path().join("tiny.json");
+    let o = harness(dir.path(), &["aslib", "import", d.to_str().unwrap(), "--out", out_file.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    // SBS: mean PAR10 of a = (3 + 150) / 6 = 25.5, b = (30 + 15) / 6 = 7.5, c = (100 + 1000) / 6.
+    assert!(out.contains("6 instances x 3 algorithms, 2 features, 2 folds"), "{out}");
+    assert!(out.contains("single best b (PAR10 7.5 s), virtual best PAR10 3.0 s"), "{out}");
+    let s = harness::meta::aslib::read(&out_file).unwrap();
+    assert_eq!(s.instances.iter().find(|i| i.id == "inst 5").unwrap().par10[2], Some(1000.0));
+    let o = harness(
+        dir.path(),
+        &[
+            "evaluate",
+            "--tasks",
+            out_file.to_str().unwrap(),
+            "--cv",
+            "given",
+            "--selectors",
+            "random,single-best,oracle,knn,random-forest",
+            "--seeds",
+            "1",
+        ],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("cv given (2 folds)"), "{out}");
+    assert!(out.contains("gap closed (SBS -> VBS)"), "{out}");
+    let oracle = out.lines().find(|l| l.contains("│ oracle ") && l.contains("3.0")).expect("oracle PAR10 row");
+    assert!(oracle.contains("1.000"), "{oracle}");
+
+    // Our store as a scenario, and back.
+    let exported = dir.path().join("exported");
+    let o = harness(
+        dir.path(),
+        &["aslib", "export", "--store", store.to_str().unwrap(), "--out", exported.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    let back = harness::meta::aslib::import(&exported).unwrap();
+    assert_eq!(back.instances.len(), 12);
+    assert_eq!(back.feature_names.len(), harness::meta::features::TaskFeatures::NAMES.len());
 }

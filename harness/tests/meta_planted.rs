@@ -57,22 +57,14 @@ fn planted(n: usize, seed: u64) -> TaskTable {
             features: f,
             embedding: None,
             description: format!("task {t}"),
+            ..Default::default()
         });
     }
     TaskTable::from_performance(Objective::Throughput, arms, tasks, perf)
 }
 
 fn run(table: &TaskTable, selectors: &[&str]) -> EvaluationRecord {
-    let opts = Options {
-        selectors: selectors.iter().map(|s| s.to_string()).collect(),
-        baseline: "random".into(),
-        cv: CvScheme::Loto,
-        budget: None,
-        bootstrap: 200,
-        seed: 1,
-        context: serde_json::Value::Null,
-    };
-    evaluate(table, &opts).unwrap().record
+    evaluate(table, &Options::quick(selectors)).unwrap().record
 }
 
 fn metric(r: &EvaluationRecord, sel: &str, m: &str) -> f64 {
@@ -125,7 +117,7 @@ fn every_selector_runs_on_the_planted_problem() {
     // No task has a text embedding: metainf answers each from the numeric features,
     // a fallback the record counts; nothing else falls back here.
     let config: serde_json::Value = serde_json::from_str(&r.config_json).unwrap();
-    assert_eq!(config["fallbacks"], serde_json::json!({"metainf": 16}), "{config}");
+    assert_eq!(config["fallbacks"]["metainf"], 16, "{config}");
 }
 
 /// The fold's training data, and every selector fitted on it, are identical whether the
@@ -133,7 +125,7 @@ fn every_selector_runs_on_the_planted_problem() {
 #[test]
 fn held_out_features_do_not_reach_training() {
     let table = planted(20, 11);
-    let folds = folds(&table, CvScheme::Loto).unwrap();
+    let folds = folds(&table, CvScheme::Loto, 0).unwrap();
     let fold = &folds[4];
     let held = fold.test[0];
     let mut rng = ChaCha8Rng::seed_from_u64(5);

@@ -50,8 +50,8 @@ pub fn embedder(hub_cache: &Path, wanted: bool, warnings: &mut Vec<String>) -> O
         Ok(Some(e)) => Some(e),
         Ok(None) => {
             warnings.push(format!(
-                "{} is not in the hub cache {}: the text-embedding features are left out and `metainf` uses the \
-                 numeric features instead (run {} to fetch it)",
+                "{} is not in the hub cache {}: the text-embedding features are left out; `metainf` needs them \
+                 (or --allow-no-embeddings) (run {} to fetch it)",
                 embeddings::REPO,
                 hub_cache.display(),
                 crate::models::hub::FETCH_COMMAND

@@ -413,6 +413,7 @@ mod tests {
             features: crate::meta::features::TaskFeatures::filled(0.0),
             embedding: None,
             description: String::new(),
+            ..Default::default()
         };
         TaskTable::from_performance(
             Objective::Throughput,
@@ -429,16 +430,35 @@ mod tests {
         let oracle = per_task(&t, 0, &c, &[10.0, 9.9, 5.0, 2.5], 0.0);
         assert_eq!((oracle.top1, oracle.regret, oracle.ndcg3, oracle.infeasible), (1.0, 0.0, 1.0, 0.0));
         assert!((oracle.spearman - 1.0).abs() < 1e-12);
-        // The infeasible arm counts at half the worst feasible (5.0): 2.5.
+        // By default the infeasible arm delivers nothing: regret 1.
         let uniform = per_task(&t, 0, &c, &[0.0; 4], 0.0);
-        assert!((uniform.regret - (0.0 + 0.01 + 0.5 + 0.75) / 4.0).abs() < 1e-12);
+        assert!((uniform.regret - (0.0 + 0.01 + 0.5 + 1.0) / 4.0).abs() < 1e-12);
         assert_eq!(uniform.top1, 0.5, "9.9 is within 2% of 10");
         assert_eq!(uniform.infeasible, 0.25);
         assert_eq!(uniform.spearman, 0.0);
         assert_eq!(uniform.pick, "uniform over 4 arms");
         assert!((uniform.top3 - 1.0).abs() < 1e-12, "any 3 of 4 include a, or b");
         let bad = per_task(&t, 0, &c, &[0.0, 0.0, 0.0, 1.0], 0.0);
-        assert_eq!((bad.top1, bad.infeasible, bad.regret), (0.0, 1.0, 0.75));
+        assert_eq!((bad.top1, bad.infeasible, bad.regret), (0.0, 1.0, 1.0));
+        // Counted at half the worst feasible (5.0) instead: 2.5, regret 0.75.
+        let half = t.clone().with_infeasible(crate::meta::tasks::Infeasible::Factor(0.5));
+        assert_eq!(per_task(&half, 0, &c, &[0.0, 0.0, 0.0, 1.0], 0.0).regret, 0.75);
+    }
+
+    #[test]
+    fn holm_and_group_resamples() {
+        let adj = holm(&[0.01, 0.04, 0.03]);
+        assert!((adj[0] - 0.03).abs() < 1e-12 && (adj[2] - 0.06).abs() < 1e-12 && (adj[1] - 0.06).abs() < 1e-12);
+        let groups: Vec<String> = ["a", "a", "b", "c", "c", "c"].iter().map(|s| s.to_string()).collect();
+        for r in group_resamples(&groups, 50, 3) {
+            // Whole groups only: a drawn group brings all its tasks.
+            let count = |i: usize| r.iter().filter(|&&x| x == i).count();
+            assert_eq!(count(0), count(1));
+            assert!(count(3) == count(4) && count(4) == count(5));
+        }
+        // Two groups of identical differences: the group test sees 2 units, not 4 tasks.
+        let p = group_paired_test(&[1.0; 4], &[0.0; 4], &groups[..4].to_vec(), 0).unwrap();
+        assert!((p - 0.5).abs() < 1e-12 || (p - 0.25).abs() < 1e-12, "{p}");
     }
 
     #[test]

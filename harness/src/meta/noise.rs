@@ -103,9 +103,9 @@ impl Resampled {
         p.picks.iter().map(|&a| w * f64::from(self.tied_share(table, t, a) >= TIED_SHARE)).sum()
     }
 
-    /// The mean regret of `results` (one per task of `tasks`) in each resample: its
-    /// 2.5 % and 97.5 % quantiles.
-    pub fn regret_interval(&self, table: &TaskTable, tasks: &[usize], results: &[PerTask]) -> (f64, f64) {
+    /// The mean regret of `results`' picks (one per task of `tasks`) in each resample:
+    /// its mean, 2.5 % and 97.5 % quantiles over the resamples.
+    pub fn regret_interval(&self, table: &TaskTable, tasks: &[usize], results: &[PerTask]) -> (f64, f64, f64) {
         let means: Vec<f64> = (0..self.count)
             .map(|r| {
                 let sum: f64 = tasks
@@ -120,7 +120,8 @@ impl Resampled {
                 sum / tasks.len().max(1) as f64
             })
             .collect();
-        (quantile(&means, 0.025), quantile(&means, 0.975))
+        let mean = means.iter().sum::<f64>() / means.len().max(1) as f64;
+        (mean, quantile(&means, 0.025), quantile(&means, 0.975))
     }
 }
 

@@ -84,7 +84,6 @@ impl Infeasible {
     }
 }
 
-
 /// What one arm did on one task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {

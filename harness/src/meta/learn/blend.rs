@@ -298,6 +298,7 @@ mod tests {
                 features: TaskFeatures { decode_share: i as f64, ..TaskFeatures::filled(1.0) },
                 embedding: None,
                 description: String::new(),
+                ..Default::default()
             })
             .collect();
         let perf = (0..n).map(|i| (0..3).map(|a| Some(Some(1.0 + ((i + a) % 3) as f64))).collect()).collect();
