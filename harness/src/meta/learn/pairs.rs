@@ -14,9 +14,11 @@ use crate::meta::features::{arm_features, Arm, TaskFeatures};
 use crate::meta::selectors::Fitted;
 
 /// The pair row of arm `a` for a task with standardised features `x` and raw `raw`.
+/// An arm feature that cannot be computed (an arm that is no technique, as in an
+/// imported scenario, or a model of unknown size) is 0: the trees cannot order NaN.
 pub fn pair_row(arms: &[Arm], a: usize, x: &[f64], raw: &TaskFeatures) -> Vec<f64> {
     let mut row = x.to_vec();
-    row.extend(arm_features(&arms[a], raw).to_vec());
+    row.extend(arm_features(&arms[a], raw).to_vec().into_iter().map(|v| if v.is_finite() { v } else { 0.0 }));
     row.extend((0..arms.len()).map(|b| if a == b { 1.0 } else { 0.0 }));
     row
 }
