@@ -173,8 +173,10 @@ fn constraints(a: &TaskTableArgs) -> Constraints {
 }
 
 /// Opens the store and builds the table; errors name what to run when it is empty.
-pub fn load_table(a: &TaskTableArgs) -> Result<(Box<dyn ResultStore>, Loaded)> {
-    let store = store::open_existing(&a.store.store)?;
+/// The store's task table; the store is opened read-only unless an evaluation will be written into it
+/// (committed reference stores stay byte for byte as they are).
+pub fn load_table(a: &TaskTableArgs, writable: bool) -> Result<(Box<dyn ResultStore>, Loaded)> {
+    let store = if writable { store::open_existing(&a.store.store)? } else { store::open_read_only(&a.store.store)? };
     let records = store.all()?;
     if records.is_empty() {
         bail!(
@@ -237,7 +239,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<ExitCode> {
     let (store, loaded) = match &scenario {
         Some(s) => (None, Loaded { table: s.table(), warnings: vec![], embedder: None }),
         None => {
-            let (s, l) = load_table(&a.table)?;
+            let (s, l) = load_table(&a.table, !a.no_save)?;
             (Some(s), l)
         }
     };
@@ -388,7 +390,7 @@ pub fn recommend(a: RecommendArgs) -> Result<ExitCode> {
             .into())
         }
     };
-    let (_store, loaded) = load_table(&a.table)?;
+    let (_store, loaded) = load_table(&a.table, false)?;
     let hub_cache = a.table.hub_cache.clone().unwrap_or_else(hub::default_cache_dir);
     let (model, warning) = ModelInfo::resolve(&a.model, model_spec, &hub_cache);
     if let Some(w) = warning {
