@@ -457,7 +457,7 @@ mod tests {
             assert!(count(3) == count(4) && count(4) == count(5));
         }
         // Two groups of identical differences: the group test sees 2 units, not 4 tasks.
-        let p = group_paired_test(&[1.0; 4], &[0.0; 4], &groups[..4].to_vec(), 0).unwrap();
+        let p = group_paired_test(&[1.0; 4], &[0.0; 4], &groups[..4], 0).unwrap();
         assert!((p - 0.5).abs() < 1e-12 || (p - 0.25).abs() < 1e-12, "{p}");
     }
 
