@@ -27,3 +27,44 @@ fn the_reference_store_draws_the_report_and_stays_untouched() {
         assert!(!store.with_extension("db-wal").exists());
     }
 }
+
+/// The committed evaluation store reproduces the README's frozen headline (the frozen-2
+/// selectors on the holdout grid measured after their tag), read-only.
+#[test]
+fn the_evaluation_store_reproduces_the_frozen_headline_untouched() {
+    let store = repo_root().join("results/evaluation/meta-eval-amd-epyc-avx512-2cpu.db");
+    let before = std::fs::read(&store).unwrap();
+    let o = run(&[
+        "evaluate",
+        "--store",
+        store.to_str().unwrap(),
+        "--train",
+        "standard,compression",
+        "--test",
+        "holdout",
+        "--selectors",
+        "single-best,gbdt-arms,ours-2",
+        "--seeds",
+        "1",
+        "--no-save",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["cv"], "frozen");
+    let regret = |s: &str| {
+        v["selectors"].as_array().unwrap().iter().find(|x| x["selector"] == s).unwrap()["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "regret_mean")
+            .unwrap()["value"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!((regret("single-best") - 0.192).abs() < 0.001, "{}", regret("single-best"));
+    assert!((regret("gbdt-arms") - 0.008).abs() < 0.001, "{}", regret("gbdt-arms"));
+    assert!((regret("ours-2") - 0.166).abs() < 0.001, "{}", regret("ours-2"));
+    assert_eq!(std::fs::read(&store).unwrap(), before, "the evaluation store was modified");
+}

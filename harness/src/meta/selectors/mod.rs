@@ -23,8 +23,10 @@ pub mod ours;
 pub mod ours2;
 pub mod random;
 pub mod random_forest;
+pub mod random_sensible;
 pub mod rf_arms;
 pub mod single_best;
+pub mod single_best_regime;
 
 pub trait Selector: Send + Sync {
     fn name(&self) -> &'static str;
@@ -55,6 +57,8 @@ pub trait Selector: Send + Sync {
 pub const FROZEN_1: &str = "selectors-frozen-1";
 /// The tag freezing the selectors designed after the frozen-1 test (2026-11-28).
 pub const FROZEN_2: &str = "selectors-frozen-2";
+/// Baselines added after `selectors-frozen-2` (nothing in them is fitted to a result).
+pub const FROZEN_3: &str = "selectors-frozen-3";
 
 /// A fitted selector.
 pub trait Fitted {
@@ -88,6 +92,8 @@ pub fn registry() -> Vec<Box<dyn Selector>> {
         Box::new(random::Random),
         Box::new(heuristic::Heuristic),
         Box::new(single_best::SingleBest),
+        Box::new(random_sensible::RandomSensible),
+        Box::new(single_best_regime::SingleBestRegime),
         Box::new(oracle::Oracle),
         Box::new(knn::Knn),
         Box::new(isac::Isac),
