@@ -316,3 +316,34 @@ fn bad_clusters_and_placements_are_refused_with_file_line_and_field() {
     assert_eq!(recs[0].status, CellStatus::NotApplicable);
     assert!(recs[0].reason.as_deref().unwrap().contains("is a single node"), "{:?}", recs[0].reason);
 }
+
+/// `--active`: with the smoke grid's tasks as the prior, a new grid's cells are measured
+/// one at a time in the learner's order, within the budget; without a prior it says
+/// what to run first.
+#[test]
+fn active_run_measures_within_its_budget_from_a_prior() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let db_s = db.to_str().unwrap();
+    let text_in = fs::read_to_string(smoke_grid()).unwrap();
+    let other = dir.path().join("other.yaml");
+    fs::write(
+        &other,
+        text_in.replace("name: smoke", "name: other").replace(
+            "prompt_tokens: 16\n    output_tokens: 8\n  batch2",
+            "prompt_tokens: 24\n    output_tokens: 12\n  batch2",
+        ),
+    )
+    .unwrap();
+    let o = run(&["run", other.to_str().unwrap(), "--store", db_s, "--active", "-q"]);
+    assert!(!o.status.success(), "no prior: {}", text(&o));
+    assert!(text(&o).contains("predicts from the store's tasks of other grids"), "{}", text(&o));
+
+    assert!(run(&["run", &smoke_grid(), "--store", db_s, "-q"]).status.success());
+    let o = run(&["run", other.to_str().unwrap(), "--store", db_s, "--active", "--budget", "3", "-q"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("3 cells measured by the active sweep"), "{t}");
+    assert_eq!(count_cells(&db), 8 + 3, "the smoke grid's 8 cells and 3 of the other grid's");
+    assert!(t.contains("recommended"), "{t}");
+}

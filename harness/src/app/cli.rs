@@ -200,6 +200,17 @@ pub struct RunArgs {
     /// No progress output (a bar on a terminal, a line per cell otherwise).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Measure the cells a learner is least sure about first (per task: the arm with the highest upper bound of
+    /// predicted performance, predicted from the store's tasks of other grids and corrected by the task's own
+    /// measurements), and stop a task once its recommended arm is unchanged for 3 measurements.
+    #[arg(long)]
+    pub active: bool,
+    /// With --active: measure at most this many cells.
+    #[arg(long, value_name = "N", requires = "active")]
+    pub budget: Option<usize>,
+    /// With --active: the learner that predicts (it must predict performance).
+    #[arg(long, default_value = "random-forest", requires = "active")]
+    pub selector: String,
 }
 
 #[derive(Debug, Args)]

@@ -68,6 +68,10 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         reuse_foreign: a.reuse_foreign,
         quiet: a.quiet,
     };
+    if a.active {
+        let args = super::active_run::ActiveArgs { selector: a.selector.clone(), budget: a.budget };
+        return super::active_run::run_active(&args, &grid.name(), &cells, store.as_ref(), &machine, &opts);
+    }
     let report = runner::run(&cells, &grid.name(), store.as_ref(), &machine, &opts)?;
     if !report.executed.is_empty() {
         println!("{}", summary_table(&report.executed));
@@ -83,7 +87,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn summary_table(recs: &[CellRecord]) -> Table {
+pub fn summary_table(recs: &[CellRecord]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header([

@@ -54,9 +54,21 @@ pub struct Belief {
 /// Fits `sel` on `ENSEMBLE` bootstrap resamples of `prior` (task indices) and predicts
 /// every candidate of task `t`.
 pub fn belief(table: &TaskTable, prior: &[usize], t: usize, sel: &dyn Selector, seed: u64) -> Result<Belief> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (t as u64) << 20);
-    let cands = table.candidates(t);
+    belief_for(table, prior, sel, (seed ^ (t as u64) << 20, seed), &|train: &Training| train.query_for(table, t))
+}
+
+/// As [`belief`], for a query built from each fitted training set (a task not in the
+/// table); `seeds` = (the bootstrap's seed, the learners' seed).
+pub fn belief_for(
+    table: &TaskTable,
+    prior: &[usize],
+    sel: &dyn Selector,
+    seeds: (u64, u64),
+    query: &dyn Fn(&Training) -> super::cv::Query,
+) -> Result<Belief> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seeds.0);
     let mut preds: Vec<Vec<f64>> = vec![];
+    let mut n = 0;
     for e in 0..ENSEMBLE {
         let sample: Vec<usize> = if e == 0 {
             prior.to_vec()
@@ -66,10 +78,11 @@ pub fn belief(table: &TaskTable, prior: &[usize], t: usize, sel: &dyn Selector, 
             s.dedup();
             s
         };
-        let train = Training::from_table_seeded(table, &sample, None, seed.wrapping_add(e as u64));
+        let train = Training::from_table_seeded(table, &sample, None, seeds.1.wrapping_add(e as u64));
         let level = Level::fit(&train);
         let model: Box<dyn Fitted> = sel.fit(&train)?;
-        let q = train.query_for(table, t);
+        let q = query(&train);
+        n = q.candidates.len();
         let p = match model.predicted_log_perf(&q)? {
             Some(p) => p,
             None => match model.predicted_targets(&q)? {
@@ -80,8 +93,8 @@ pub fn belief(table: &TaskTable, prior: &[usize], t: usize, sel: &dyn Selector, 
         preds.push(p);
     }
     let k = preds.len() as f64;
-    let mean: Vec<f64> = (0..cands.len()).map(|i| preds.iter().map(|p| p[i]).sum::<f64>() / k).collect();
-    let spread = (0..cands.len())
+    let mean: Vec<f64> = (0..n).map(|i| preds.iter().map(|p| p[i]).sum::<f64>() / k).collect();
+    let spread = (0..n)
         .map(|i| (preds.iter().map(|p| (p[i] - mean[i]).powi(2)).sum::<f64>() / (k - 1.0).max(1.0)).sqrt())
         .collect();
     Ok(Belief { mean, spread })
@@ -96,6 +109,48 @@ pub struct Step {
     pub recommendation: usize,
 }
 
+/// One decision of a sweep: given the belief and what is measured so far
+/// (`measured[i]`: `None` not yet, `Some(None)` ran and is infeasible, `Some(Some(p))`
+/// its performance), the recommended candidate and the one to measure next (`None`
+/// when every candidate is measured). `order` is the random policy's order.
+pub fn decide(b: &Belief, measured: &[Option<Option<f64>>], policy: Policy, order: &[usize]) -> (usize, Option<usize>) {
+    let n = measured.len();
+    // Level correction from the measured feasible arms.
+    let resid: Vec<f64> = (0..n)
+        .filter_map(|i| match measured[i] {
+            Some(Some(p)) if b.mean[i].is_finite() => Some(p.ln() - b.mean[i]),
+            _ => None,
+        })
+        .collect();
+    let offset = if resid.is_empty() { 0.0 } else { resid.iter().sum::<f64>() / resid.len() as f64 };
+    let value = |i: usize| -> f64 {
+        match measured[i] {
+            Some(Some(p)) => p.ln(),
+            Some(None) => f64::NEG_INFINITY,
+            None => b.mean[i] + offset,
+        }
+    };
+    let is_measured = |i: usize| measured[i].is_some();
+    let best_measured = (0..n).filter(|&i| is_measured(i)).max_by(|&x, &y| value(x).total_cmp(&value(y)));
+    let best_predicted = (0..n)
+        .filter(|&i| !is_measured(i))
+        .max_by(|&x, &y| (value(x) - b.spread[x]).total_cmp(&(value(y) - b.spread[y])));
+    let rec = match (best_measured, best_predicted) {
+        (Some(bm), Some(bp)) if value(bp) - b.spread[bp] > value(bm) => bp,
+        (Some(bm), _) if value(bm).is_finite() => bm,
+        (_, Some(bp)) => bp,
+        (Some(bm), None) => bm,
+        (None, None) => 0,
+    };
+    let next = match policy {
+        Policy::Random => order.iter().copied().find(|&i| !is_measured(i)),
+        Policy::Active => (0..n)
+            .filter(|&i| !is_measured(i))
+            .max_by(|&x, &y| (value(x) + KAPPA * b.spread[x]).total_cmp(&(value(y) + KAPPA * b.spread[y]))),
+    };
+    (rec, next)
+}
+
 /// A sweep of task `t` under `policy`: the recommendation after 0, 1, ... every cell.
 pub fn sweep(table: &TaskTable, t: usize, b: &Belief, policy: Policy, seed: u64) -> Vec<Step> {
     let cands = table.candidates(t);
@@ -103,38 +158,11 @@ pub fn sweep(table: &TaskTable, t: usize, b: &Belief, policy: Policy, seed: u64)
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xac71 ^ (t as u64) << 24);
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng);
-    let mut measured: Vec<bool> = vec![false; n];
+    let mut measured: Vec<Option<Option<f64>>> = vec![None; n];
     let best = table.best(t);
     let mut steps = vec![];
     for m in 0..=n {
-        // Level correction from the measured feasible arms.
-        let resid: Vec<f64> = (0..n)
-            .filter(|&i| measured[i] && table.feasible(t, cands[i]))
-            .map(|i| table.perf(t, cands[i]).expect("run").ln() - b.mean[i])
-            .collect();
-        let offset = if resid.is_empty() { 0.0 } else { resid.iter().sum::<f64>() / resid.len() as f64 };
-        let value = |i: usize| -> f64 {
-            if measured[i] {
-                if table.feasible(t, cands[i]) {
-                    table.perf(t, cands[i]).expect("run").ln()
-                } else {
-                    f64::NEG_INFINITY
-                }
-            } else {
-                b.mean[i] + offset
-            }
-        };
-        let best_measured = (0..n).filter(|&i| measured[i]).max_by(|&x, &y| value(x).total_cmp(&value(y)));
-        let best_predicted = (0..n)
-            .filter(|&i| !measured[i])
-            .max_by(|&x, &y| (value(x) - b.spread[x]).total_cmp(&(value(y) - b.spread[y])));
-        let rec = match (best_measured, best_predicted) {
-            (Some(bm), Some(bp)) if value(bp) - b.spread[bp] > value(bm) => bp,
-            (Some(bm), _) if value(bm).is_finite() => bm,
-            (_, Some(bp)) => bp,
-            (Some(bm), None) => bm,
-            (None, None) => 0,
-        };
+        let (rec, next) = decide(b, &measured, policy, &order);
         let a = cands[rec];
         let p = if table.feasible(t, a) { table.perf(t, a).expect("run") } else { 0.0 };
         steps.push(Step {
@@ -143,17 +171,9 @@ pub fn sweep(table: &TaskTable, t: usize, b: &Belief, policy: Policy, seed: u64)
             regret: 1.0 - p / best,
             recommendation: a,
         });
-        if m == n {
-            break;
-        }
-        let next = match policy {
-            Policy::Random => order.iter().copied().find(|&i| !measured[i]).expect("one left"),
-            Policy::Active => (0..n)
-                .filter(|&i| !measured[i])
-                .max_by(|&x, &y| (value(x) + KAPPA * b.spread[x]).total_cmp(&(value(y) + KAPPA * b.spread[y])))
-                .expect("one left"),
-        };
-        measured[next] = true;
+        let Some(next) = next else { break };
+        let arm = cands[next];
+        measured[next] = Some(table.feasible(t, arm).then(|| table.perf(t, arm).expect("run")));
     }
     steps
 }
