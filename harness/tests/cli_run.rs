@@ -347,3 +347,46 @@ fn active_run_measures_within_its_budget_from_a_prior() {
     assert_eq!(count_cells(&db), 8 + 3, "the smoke grid's 8 cells and 3 of the other grid's");
     assert!(t.contains("recommended"), "{t}");
 }
+
+/// `--shard K/N`: the shards' cells are disjoint and together the whole grid; two
+/// shards run into two stores and merged hold exactly the cells of one run.
+#[test]
+fn shards_cover_the_grid_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = |args: &[&str]| -> Vec<String> {
+        let o = run(args);
+        assert!(o.status.success(), "{}", text(&o));
+        let mut k: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("to run").map(|r| r.split_whitespace().next().unwrap().to_string()))
+            .collect();
+        k.sort();
+        k
+    };
+    let db = dir.path().join("dry.db");
+    let db_s = db.to_str().unwrap();
+    let all = keys(&["run", &smoke_grid(), "--store", db_s, "--dry-run"]);
+    let mut union = vec![];
+    for k in 1..=3 {
+        let part = keys(&["run", &smoke_grid(), "--store", db_s, "--dry-run", "--shard", &format!("{k}/3")]);
+        assert!(!part.is_empty(), "shard {k}/3 is empty");
+        assert!(part.iter().all(|x| !union.contains(x)), "shards overlap");
+        union.extend(part);
+    }
+    union.sort();
+    assert_eq!(union, all, "the shards are the grid");
+    let o = run(&["run", &smoke_grid(), "--store", db_s, "--shard", "4/3"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    let (a, b, m) = (dir.path().join("a.db"), dir.path().join("b.db"), dir.path().join("m.db"));
+    for (k, s) in [("1/2", &a), ("2/2", &b)] {
+        let o = run(&["run", &smoke_grid(), "--store", s.to_str().unwrap(), "--shard", k, "-q"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = run(&["merge", m.to_str().unwrap(), a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let merged = harness::store::open_existing(&m).unwrap();
+    let mut stored: Vec<String> = merged.all().unwrap().into_iter().map(|r| r.key).collect();
+    stored.sort();
+    assert_eq!(stored, all, "merged shards hold every cell of the grid once");
+}

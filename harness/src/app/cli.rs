@@ -197,6 +197,11 @@ pub struct RunArgs {
     /// Print the planned cells and how many are stored, run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run only shard K of N (1-based): a deterministic slice of the grid's cells, balanced by expected cost, so N
+    /// independent processes (machines, or a job array) cover the grid exactly once; merge their stores with
+    /// `harness merge`.
+    #[arg(long, value_name = "K/N", value_parser = harness::execute::shard::Shard::parse)]
+    pub shard: Option<harness::execute::shard::Shard>,
     /// No progress output (a bar on a terminal, a line per cell otherwise).
     #[arg(long, short)]
     pub quiet: bool,

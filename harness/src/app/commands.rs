@@ -47,7 +47,19 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     if !a.dry_run {
         plan::fetch_missing(&grid, &hub_cache)?;
     }
-    let cells = plan::plan(&grid, &hub_cache, &corpus_dir, &machine, &code_version())?;
+    let mut cells = plan::plan(&grid, &hub_cache, &corpus_dir, &machine, &code_version())?;
+    if let Some(shard) = a.shard {
+        let total = cells.len();
+        let (mine, share) = harness::execute::shard::select(&cells, shard, &hub_cache);
+        eprintln!(
+            "shard {}/{}: {} of the grid's {total} cells, {:.1}% of its expected cost",
+            shard.k,
+            shard.n,
+            mine.len(),
+            share * 100.0
+        );
+        cells = mine;
+    }
     let store = store::open(&a.store.store)?;
     if a.dry_run {
         let done = store.keys()?;

@@ -4,6 +4,7 @@
 pub mod lock;
 pub mod plan;
 pub mod runner;
+pub mod shard;
 pub mod worker;
 
 use std::path::PathBuf;
