@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         Cmd::Techniques => commands::techniques(),
         Cmd::BenchEngine(a) => commands::bench_engine(a),
         Cmd::Report(a) => commands::report(a),
-        Cmd::Evaluate(a) => commands::evaluate(a),
+        Cmd::Evaluate(a) => app::evaluate::evaluate(a),
         Cmd::Recommend(a) => commands::recommend(a),
         Cmd::Merge(a) => commands::merge(a),
         Cmd::Roofline(a) => commands::roofline(a),

@@ -34,6 +34,22 @@ struct SweepTask {
     done: bool,
 }
 
+/// What the store holds for each of `cells`: `None` not measured yet, `Some(None)`
+/// failed, not applicable or invalid, `Some(Some(p))` its latency as a performance.
+fn measured(store: &dyn ResultStore, cells: &[PlannedCell]) -> Result<Vec<Option<Option<f64>>>> {
+    cells
+        .iter()
+        .map(|c| {
+            Ok(store.get(&c.key)?.map(|r| match (&r.summary, r.status) {
+                (Some(s), CellStatus::Ok) if s.verdict != "invalid" => {
+                    Objective::Latency.raw(s).and_then(|x| Objective::Latency.performance(x))
+                }
+                _ => None,
+            }))
+        })
+        .collect()
+}
+
 pub fn run_active(
     a: &ActiveArgs,
     grid_name: &str,
@@ -117,26 +133,12 @@ pub fn run_active(
         a.budget.map_or("none (until every task is stable)".into(), |b| format!("{b} cells"))
     );
     loop {
-        let keys = store.keys()?;
-        let stored: BTreeMap<String, harness::record::CellRecord> =
-            store.all()?.into_iter().filter(|r| keys.contains(&r.key)).map(|r| (r.key.clone(), r)).collect();
         let mut ran = false;
         for task in tasks.iter_mut().filter(|t| !t.done) {
             if spent >= budget {
                 break;
             }
-            let measured: Vec<Option<Option<f64>>> = task
-                .cells
-                .iter()
-                .map(|c| {
-                    stored.get(&c.key).map(|r| match (&r.summary, r.status) {
-                        (Some(s), CellStatus::Ok) if s.verdict != "invalid" => {
-                            Objective::Latency.raw(s).and_then(|x| Objective::Latency.performance(x))
-                        }
-                        _ => None,
-                    })
-                })
-                .collect();
+            let measured = measured(store, &task.cells)?;
             let order: Vec<usize> = (0..task.cells.len()).collect();
             let (rec, next) = active::decide(&task.belief, &measured, Policy::Active, &order);
             task.history.push(rec);
@@ -156,25 +158,11 @@ pub fn run_active(
         }
     }
     // Final recommendations.
-    let keys = store.keys()?;
-    let stored: BTreeMap<String, harness::record::CellRecord> =
-        store.all()?.into_iter().filter(|r| keys.contains(&r.key)).map(|r| (r.key.clone(), r)).collect();
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     t.set_header(["task", "cells measured", "recommended", "its latency"]);
     for task in &tasks {
-        let measured: Vec<Option<Option<f64>>> = task
-            .cells
-            .iter()
-            .map(|c| {
-                stored.get(&c.key).map(|r| match (&r.summary, r.status) {
-                    (Some(s), CellStatus::Ok) if s.verdict != "invalid" => {
-                        Objective::Latency.raw(s).and_then(|x| Objective::Latency.performance(x))
-                    }
-                    _ => None,
-                })
-            })
-            .collect();
+        let measured = measured(store, &task.cells)?;
         let (rec, _) = active::decide(&task.belief, &measured, Policy::Active, &[]);
         let c = &task.cells[rec].config;
         let lat = match measured[rec] {
@@ -190,6 +178,7 @@ pub fn run_active(
         ]);
     }
     println!("{t}");
+    let keys = store.keys()?;
     let stored_here = cells.iter().filter(|c| keys.contains(&c.key)).count();
     println!(
         "{spent} cells measured by the active sweep, {failed} failed; {stored_here} of the grid's {} cells stored (run \

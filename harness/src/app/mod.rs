@@ -1,8 +1,11 @@
-//! The command line: clap types ([`cli`]) and one handler per command ([`commands`]; `harness hardware` in [`hardware`]).
+//! The command line: clap types ([`cli`]) and one handler per command ([`commands`]; `harness evaluate` in
+//! [`evaluate`], `harness hardware` in [`hardware`], `harness aslib` in [`aslib`], `harness replay` in [`replay`],
+//! `harness run --active` in [`active_run`]).
 
 pub mod active_run;
 pub mod aslib;
 pub mod cli;
 pub mod commands;
+pub mod evaluate;
 pub mod hardware;
 pub mod replay;

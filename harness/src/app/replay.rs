@@ -9,7 +9,8 @@ use harness::meta::selectors;
 use harness::BadInput;
 
 use super::cli::ReplayArgs;
-use super::commands::{load_table, tasks_of_grids};
+use super::commands::load_table;
+use super::evaluate::tasks_of_grids;
 
 pub fn replay(a: ReplayArgs) -> Result<ExitCode> {
     if !a.active {

@@ -324,13 +324,8 @@ pub fn aggregate(s: &SelectorTasks, resamples: &[Vec<usize>]) -> Vec<MetricCi> {
         series.push(("pred_pick_ape", finite_mean(pe(|e| e.pick_ape))));
         series.push((
             "pred_pick_within10",
-            finite_mean(
-                pe(|e| f64::from(e.pick_ape <= 0.10 + 1e-12))
-                    .into_iter()
-                    .zip(pe(|e| e.pick_ape))
-                    .map(|(w, a)| if a.is_finite() { w } else { f64::NAN })
-                    .collect(),
-            ),
+            // NaN (left out of the mean) where the pick's error is unknown (an infeasible pick).
+            finite_mean(pe(|e| if e.pick_ape.is_finite() { f64::from(e.pick_ape <= 0.10 + 1e-12) } else { f64::NAN })),
         ));
         series.push(("pred_spearman", finite_mean(pe(|e| e.spearman))));
     }

@@ -72,7 +72,6 @@ impl Resampled {
                 .collect();
             perf.push(versions);
         }
-        let _ = table;
         Resampled { perf, has_reps, count }
     }
 

@@ -23,6 +23,22 @@ pub fn pair_row(arms: &[Arm], a: usize, x: &[f64], raw: &TaskFeatures) -> Vec<f6
     row
 }
 
+/// The pair rows and targets of every (task, arm) of `t` that has a target in `targets`
+/// (`[task][arm]`, one of the training set's target matrices).
+pub fn pairs(t: &Training, targets: &[Vec<Option<f64>>]) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let mut rows = Vec::new();
+    let mut y = Vec::new();
+    for (i, row) in targets.iter().enumerate() {
+        for (a, v) in row.iter().enumerate() {
+            if let Some(v) = v {
+                rows.push(pair_row(&t.arms, a, &t.x[i], &t.raw[i]));
+                y.push(*v);
+            }
+        }
+    }
+    (rows, y)
+}
+
 /// Which regressor a pair model uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PairLearner {
@@ -39,16 +55,7 @@ pub struct PairModel {
 
 /// Fits the pair model on the feasible (task, arm) pairs of `t`.
 pub fn fit(t: &Training, learner: PairLearner) -> Result<PairModel> {
-    let mut rows = Vec::new();
-    let mut y = Vec::new();
-    for i in 0..t.n() {
-        for a in 0..t.arms.len() {
-            if let Some(v) = t.y_ok[i][a] {
-                rows.push(pair_row(&t.arms, a, &t.x[i], &t.raw[i]));
-                y.push(v);
-            }
-        }
-    }
+    let (rows, y) = pairs(t, &t.y_ok);
     anyhow::ensure!(!rows.is_empty(), "no feasible training pairs");
     let model: Box<dyn Regressor + Send + Sync> = match learner {
         PairLearner::Gbdt => Box::new(Gbdt::fit(&rows, &y, 100, 4, t.seed_for(11))?),

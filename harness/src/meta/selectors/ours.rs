@@ -44,7 +44,7 @@ use crate::meta::cv::{Query, Training};
 use crate::meta::features::Arm;
 use crate::meta::learn::blend::{fit_blend, BlendSpec, Member, FLOOR};
 use crate::meta::learn::knn::{KnnModel, Space};
-use crate::meta::learn::pairs::pair_row;
+use crate::meta::learn::pairs::{pair_row, pairs};
 use crate::meta::learn::prior::ArmPrior;
 use crate::meta::learn::regress::{Gbdt, KernelRidge, PerArm};
 use crate::meta::learn::rules::Rules;
@@ -82,16 +82,8 @@ struct Joint {
 }
 
 fn joint(t: &Training) -> Result<Box<dyn Fitted>> {
-    let mut rows = Vec::new();
-    let mut y = Vec::new();
-    for i in 0..t.n() {
-        for a in 0..t.arms.len() {
-            if let Some(v) = t.y[i][a] {
-                rows.push(pair_row(&t.arms, a, &t.x[i], &t.raw[i]));
-                y.push(v.max(FLOOR));
-            }
-        }
-    }
+    let (rows, y) = pairs(t, &t.y);
+    let y: Vec<f64> = y.into_iter().map(|v| v.max(FLOOR)).collect();
     anyhow::ensure!(!rows.is_empty(), "no training pairs");
     Ok(Box::new(Joint { model: Gbdt::fit(&rows, &y, 60, 3, t.seed_for(5))?, arms: t.arms.clone() }))
 }
