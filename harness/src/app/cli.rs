@@ -114,6 +114,25 @@ pub enum Cmd {
                       needed to reach 95% of the full grid's top-1."
     )]
     Replay(ReplayArgs),
+    /// Write (and submit) a Slurm job array whose task K runs shard K of N of a grid; `slurm status` shows progress.
+    #[command(
+        long_about = "Write a Slurm job array for GRID: task K of N runs `harness run GRID --shard K/N`, into its own \
+                      SQLite store (DIR/shard-K.db, merged afterwards with `harness merge`) or, with --store \
+                      postgres://..., into one shared PostgreSQL store where cells are claimed atomically. The script \
+                      goes to DIR/job.sbatch; --submit runs sbatch and prints the job id. `harness slurm status --dir \
+                      DIR` prints per task the cells stored, being measured and left, and Slurm's view of the array. \
+                      Tasks on one machine measure one at a time (the measurement lock), so timings stay honest."
+    )]
+    Slurm(SlurmArgs),
+    /// Verify a store: integrity, orphan rows, keys matching their configs, stale claims; --repair fixes what it safely can.
+    #[command(
+        long_about = "Verify a results store: the backend's own integrity check (SQLite's integrity_check), sample \
+                      rows that belong to no cell, every cell's key against the identity of its stored configuration, \
+                      no two records of one cell, measured cells carrying their measurements, and claims whose runner \
+                      is gone. Exit 0 when whole (warnings allowed), 1 otherwise. --repair drops orphan rows and \
+                      releases stale claims; it never deletes a measurement."
+    )]
+    Check(CheckArgs),
     /// Internal: run one cell (request on stdin, reply on stdout).
     #[command(hide = true)]
     Worker,
@@ -166,8 +185,71 @@ pub struct ReplayArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SlurmArgs {
+    #[command(subcommand)]
+    pub command: Option<SlurmCmd>,
+    #[command(flatten)]
+    pub write: SlurmWriteArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SlurmCmd {
+    /// Progress of a job array written by `harness slurm`, read from its stores and from squeue.
+    Status(SlurmStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SlurmWriteArgs {
+    /// Grid file (YAML).
+    pub grid: Option<std::path::PathBuf>,
+    /// Tasks in the array (the grid is split into this many shards, balanced by expected cost).
+    #[arg(long, value_name = "N")]
+    pub array: Option<usize>,
+    /// Slurm partition for the tasks.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Wall-clock limit per task, in Slurm's format (e.g. 2:00:00).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// One shared store for every task (postgres://user@host:port/db; the password from PGPASSWORD or PGPASSFILE).
+    /// Default: one SQLite store per task in DIR.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Folder for the job script, the task logs and the per-task stores [default: results/slurm/GRID-NAME].
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+    /// Submit the script with sbatch and print the job id.
+    #[arg(long)]
+    pub submit: bool,
+    /// Hub cache holding the model files [default: $HARNESS_HUB_CACHE or models/hub].
+    #[arg(long)]
+    pub hub_cache: Option<std::path::PathBuf>,
+    /// Corpus directory [default: $HARNESS_CORPUS_DIR or data/corpus].
+    #[arg(long)]
+    pub corpus_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SlurmStatusArgs {
+    /// The folder `harness slurm` wrote the array into.
+    #[arg(long)]
+    pub dir: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Fix what can be fixed without losing a measurement (orphan rows, stale claims).
+    #[arg(long)]
+    pub repair: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct StoreArg {
-    /// The results store (SQLite).
+    /// The results store: a SQLite file, or postgres://user@host:port/db[?schema=NAME] (password from PGPASSWORD
+    /// or the password file PGPASSFILE / ~/.pgpass, never from the URL).
     #[arg(long, default_value = "results/harness.db")]
     pub store: PathBuf,
 }

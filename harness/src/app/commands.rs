@@ -85,8 +85,10 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         println!("{}", summary_table(&report.executed));
     }
     let failed = report.failed();
+    let others =
+        if report.by_others > 0 { format!(", {} stored by another run", report.by_others) } else { String::new() };
     println!(
-        "{} cells: {} run, {} skipped (already stored), {} failed",
+        "{} cells: {} run, {} skipped (already stored){others}, {} failed",
         report.planned,
         report.executed.len(),
         report.skipped,

@@ -9,3 +9,4 @@ pub mod commands;
 pub mod evaluate;
 pub mod hardware;
 pub mod replay;
+pub mod slurm;

@@ -22,13 +22,16 @@ impl MeasureLock {
             .open(&path)
             .with_context(|| format!("opening the measurement lock {}", path.display()))?;
         if !try_lock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+            // Said once per process: two runs sharing the machine would otherwise say it every cell.
+            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            let quiet = quiet || SAID.swap(true, std::sync::atomic::Ordering::Relaxed);
             if !quiet {
                 eprintln!("waiting: another harness run on this machine is measuring a cell ({})", path.display());
             }
             let t0 = Instant::now();
             anyhow::ensure!(try_lock(&file, libc::LOCK_EX), "cannot take the measurement lock {}", path.display());
             if !quiet {
-                eprintln!("lock taken after {:.1} s", t0.elapsed().as_secs_f64());
+                eprintln!("lock taken after {:.1} s (later waits are not reported)", t0.elapsed().as_secs_f64());
             }
         }
         Ok(MeasureLock(file))

@@ -5,6 +5,7 @@ pub mod lock;
 pub mod plan;
 pub mod runner;
 pub mod shard;
+pub mod slurm;
 pub mod worker;
 
 use std::path::PathBuf;

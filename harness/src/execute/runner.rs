@@ -14,6 +14,7 @@ use super::{WorkerReply, WorkerRequest};
 use crate::hardware::cgroup::{Mechanism, NodeGroup, NodeLimits};
 use crate::hardware::fingerprint::{code_version, fingerprint};
 use crate::record::{CellRecord, CellStatus, MachineClass};
+use crate::store::claim::{self, ClaimOutcome, Claimant};
 use crate::store::ResultStore;
 
 pub struct RunOptions {
@@ -37,6 +38,8 @@ pub struct RunReport {
     /// Cells found stored from other machines: (machine, how many).
     pub foreign: Vec<(MachineClass, usize)>,
     pub executed: Vec<CellRecord>,
+    /// Cells of this run that another run sharing the store measured.
+    pub by_others: usize,
 }
 
 impl RunReport {
@@ -97,7 +100,8 @@ pub fn run(
              runtime; nothing is re-run)"
         );
     }
-    let mut report = RunReport { planned: cells.len(), skipped: cells.len() - todo.len(), foreign, executed: vec![] };
+    let mut report =
+        RunReport { planned: cells.len(), skipped: cells.len() - todo.len(), foreign, ..Default::default() };
     let fp = fingerprint();
     // A bar on a terminal; a line per cell when the output is piped or captured.
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -108,13 +112,33 @@ pub fn run(
             .expect("valid template"),
     );
     let total = todo.len();
-    let ctx = Ctx { grid_name, fp: &fp, version: &version, opts };
+    let ctx = Ctx { grid_name, fp: &fp, version: &version, opts, me: Claimant::me(), started: claim::now() };
+    // A stored cell is measured again only if this run was asked to (it is in `rerun`).
+    let redo = |c: &PlannedCell| rerun.contains(&c.key).then_some(ctx.started);
     let mut busy = Vec::new();
+    let mut elsewhere = Vec::new();
     for (i, cell) in todo.into_iter().enumerate() {
         let c = &cell.config;
         bar.set_message(format!("{} {} {}t {}", c.model, c.technique, c.threads, c.workload));
-        let rec = measure_cell(cell, &ctx)?;
-        store.insert(&rec).with_context(|| format!("storing cell {}", rec.key))?;
+        let rec = match measure_claimed(cell, &ctx, store, redo(cell))? {
+            Claimed::Measured(rec) => *rec,
+            Claimed::Done => {
+                report.by_others += 1;
+                if !tty && !opts.quiet {
+                    eprintln!("[{}/{total}] {}: stored by another run", i + 1, cell_name(c));
+                }
+                bar.inc(1);
+                continue;
+            }
+            Claimed::Held(by) => {
+                if !tty && !opts.quiet {
+                    eprintln!("[{}/{total}] {}: being measured by another run ({by}); later", i + 1, cell_name(c));
+                }
+                elsewhere.push(cell);
+                bar.inc(1);
+                continue;
+            }
+        };
         if rec.status == CellStatus::Failed && tty {
             bar.println(format!("cell failed: {}: {}", cell_name(c), rec.reason.as_deref().unwrap_or("")));
         }
@@ -134,18 +158,83 @@ pub fn run(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // Cells another run was measuring: wait for them to be stored; one whose runner died
+    // (its claim stale) is measured here.
+    if !elsewhere.is_empty() && !opts.quiet {
+        eprintln!("waiting for {} cells that another run is measuring", elsewhere.len());
+    }
+    while !elsewhere.is_empty() {
+        std::thread::sleep(Duration::from_millis(500));
+        let mut still = Vec::new();
+        for cell in elsewhere {
+            match measure_claimed(cell, &ctx, store, redo(cell))? {
+                Claimed::Measured(rec) => {
+                    if !opts.quiet {
+                        eprintln!("{} (left by another run): {}", cell_name(&cell.config), outcome(&rec));
+                    }
+                    report.executed.push(*rec);
+                }
+                Claimed::Done => report.by_others += 1,
+                Claimed::Held(_) => still.push(cell),
+            }
+        }
+        elsewhere = still;
+    }
     // Cells measured while something else ran get one more chance once the rest is done.
     for (at, cell) in busy {
-        let rec = measure_cell(cell, &ctx)?;
-        store.insert(&rec).with_context(|| format!("storing cell {}", rec.key))?;
+        let Claimed::Measured(rec) = measure_claimed(cell, &ctx, store, Some(claim::now()))? else {
+            continue; // another run is measuring it again, or already did
+        };
         if !opts.quiet {
             let still = if busy_reason(&rec).is_some() { " (still busy: kept as invalid)" } else { "" };
             eprintln!("measured again: {}: {}{still}", cell_name(&cell.config), outcome(&rec));
         }
-        report.executed[at] = rec;
+        report.executed[at] = *rec;
     }
     Ok(report)
 }
+
+/// What became of a cell this run tried to claim.
+enum Claimed {
+    /// Claimed, measured and stored.
+    Measured(Box<CellRecord>),
+    /// Stored already (by another run since this one planned).
+    Done,
+    /// Another live run holds it (named).
+    Held(String),
+}
+
+/// Takes the measurement lock, claims the cell in the store and, if it is ours, measures
+/// and stores it (storing drops the claim). A claim is released if storing fails.
+fn measure_claimed(
+    cell: &PlannedCell,
+    ctx: &Ctx<'_>,
+    store: &dyn ResultStore,
+    redo_before: Option<f64>,
+) -> Result<Claimed> {
+    let lock = super::lock::MeasureLock::acquire(ctx.opts.quiet)?;
+    // The claim outlives the worker's own wall-clock limit, then another runner may take the cell.
+    let ttl = cell.config.measure.timeout_s + CLAIM_MARGIN_S;
+    match store.claim(&cell.key, &ctx.me, ttl, redo_before).with_context(|| format!("claiming cell {}", cell.key))? {
+        ClaimOutcome::Claimed => {}
+        ClaimOutcome::Done => return Ok(Claimed::Done),
+        ClaimOutcome::Held(c) => return Ok(Claimed::Held(c.owner)),
+    }
+    let rec = measure_cell(cell, ctx);
+    let stored = rec.and_then(|rec| {
+        store.insert(&rec).with_context(|| format!("storing cell {}", rec.key))?;
+        Ok(rec)
+    });
+    if stored.is_err() {
+        let _ = store.release(&cell.key, Some(&ctx.me.owner));
+    }
+    // Held until the cell is stored: the next runner to measure here sees it stored.
+    drop(lock);
+    stored.map(|rec| Claimed::Measured(Box::new(rec)))
+}
+
+/// Seconds a claim outlives its cell's `measure.timeout_s` (loading, scoring, storing).
+const CLAIM_MARGIN_S: f64 = 600.0;
 
 /// What every cell of a run shares.
 struct Ctx<'a> {
@@ -153,6 +242,9 @@ struct Ctx<'a> {
     fp: &'a crate::record::Fingerprint,
     version: &'a str,
     opts: &'a RunOptions,
+    me: Claimant,
+    /// When this run started (a stored record older than this is re-measured when asked).
+    started: f64,
 }
 
 fn cell_name(c: &crate::config::CellConfig) -> String {
@@ -175,10 +267,9 @@ fn busy_reason(rec: &CellRecord) -> Option<&str> {
     rec.summary.as_ref()?.verdict_reason.as_deref().filter(|r| r.starts_with("machine busy"))
 }
 
-/// Runs one cell in a worker, holding the machine-wide measurement lock, and builds its record.
+/// Runs one cell in a worker (the caller holds the machine-wide measurement lock) and builds its record.
 fn measure_cell(cell: &PlannedCell, ctx: &Ctx<'_>) -> Result<CellRecord> {
     let c = &cell.config;
-    let _lock = super::lock::MeasureLock::acquire(ctx.opts.quiet)?;
     let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     // Background load ruins multi-threaded timings (a descheduled rayon
     // thread stalls every parallel op): keep it with the result.

@@ -2,13 +2,20 @@
 //! from them, behind one [`ResultStore`] trait so other backends can sit beside the
 //! SQLite one (`store/sqlite/`). The store reads and writes [`crate::record`] types only.
 
+pub mod check;
+pub mod claim;
+#[cfg(test)]
+pub(crate) mod conformance;
 pub mod merge;
+pub mod postgres;
+pub(crate) mod rows;
 pub mod sqlite;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::record::{CellRecord, CellStatus, EvaluationRecord, MachineClass};
+use claim::{ClaimOutcome, ClaimRow, Claimant};
 
 pub use sqlite::SqliteStore;
 
@@ -37,6 +44,12 @@ pub enum StoreError {
     SchemaMismatch { path: PathBuf, found: i64, known: i64 },
     #[error("results store database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL results store: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("store URL {url}: {detail}")]
+    Url { url: String, detail: String },
+    #[error("results store row could not be read: {0}")]
+    Row(String),
     #[error("results store JSON column could not be (de)serialised: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -69,20 +82,45 @@ pub trait ResultStore {
     fn latest_evaluation(&self) -> Result<Option<EvaluationRecord>, StoreError>;
     /// Notes that cells came from another store (`harness merge`): source, time, count.
     fn record_provenance(&self, source: &str, cells: usize) -> Result<(), StoreError>;
+    /// Claims the cell `key` for `me` until `ttl_s` from now, atomically among every runner of
+    /// this store, by [`claim::decide`]'s rule ([`insert`](ResultStore::insert) drops the claim).
+    fn claim(&self, key: &str, me: &Claimant, ttl_s: f64, redo_before: Option<f64>)
+        -> Result<ClaimOutcome, StoreError>;
+    /// Drops `owner`'s claim on `key` (a cell given up without storing it); `None`: whoever holds it.
+    fn release(&self, key: &str, owner: Option<&str>) -> Result<(), StoreError>;
+    /// Every claim held now.
+    fn claims(&self) -> Result<Vec<ClaimRow>, StoreError>;
+    /// What the backend itself finds wrong (a damaged file, rows that point nowhere); with
+    /// `repair` it fixes what it safely can and says so in the findings.
+    fn check_storage(&self, repair: bool) -> Result<Vec<check::Finding>, StoreError>;
 }
 
-/// Opens (creating if absent) the store at `path`.
+/// A PostgreSQL URL given where a store path goes (`--store postgres://...`).
+fn url_of(path: &Path) -> Option<&str> {
+    path.to_str().filter(|s| postgres::is_url(s))
+}
+
+/// Opens (creating if absent) the store at `path`: a SQLite file, or a PostgreSQL URL.
 pub fn open(path: &Path) -> Result<Box<dyn ResultStore>, StoreError> {
+    if let Some(url) = url_of(path) {
+        return Ok(Box::new(postgres::PgStore::open(url, false)?));
+    }
     Ok(Box::new(SqliteStore::open(path)?))
 }
 
 /// Opens an existing store to read only (report, export): a store at this schema version
 /// is not written to at all.
 pub fn open_read_only(path: &Path) -> Result<Box<dyn ResultStore>, StoreError> {
+    if let Some(url) = url_of(path) {
+        return Ok(Box::new(postgres::PgStore::open(url, true)?));
+    }
     Ok(Box::new(SqliteStore::open_read_only(path)?))
 }
 
 /// Opens an existing store; a missing one is an error (evaluate, recommend).
 pub fn open_existing(path: &Path) -> Result<Box<dyn ResultStore>, StoreError> {
+    if let Some(url) = url_of(path) {
+        return Ok(Box::new(postgres::PgStore::open(url, true)?));
+    }
     Ok(Box::new(SqliteStore::open_existing(path)?))
 }

@@ -18,8 +18,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::check::{Finding, Severity};
+use super::claim::{ClaimOutcome, ClaimRow, Claimant};
 use super::{ResultStore, StoreError};
-use crate::record::{columns, CellRecord, CellStatus, EvaluationRecord, MachineClass};
+use crate::record::{CellRecord, CellStatus, EvaluationRecord, MachineClass};
 
 type Res<T> = std::result::Result<T, StoreError>;
 
@@ -40,7 +42,26 @@ impl SqliteStore {
     /// Opens the store at `path`, creating it (and its parent folders) if absent and
     /// migrating it to the current schema. An existing file that is not a healthy
     /// SQLite database, or that a newer harness wrote, is refused untouched.
+    ///
+    /// Two runs that open one new store at the same instant race to create it and switch it
+    /// to WAL; SQLite answers the loser "database is locked" without waiting (its busy
+    /// timeout does not cover that step), so the open is retried until the busy timeout.
     pub fn open(path: &Path) -> Res<SqliteStore> {
+        let t0 = std::time::Instant::now();
+        loop {
+            match SqliteStore::open_once(path) {
+                Err(StoreError::Sqlite(e))
+                    if matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+                        && t0.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(20 + u64::from(std::process::id() % 30)));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Res<SqliteStore> {
         let existed = path.exists();
         if existed {
             check_header(path)?;
@@ -174,18 +195,8 @@ impl ResultStore for SqliteStore {
     /// any earlier record with the same key (a retried cell) and its samples.
     /// Two series with the same metric name violate the samples key and are refused.
     fn insert(&self, rec: &CellRecord) -> Res<()> {
-        let mut values: Vec<Value> = columns::values(rec).into_iter().map(schema::to_sql).collect();
-        let mut names = columns::names();
-        let summary_json = rec.summary.as_ref().map(serde_json::to_string).transpose()?;
-        let metrics: Vec<&str> = rec.samples.iter().map(|s| s.metric.as_str()).collect();
-        for (name, v) in [
-            ("summary_json", summary_json.map_or(Value::Null, Value::Text)),
-            ("fingerprint_json", Value::Text(serde_json::to_string(&rec.fingerprint)?)),
-            ("sample_metrics", Value::Text(serde_json::to_string(&metrics)?)),
-        ] {
-            names.push(name);
-            values.push(v);
-        }
+        let (names, values) = super::rows::cell_row(rec)?;
+        let values: Vec<Value> = values.into_iter().map(schema::to_sql).collect();
         let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
         let sql = format!("INSERT INTO cells ({}) VALUES ({})", names.join(", "), marks.join(", "));
 
@@ -194,6 +205,7 @@ impl ResultStore for SqliteStore {
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM samples WHERE cell_key = ?1", [&rec.key])?;
         tx.execute("DELETE FROM cells WHERE key = ?1", [&rec.key])?;
+        tx.execute("DELETE FROM claims WHERE key = ?1", [&rec.key])?;
         tx.execute(&sql, rusqlite::params_from_iter(values.iter()))?;
         {
             let mut stmt =
@@ -226,14 +238,8 @@ impl ResultStore for SqliteStore {
         let cells = stmt.query_map([], read_cell)?.collect::<Result<Vec<_>, _>>()?;
         let mut stmt =
             self.conn.prepare("SELECT cell_key, metric, value FROM samples ORDER BY cell_key, metric, idx")?;
-        let mut samples = collect_samples(stmt.query([])?)?;
-        Ok(cells
-            .into_iter()
-            .map(|mut c| {
-                c.fill_samples(&mut samples);
-                c.record
-            })
-            .collect())
+        let samples = collect_samples(stmt.query([])?)?;
+        Ok(super::rows::assemble(cells, samples))
     }
 
     fn count_by_status(&self) -> Res<Vec<(CellStatus, usize)>> {
@@ -258,6 +264,79 @@ impl ResultStore for SqliteStore {
         )?;
         Ok(())
     }
+
+    fn claim(&self, key: &str, me: &Claimant, ttl_s: f64, redo_before: Option<f64>) -> Res<ClaimOutcome> {
+        // An immediate transaction: one claimer at a time reads and writes the claim.
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        let stored: Option<Option<f64>> =
+            tx.query_row("SELECT started_at FROM cells WHERE key = ?1", [key], |r| r.get(0)).optional()?;
+        let existing = tx.query_row(&format!("{CLAIM_SELECT} WHERE key = ?1"), [key], claim_row).optional()?;
+        let now = super::claim::now();
+        let outcome =
+            super::claim::decide(stored.map(|s| s.unwrap_or(f64::NAN)), existing.as_ref(), me, redo_before, now);
+        if outcome == ClaimOutcome::Claimed {
+            tx.execute(
+                "INSERT OR REPLACE INTO claims (key, owner, host, pid, claimed_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![key, me.owner, me.host, me.pid, now, now + ttl_s],
+            )?;
+        }
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    fn release(&self, key: &str, owner: Option<&str>) -> Res<()> {
+        match owner {
+            Some(o) => self.conn.execute("DELETE FROM claims WHERE key = ?1 AND owner = ?2", params![key, o])?,
+            None => self.conn.execute("DELETE FROM claims WHERE key = ?1", [key])?,
+        };
+        Ok(())
+    }
+
+    fn claims(&self) -> Res<Vec<ClaimRow>> {
+        let mut stmt = self.conn.prepare(&format!("{CLAIM_SELECT} ORDER BY claimed_at, key"))?;
+        let rows = stmt.query_map([], claim_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// SQLite's full integrity check, then samples whose cell is gone (dropped on repair).
+    fn check_storage(&self, repair: bool) -> Res<Vec<Finding>> {
+        let mut findings = Vec::new();
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let lines: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        if lines != ["ok"] {
+            let what = format!("SQLite integrity check: {}", lines.join("; "));
+            findings.push(Finding::new(Severity::Error, what));
+        }
+        let orphans: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM samples WHERE cell_key NOT IN (SELECT key FROM cells)",
+            [],
+            |r| r.get(0),
+        )?;
+        if orphans > 0 {
+            let what = format!("{orphans} sample rows belong to no stored cell");
+            if repair {
+                self.conn.execute("DELETE FROM samples WHERE cell_key NOT IN (SELECT key FROM cells)", [])?;
+                findings.push(Finding::new(Severity::Repaired, format!("{what}: dropped")));
+            } else {
+                findings.push(Finding::new(Severity::Error, format!("{what}; `--repair` drops them")));
+            }
+        }
+        Ok(findings)
+    }
+}
+
+const CLAIM_SELECT: &str = "SELECT key, owner, host, pid, claimed_at, expires_at FROM claims";
+
+fn claim_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClaimRow> {
+    Ok(ClaimRow {
+        key: r.get(0)?,
+        owner: r.get(1)?,
+        host: r.get(2)?,
+        pid: r.get(3)?,
+        claimed_at: r.get(4)?,
+        expires_at: r.get(5)?,
+    })
 }
 
 impl SqliteStore {
@@ -319,18 +398,9 @@ fn check_header(path: &Path) -> Res<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{test_record, SampleSeries};
+    use crate::record::test_record;
 
-    fn failed(key: &str) -> CellRecord {
-        CellRecord {
-            status: CellStatus::Failed,
-            reason: Some("worker timed out".into()),
-            summary: None,
-            samples: vec![],
-            started_at: 1_700_000_100.0,
-            ..test_record(key)
-        }
-    }
+    use crate::store::conformance::failed;
 
     fn temp_store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -339,16 +409,39 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_with_summary_and_samples() {
+    fn conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir/results.db");
+        crate::store::conformance::all(&|| Box::new(SqliteStore::open(&path).unwrap()));
+    }
+
+    #[test]
+    fn summary_view_reads_the_columns() {
         let (_dir, store) = temp_store();
-        let rec = test_record("a");
-        store.insert(&rec).unwrap();
-        assert_eq!(store.get("a").unwrap(), Some(rec.clone()));
-        assert_eq!(store.all().unwrap(), vec![rec]);
-        assert_eq!(store.get("nope").unwrap(), None);
-        assert!(store.keys().unwrap().contains("a") && !store.keys().unwrap().contains("nope"));
+        store.insert(&test_record("a")).unwrap();
         let p50: f64 = (store.conn).query_row("SELECT latency_p50_ms FROM cell_summary", [], |r| r.get(0)).unwrap();
         assert_eq!(p50, 10.5);
+    }
+
+    #[test]
+    fn two_processes_opening_a_new_store_at_once_both_succeed() {
+        // Threads stand in for processes: each opens its own connection to a file not yet there.
+        for round in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(format!("race-{round}.db"));
+            let barrier = std::sync::Barrier::new(4);
+            std::thread::scope(|s| {
+                for t in 0..4 {
+                    let (path, barrier) = (&path, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        let store = SqliteStore::open(path).unwrap();
+                        store.insert(&test_record(&format!("t{t}"))).unwrap();
+                    });
+                }
+            });
+            assert_eq!(SqliteStore::open(&path).unwrap().keys().unwrap().len(), 4);
+        }
     }
 
     #[test]
@@ -362,45 +455,6 @@ mod tests {
             .query_row("SELECT verdict, latency_p50_ms FROM cells WHERE key='f'", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
         assert_eq!((verdict, p50), (None, None));
-    }
-
-    #[test]
-    fn nan_reads_back_as_nan() {
-        let (_dir, store) = temp_store();
-        let mut rec = test_record("n");
-        rec.summary.as_mut().unwrap().latency_ms.stdev = f64::NAN;
-        rec.samples[0].values[1] = f64::NAN;
-        store.insert(&rec).unwrap();
-        let back = store.get("n").unwrap().unwrap();
-        assert!(back.summary.unwrap().latency_ms.stdev.is_nan());
-        assert!(back.samples[0].values[1].is_nan());
-    }
-
-    #[test]
-    fn reinsert_replaces_row_and_samples() {
-        let (_dir, store) = temp_store();
-        store.insert(&failed("k")).unwrap();
-        let mut retry = test_record("k");
-        retry.samples = vec![SampleSeries { metric: "latency_ms".into(), values: vec![1.0] }];
-        store.insert(&retry).unwrap();
-        let rows: i64 = store.conn.query_row("SELECT COUNT(*) FROM cells", [], |r| r.get(0)).unwrap();
-        let samples: i64 = store.conn.query_row("SELECT COUNT(*) FROM samples", [], |r| r.get(0)).unwrap();
-        assert_eq!((rows, samples), (1, 1));
-        assert_eq!(store.get("k").unwrap(), Some(retry));
-    }
-
-    #[test]
-    fn keys_and_counts() {
-        let (_dir, store) = temp_store();
-        for rec in [test_record("a"), test_record("b"), failed("c")] {
-            store.insert(&rec).unwrap();
-        }
-        let set = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<HashSet<_>>();
-        assert_eq!(store.keys().unwrap(), set(&["a", "b", "c"]));
-        assert_eq!(store.keys_with_status(CellStatus::Failed).unwrap(), set(&["c"]));
-        assert_eq!(store.count_by_status().unwrap(), vec![(CellStatus::Failed, 1), (CellStatus::Ok, 2)]);
-        let order: Vec<_> = store.all().unwrap().into_iter().map(|r| r.key).collect();
-        assert_eq!(order, ["a", "b", "c"]);
     }
 
     #[test]
@@ -476,29 +530,5 @@ mod tests {
         let store = SqliteStore::open_existing(&path).unwrap();
         assert_eq!(store.path(), path);
         assert!(store.keys().unwrap().contains("a"));
-    }
-
-    #[test]
-    fn concurrent_writers_both_land() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("results.db");
-        let (a, b) = (SqliteStore::open(&path).unwrap(), SqliteStore::open(&path).unwrap());
-        a.insert(&test_record("from-a")).unwrap();
-        b.insert(&test_record("from-b")).unwrap();
-        let writers: Vec<_> = (0..4)
-            .map(|t| {
-                let path = path.clone();
-                std::thread::spawn(move || {
-                    let store = SqliteStore::open(&path).unwrap();
-                    for i in 0..25 {
-                        store.insert(&test_record(&format!("t{t}-{i}"))).unwrap();
-                    }
-                })
-            })
-            .collect();
-        writers.into_iter().for_each(|w| w.join().unwrap());
-        let keys = a.keys().unwrap();
-        assert_eq!(keys.len(), 102);
-        assert!(keys.contains("from-a") && b.keys().unwrap().contains("from-b"));
     }
 }

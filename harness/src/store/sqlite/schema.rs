@@ -92,7 +92,19 @@ ORDER BY model, workload, technique, threads;
 ";
 
 /// All migrations, in order; the store's current version is `MIGRATIONS.len()`.
-pub const MIGRATIONS: &[&str] = &[V1, super::evaluation::V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, super::evaluation::V2, V3, V4, V5];
+
+/// Version 5: cells claimed by the runner measuring them (see [`crate::store::claim`]).
+const V5: &str = "
+CREATE TABLE claims (
+    key        TEXT PRIMARY KEY NOT NULL,
+    owner      TEXT NOT NULL,
+    host       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    claimed_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+";
 
 /// Version 4: each decode cell's share of the machine's memory bandwidth (`harness roofline`).
 const V4: &str = "ALTER TABLE cells ADD COLUMN bandwidth_share REAL;";
@@ -125,13 +137,11 @@ pub fn current_version() -> i64 {
 
 // ---- Mapping between `CellRecord` and rows ----------------------------------------
 
-use crate::record::{columns, CellRecord, CellStatus, SampleSeries, Summary};
+use crate::record::{columns, CellStatus};
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Row, ToSql};
-use std::collections::HashMap;
 
-/// Raw sample values keyed by cell key, then metric, each in idx order.
-pub(super) type SamplesByCell = HashMap<String, HashMap<String, Vec<f64>>>;
+pub(super) use crate::store::rows::{PartialCell, SamplesByCell};
 
 impl ToSql for CellStatus {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -157,28 +167,6 @@ fn from_sql(v: rusqlite::types::ValueRef<'_>) -> columns::Value {
         ValueRef::Real(x) => columns::Value::Real(x),
         ValueRef::Text(t) => columns::Value::Text(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => columns::Value::Text(hex::encode(b)),
-    }
-}
-
-/// A cell row read back, still waiting for its samples.
-pub(super) struct PartialCell {
-    pub(super) record: CellRecord,
-    metrics: Vec<String>,
-}
-
-impl PartialCell {
-    /// Moves this cell's series out of `all` (keyed by cell, then metric), in the
-    /// order they were inserted; a listed series with no rows was empty.
-    pub(super) fn fill_samples(&mut self, all: &mut SamplesByCell) {
-        let mut mine = all.remove(&self.record.key).unwrap_or_default();
-        self.record.samples = self
-            .metrics
-            .drain(..)
-            .map(|metric| {
-                let values = mine.remove(&metric).unwrap_or_default();
-                SampleSeries { metric, values }
-            })
-            .collect();
     }
 }
 
@@ -212,52 +200,12 @@ pub(super) fn count(row: &Row<'_>, name: &str) -> rusqlite::Result<usize> {
     })
 }
 
-/// A JSON column, turned into a rusqlite error so it can fail inside a row mapper.
-fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, name: &str) -> rusqlite::Result<T> {
-    let text: String = row.get(name)?;
-    serde_json::from_str(&text).map_err(|e| {
-        let idx = row.as_ref().column_index(name).unwrap_or(0);
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
-    })
-}
-
-/// Rebuilds a record from a `SELECT *` row: the summary exists when `summary_json` is
-/// not NULL (its `extra` comes from there), then every column of [`columns::COLUMNS`]
-/// puts its value back (NULL reads back as NaN, which JSON cannot carry).
+/// Rebuilds a record from a `SELECT *` row (see [`crate::store::rows::read_cell`]).
 pub(super) fn read_cell(row: &Row<'_>) -> rusqlite::Result<PartialCell> {
-    let summary = match row.get::<_, Option<String>>("summary_json")? {
-        None => None,
-        Some(_) => {
-            let blob: serde_json::Value = json_col(row, "summary_json")?;
-            Some(Summary { extra: blob.get("extra").cloned().unwrap_or_default(), ..Default::default() })
-        }
-    };
-    let status_idx = row.as_ref().column_index("status")?;
-    let mut record = CellRecord {
-        key: String::new(),
-        grid: String::new(),
-        model: String::new(),
-        technique: String::new(),
-        threads: 0,
-        engine: String::new(),
-        workload: String::new(),
-        hardware: String::new(),
-        emulated: false,
-        status: parse_status(row, status_idx)?,
-        reason: None,
-        summary,
-        samples: Vec::new(),
-        config_json: String::new(),
-        fingerprint: json_col(row, "fingerprint_json")?,
-        model_digest: String::new(),
-        code_version: String::new(),
-        started_at: f64::NAN,
-        wall_s: f64::NAN,
-    };
-    for c in columns::COLUMNS {
-        (c.set)(&mut record, &from_sql(row.get_ref(c.name)?));
-    }
-    Ok(PartialCell { record, metrics: json_col(row, "sample_metrics")? })
+    let get =
+        |name: &str| -> Result<columns::Value, String> { Ok(from_sql(row.get_ref(name).map_err(|e| e.to_string())?)) };
+    crate::store::rows::read_cell(&get)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
 }
 
 #[cfg(test)]
