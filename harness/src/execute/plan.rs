@@ -85,6 +85,9 @@ pub fn plan(
             )
             .into());
         }
+        if let crate::models::ModelSpec::Synthetic(spec) = &c.model_spec {
+            check_fits(grid, &c.model, &spec.config())?;
+        }
         digests.insert(c.model.clone(), c.model_spec.digest(hub_cache)?);
     }
     for c in &cells {
@@ -115,6 +118,38 @@ pub fn plan(
         })
         .filter(|c| seen.insert(c.key.clone()))
         .collect())
+}
+
+/// A synthetic model is built in memory as f32: one larger than this machine's memory is
+/// refused here, with the figures, rather than killed mid-run.
+fn check_fits(grid: &Grid, name: &str, cfg: &crate::models::llama::LlamaConfig) -> Result<()> {
+    let (h, q, kv) =
+        (cfg.hidden_size as f64, (cfg.num_heads * cfg.head_dim()) as f64, (cfg.num_kv_heads * cfg.head_dim()) as f64);
+    let per_layer = h * q * 2.0 + h * kv * 2.0 + 3.0 * h * cfg.intermediate_size as f64 + 2.0 * h;
+    let bytes = 4.0 * (cfg.vocab_size as f64 * h + cfg.num_layers as f64 * per_layer + h);
+    let Some(total) = total_memory_bytes() else { return Ok(()) };
+    if bytes <= total {
+        return Ok(());
+    }
+    let gib = |b: f64| b / (1u64 << 30) as f64;
+    Err(ConfigError::new(
+        &grid.path,
+        grid.line_of_key(name),
+        format!("models.{name}.synthetic"),
+        format!(
+            "this synthetic model needs {:.1} GiB for its f32 weights alone; this machine has {:.1} GiB of memory",
+            gib(bytes),
+            gib(total)
+        ),
+    )
+    .into())
+}
+
+/// `MemTotal` of `/proc/meminfo`.
+fn total_memory_bytes() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: f64 = text.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
 }
 
 #[cfg(test)]
@@ -165,5 +200,17 @@ mod tests {
         assert!(keys(&text, &here).iter().zip(&there).all(|(a, b)| a != b), "the machine class is in every key");
         let changed = text.replace("prompt_tokens: 128", "prompt_tokens: 127");
         assert_ne!(keys(&text, &here), keys(&changed, &here), "a workload's shape is in the key");
+    }
+
+    #[test]
+    fn a_synthetic_model_larger_than_memory_is_refused_at_plan_time() {
+        let text = "models:\n  huge:\n    synthetic: {layers: 400, hidden: 16384, heads: 128, intermediate: 65536}\n\
+                    workloads: {w: {prompt_tokens: 4, output_tokens: 2}}\n";
+        let g = crate::config::parse(Path::new("huge.yaml"), text).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let m = machine("AMD EPYC");
+        let err = plan(&g, dir.path(), dir.path(), &m, "v").unwrap_err();
+        let e = format!("{err:#}");
+        assert!(e.contains("huge.yaml:2") && e.contains("models.huge.synthetic") && e.contains("GiB"), "{e}");
     }
 }

@@ -381,8 +381,13 @@ fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
     child.stdin.take().expect("piped").write_all(serde_json::to_string(&req)?.as_bytes())?;
     let (status, stdout, stderr) = wait_with_limit(child, Duration::from_secs_f64(cell.config.measure.timeout_s))?;
     let limits = group.as_ref().map(|g| limits_json(g, hw));
+    let tail: Vec<&str> = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
     let Some(status) = status else {
-        anyhow::bail!("timed out after {:.0} s (measure.timeout_s)", cell.config.measure.timeout_s);
+        anyhow::bail!(
+            "timed out after {:.0} s (measure.timeout_s; the worker was killed): {}",
+            cell.config.measure.timeout_s,
+            if tail.is_empty() { "no output on stderr".to_string() } else { tail.join(" | ") }
+        );
     };
     if let Some(line) = stdout.lines().rev().find(|l| !l.trim().is_empty()) {
         if let Ok(mut reply) = serde_json::from_str::<WorkerReply>(line) {
@@ -394,7 +399,6 @@ fn spawn_worker(cell: &PlannedCell, opts: &RunOptions) -> Result<WorkerReply> {
             return Ok(reply);
         }
     }
-    let tail: Vec<&str> = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
     use std::os::unix::process::ExitStatusExt;
     let why = match (status.code(), status.signal()) {
         (_, Some(9)) if group.as_ref().is_some_and(|g| g.oom_killed()) => {

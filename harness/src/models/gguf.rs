@@ -21,7 +21,12 @@ pub struct GgufSource {
 impl GgufSource {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).with_context(|| format!("opening model file {}", path.display()))?;
+        // Every count and length in the header checked against the file's size before candle allocates by them.
+        let len = file.metadata().with_context(|| format!("reading {}", path.display()))?.len();
+        super::gguf_header::check(BufReader::new(&file), len)
+            .map_err(|e| anyhow::anyhow!("{} is not a sound GGUF file: {e}", path.display()))?;
         let mut reader = BufReader::new(file);
+        std::io::Seek::rewind(&mut reader)?;
         let content =
             Content::read(&mut reader).with_context(|| format!("reading GGUF header of {}", path.display()))?;
         let cfg = config_from_metadata(&content).with_context(|| format!("GGUF metadata of {}", path.display()))?;

@@ -8,6 +8,7 @@ pub mod arch;
 pub mod catalog;
 pub mod generate;
 pub mod gguf;
+pub mod gguf_header;
 pub mod hub;
 pub mod kernels;
 pub mod kv_cache;

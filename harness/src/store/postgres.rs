@@ -217,7 +217,11 @@ impl PgStore {
         let mut client = target.config.connect(NoTls)?;
         if let Some(schema) = &target.schema {
             if !must_exist {
-                client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
+                // Runners opening a fresh store at once: one creates the schema, the others wait and see it.
+                let mut tx = client.transaction()?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+                tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
+                tx.commit()?;
             }
             client.batch_execute(&format!("SET search_path TO {schema}"))?;
         }

@@ -1,0 +1,264 @@
+//! Beyond one process: two runners sharing a store (SQLite, PostgreSQL), a Slurm job
+//! array, a run killed at random moments, workers that hang or crash. Every cell ends
+//! up stored exactly once, and `harness check` passes.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The keys a grid plans (dry run against an empty store).
+fn planned(grid: &str, dir: &Path) -> Vec<String> {
+    let db = dir.join(format!("dry-{}.db", std::process::id()));
+    let o = run(&["run", grid, "--store", db.to_str().unwrap(), "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let _ = std::fs::remove_file(&db);
+    let mut k: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("to run").map(|r| r.split_whitespace().next().unwrap().to_string()))
+        .collect();
+    k.sort();
+    k
+}
+
+fn stored(store: &str) -> Vec<String> {
+    let s = harness::store::open_read_only(Path::new(store)).unwrap();
+    let mut k: Vec<String> = s.all().unwrap().into_iter().map(|r| r.key).collect();
+    k.sort();
+    k
+}
+
+/// The smoke grid with other techniques: it shares three of them with the smoke grid.
+fn overlapping_grid(dir: &Path) -> String {
+    let text = std::fs::read_to_string(smoke_grid()).unwrap();
+    let b = text.replace("technique: [f32, q8_0, q4k, kv-off]", "technique: [q8_0, q4k, kv-off, q6k]");
+    assert_ne!(b, text);
+    let path = dir.join("smoke-b.yaml");
+    std::fs::write(&path, b.replace("name: smoke", "name: smoke-b")).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn check_passes(store: &str) {
+    let o = run(&["check", "--store", store]);
+    assert!(o.status.success() && text(&o).contains(": ok"), "{}", text(&o));
+}
+
+/// Two runs of overlapping grids started at the same instant on one store.
+fn two_runners(store: &str, dir: &Path) {
+    let (a, b) = (smoke_grid(), overlapping_grid(dir));
+    let mut union = planned(&a, dir);
+    union.extend(planned(&b, dir));
+    union.sort();
+    union.dedup();
+    let start = |grid: &str| {
+        harness(&["run", grid, "--store", store]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let (ra, rb) = (start(&a), start(&b));
+    let (oa, ob) = (ra.wait_with_output().unwrap(), rb.wait_with_output().unwrap());
+    for o in [&oa, &ob] {
+        assert!(o.status.success(), "{}", text(o));
+        assert!(!text(o).contains("locked"), "{}", text(o));
+    }
+    let both = format!("{}{}", text(&oa), text(&ob));
+    assert!(both.contains("stored by another run"), "the runs shared the overlap: {both}");
+    assert_eq!(stored(store), union, "every cell of both grids stored exactly once");
+    check_passes(store);
+}
+
+#[test]
+fn two_runs_on_one_sqlite_store_store_every_cell_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.db");
+    two_runners(db.to_str().unwrap(), dir.path());
+}
+
+/// The test server (`scripts/postgres.sh`), or `None` to skip (unless CI requires it).
+fn postgres() -> Option<String> {
+    match std::env::var("HARNESS_TEST_POSTGRES") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("HARNESS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+            panic!("HARNESS_REQUIRE_POSTGRES=1 but HARNESS_TEST_POSTGRES is not set: run scripts/postgres.sh")
+        }
+        Err(_) => {
+            eprintln!("skipped: no PostgreSQL server (set HARNESS_TEST_POSTGRES, see scripts/postgres.sh)");
+            None
+        }
+    }
+}
+
+#[test]
+fn two_runs_on_one_postgres_store_store_every_cell_once() {
+    let Some(base) = postgres() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = format!("cli_{}", std::process::id());
+    let url = format!("{base}?schema={schema}");
+    two_runners(&url, dir.path());
+    // The store's URL is what runs print and record; no password is anywhere in it.
+    let o = run(&["export", "--store", &url, "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let _ = Command::new("psql").arg(&base).args(["-qc", &format!("DROP SCHEMA {schema} CASCADE")]).status();
+}
+
+/// A one-node Slurm cluster (`scripts/slurm.sh`), or `false` to skip (unless CI requires it).
+fn slurm() -> bool {
+    let up = Command::new("sinfo").arg("-h").output().is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
+    if !up {
+        assert!(
+            !std::env::var("HARNESS_REQUIRE_SLURM").is_ok_and(|v| v == "1"),
+            "HARNESS_REQUIRE_SLURM=1 but no Slurm cluster answers: run scripts/slurm.sh"
+        );
+        eprintln!("skipped: no Slurm cluster (scripts/slurm.sh starts one)");
+    }
+    up
+}
+
+#[test]
+fn a_slurm_job_array_merged_equals_one_run() {
+    if !slurm() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("array");
+    let o = run(&["slurm", &smoke_grid(), "--array", "3", "--submit", "--dir", jobs.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("submitted job"), "{}", text(&o));
+    let t0 = Instant::now();
+    loop {
+        let o = run(&["slurm", "status", "--dir", jobs.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+        if text(&o).contains("8 of 8 cells stored") && text(&o).contains("no task queued or running") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(900), "the array did not finish: {}", text(&o));
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let merged = dir.path().join("merged.db");
+    let mut args = vec!["merge".to_string(), merged.to_str().unwrap().to_string()];
+    args.extend((1..=3).map(|k| jobs.join(format!("shard-{k}.db")).to_str().unwrap().to_string()));
+    let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", text(&o));
+    let single = dir.path().join("single.db");
+    let o = run(&["run", &smoke_grid(), "--store", single.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (m, s) = (stored(merged.to_str().unwrap()), stored(single.to_str().unwrap()));
+    assert_eq!(m.len(), 8);
+    assert_eq!(m, s, "the array's merged stores hold the cells of one run: same identities, same count");
+    check_passes(merged.to_str().unwrap());
+}
+
+/// A small deterministic generator for kill moments (seeded by the clock, printed).
+fn moments(seed: u64, n: usize, max_ms: u64) -> Vec<u64> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            200 + x % max_ms
+        })
+        .collect()
+}
+
+fn sigkill(child: &mut Child) {
+    // SAFETY: kill(2) on a pid we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+#[test]
+fn a_run_killed_at_random_moments_resumes_to_every_cell_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("killed.db");
+    let db_s = db.to_str().unwrap();
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    for ms in moments(seed, 5, 2500) {
+        let mut child = harness(&["run", &smoke_grid(), "--store", db_s, "-q"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        sigkill(&mut child);
+        if db.exists() {
+            check_passes(db_s);
+        }
+    }
+    let o = run(&["run", &smoke_grid(), "--store", db_s, "-q"]);
+    assert!(o.status.success(), "seed {seed}: {}", text(&o));
+    assert_eq!(stored(db_s), planned(&smoke_grid(), dir.path()), "seed {seed}");
+    check_passes(db_s);
+    let s = harness::store::open_read_only(&db).unwrap();
+    assert!(s.claims().unwrap().is_empty(), "no claim outlives a finished run");
+}
+
+/// The smoke grid cut to one workload and two techniques, with a measurement protocol of its own.
+fn small_grid(dir: &Path, measure: &str) -> String {
+    let text = std::fs::read_to_string(smoke_grid()).unwrap();
+    let start = text.find("measure:").unwrap();
+    let g = text[..start].replace("technique: [f32, q8_0, q4k, kv-off]", "technique: [f32, q8_0]");
+    let path = dir.join("small.yaml");
+    std::fs::write(&path, format!("{g}measure:\n{measure}")).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_hung_worker_is_killed_at_its_timeout_and_stored_as_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every cell must measure for at least 30 s; the wall-clock limit is 1.5 s.
+    let grid = small_grid(
+        dir.path(),
+        "  min_time_s: 30\n  max_time_s: 60\n  min_reps: 1000\n  max_reps: 100000\n  timeout_s: 1.5\n",
+    );
+    let db = dir.path().join("hang.db");
+    let t0 = Instant::now();
+    let o = run(&["run", &grid, "--store", db.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "failed cells exit 1: {}", text(&o));
+    assert!(t0.elapsed() < Duration::from_secs(60), "the limit held");
+    let s = harness::store::open_read_only(&db).unwrap();
+    let recs = s.all().unwrap();
+    assert_eq!(recs.len(), 4, "every cell stored, each as failed");
+    for r in &recs {
+        assert_eq!(r.status, harness::record::CellStatus::Failed);
+        assert!(r.reason.as_deref().unwrap_or("").contains("timed out after 2 s"), "{:?}", r.reason);
+    }
+}
+
+#[test]
+fn a_crashed_worker_is_stored_with_its_signal_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid =
+        small_grid(dir.path(), "  min_time_s: 1\n  max_time_s: 3\n  min_reps: 3\n  max_reps: 1000\n  timeout_s: 120\n");
+    let db = dir.path().join("crash.db");
+    let child = harness(&["run", &grid, "--store", db.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first worker this run starts gets SIGABRT, as an abort in a kernel would.
+    let t0 = Instant::now();
+    let worker = loop {
+        let out = Command::new("pgrep").args(["-P", &child.id().to_string()]).output().unwrap();
+        if let Some(pid) =
+            String::from_utf8_lossy(&out.stdout).lines().next().and_then(|l| l.trim().parse::<i32>().ok())
+        {
+            break pid;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "no worker started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on the worker process found above.
+    unsafe { libc::kill(worker, libc::SIGABRT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let s = harness::store::open_read_only(&db).unwrap();
+    let recs = s.all().unwrap();
+    assert_eq!(recs.len(), 4, "the run went on after the crash");
+    let crashed: Vec<_> = recs.iter().filter(|r| r.status == harness::record::CellStatus::Failed).collect();
+    assert_eq!(crashed.len(), 1, "{recs:?}");
+    assert!(crashed[0].reason.as_deref().unwrap().contains("signal 6"), "{:?}", crashed[0].reason);
+    assert_eq!(recs.iter().filter(|r| r.status == harness::record::CellStatus::Ok).count(), 3);
+}
