@@ -30,3 +30,12 @@ if ! command -v chromium >/dev/null; then
 fi
 scripts/fetch_corpus.sh
 scripts/fetch_models.sh
+# A PostgreSQL server on loopback and a one-node Slurm cluster, for the shared store and job arrays
+# (`--store postgres://...`, `harness slurm`) and their tests; the tests skip without them.
+if [[ $(id -u) == 0 ]]; then
+  bash scripts/postgres.sh >/dev/null || echo "warning: could not start PostgreSQL (scripts/postgres.sh); its tests will skip"
+  bash scripts/slurm.sh || echo "warning: could not start Slurm (scripts/slurm.sh); its test will skip"
+else
+  echo "note: as root, scripts/postgres.sh and scripts/slurm.sh start the PostgreSQL server and Slurm cluster the cluster tests use"
+fi
+

@@ -75,15 +75,16 @@ fn two_runs_on_one_sqlite_store_store_every_cell_once() {
     two_runners(db.to_str().unwrap(), dir.path());
 }
 
-/// The test server (`scripts/postgres.sh`), or `None` to skip (unless CI requires it).
+/// The test server (`HARNESS_TEST_POSTGRES`, else the one `scripts/postgres.sh` started), or `None`
+/// to skip (unless CI requires it).
 fn postgres() -> Option<String> {
-    match std::env::var("HARNESS_TEST_POSTGRES") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var("HARNESS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
-            panic!("HARNESS_REQUIRE_POSTGRES=1 but HARNESS_TEST_POSTGRES is not set: run scripts/postgres.sh")
+    match std::env::var("HARNESS_TEST_POSTGRES").ok().or_else(harness::store::postgres::local_test_server) {
+        Some(url) => Some(url),
+        None if std::env::var("HARNESS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+            panic!("HARNESS_REQUIRE_POSTGRES=1 but no PostgreSQL server is up: run scripts/postgres.sh")
         }
-        Err(_) => {
-            eprintln!("skipped: no PostgreSQL server (set HARNESS_TEST_POSTGRES, see scripts/postgres.sh)");
+        None => {
+            eprintln!("skipped: no PostgreSQL server (scripts/postgres.sh starts one)");
             None
         }
     }
@@ -99,7 +100,10 @@ fn two_runs_on_one_postgres_store_store_every_cell_once() {
     // The store's URL is what runs print and record; no password is anywhere in it.
     let o = run(&["export", "--store", &url, "--format", "json"]);
     assert!(o.status.success(), "{}", text(&o));
-    let _ = Command::new("psql").arg(&base).args(["-qc", &format!("DROP SCHEMA {schema} CASCADE")]).status();
+    let passfile = std::env::var("PGPASSFILE")
+        .unwrap_or_else(|_| format!("{}/.harness/pgpass", std::env::var("HOME").unwrap_or_default()));
+    let drop = format!("DROP SCHEMA {schema} CASCADE");
+    let _ = Command::new("psql").arg(&base).args(["-qc", &drop]).env("PGPASSFILE", passfile).status();
 }
 
 /// A one-node Slurm cluster (`scripts/slurm.sh`), or `false` to skip (unless CI requires it).
@@ -174,8 +178,11 @@ fn a_run_killed_at_random_moments_resumes_to_every_cell_once() {
     let db = dir.path().join("killed.db");
     let db_s = db.to_str().unwrap();
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    for ms in moments(seed, 5, 2500) {
-        let mut child = harness(&["run", &smoke_grid(), "--store", db_s, "-q"])
+    // Each cell measures for at least half a second: the kills land across the grid.
+    let measure = "  min_time_s: 0.5\n  max_time_s: 2\n  min_reps: 3\n  max_reps: 100000\n  timeout_s: 120\n";
+    let grid = small_grid(dir.path(), measure);
+    for ms in moments(seed, 6, 2000) {
+        let mut child = harness(&["run", &grid, "--store", db_s, "-q"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -186,15 +193,16 @@ fn a_run_killed_at_random_moments_resumes_to_every_cell_once() {
             check_passes(db_s);
         }
     }
-    let o = run(&["run", &smoke_grid(), "--store", db_s, "-q"]);
+    let o = run(&["run", &grid, "--store", db_s, "-q"]);
     assert!(o.status.success(), "seed {seed}: {}", text(&o));
-    assert_eq!(stored(db_s), planned(&smoke_grid(), dir.path()), "seed {seed}");
+    assert_eq!(stored(db_s), planned(&grid, dir.path()), "seed {seed}");
     check_passes(db_s);
     let s = harness::store::open_read_only(&db).unwrap();
-    assert!(s.claims().unwrap().is_empty(), "no claim outlives a finished run");
+    let left = s.claims().unwrap();
+    assert!(left.is_empty(), "no claim outlives a finished run: {left:?} (stored: {:?})", stored(db_s));
 }
 
-/// The smoke grid cut to one workload and two techniques, with a measurement protocol of its own.
+/// The smoke grid cut to two techniques (four cells), with a measurement protocol of its own.
 fn small_grid(dir: &Path, measure: &str) -> String {
     let text = std::fs::read_to_string(smoke_grid()).unwrap();
     let start = text.find("measure:").unwrap();
@@ -229,8 +237,10 @@ fn a_hung_worker_is_killed_at_its_timeout_and_stored_as_failed() {
 #[test]
 fn a_crashed_worker_is_stored_with_its_signal_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let grid =
-        small_grid(dir.path(), "  min_time_s: 1\n  max_time_s: 3\n  min_reps: 3\n  max_reps: 1000\n  timeout_s: 120\n");
+    let grid = small_grid(
+        dir.path(),
+        "  min_time_s: 2\n  max_time_s: 4\n  min_reps: 3\n  max_reps: 1000000\n  timeout_s: 120\n",
+    );
     let db = dir.path().join("crash.db");
     let child = harness(&["run", &grid, "--store", db.to_str().unwrap()])
         .stdout(Stdio::piped())

@@ -55,6 +55,11 @@ pub fn run(
     machine: &MachineClass,
     opts: &RunOptions,
 ) -> Result<RunReport> {
+    // Claims whose runner is gone (killed while it re-measured a stored cell, say) are dropped.
+    let now = claim::now();
+    for c in store.claims()?.into_iter().filter(|c| !c.live(now)) {
+        store.release(&c.key, Some(&c.owner))?;
+    }
     let done = store.keys()?;
     let mut rerun = if opts.retry_failed { store.keys_with_status(CellStatus::Failed)? } else { Default::default() };
     if opts.retry_invalid {

@@ -165,13 +165,26 @@ fn parse_url(url: &str) -> Res<Target> {
     if config.get_user().is_none() {
         config.user(&std::env::var("USER").unwrap_or_else(|_| "root".into()));
     }
-    let file = std::env::var_os("PGPASSFILE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pgpass")));
-    if let Some(pw) = password_for(&config, std::env::var("PGPASSWORD").ok(), file) {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let file = std::env::var_os("PGPASSFILE").map(PathBuf::from).unwrap_or_else(|| home.join(".pgpass"));
+    let pw = password_for(&config, std::env::var("PGPASSWORD").ok(), Some(file))
+        .or_else(|| password_for(&config, None, Some(home.join(HARNESS_PASSFILE))));
+    if let Some(pw) = pw {
         config.password(pw);
     }
     Ok(Target { config, schema })
+}
+
+/// The password file `scripts/postgres.sh` writes (under the home folder), read after libpq's own.
+const HARNESS_PASSFILE: &str = ".harness/pgpass";
+
+/// The loopback server `scripts/postgres.sh` starts, if it is up: its test database's URL.
+/// (Tests use it when `HARNESS_TEST_POSTGRES` is not set.)
+pub fn local_test_server() -> Option<String> {
+    let home = PathBuf::from(std::env::var_os("HOME")?);
+    let up = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], 5432).into(), std::time::Duration::from_secs(1));
+    (home.join(HARNESS_PASSFILE).is_file() && up.is_ok())
+        .then(|| "postgres://harness@127.0.0.1:5432/harness_test".to_string())
 }
 
 /// The password for `config` from `PGPASSWORD`, else the first matching line of the libpq
@@ -544,16 +557,15 @@ mod tests {
         assert!(samples.contains("PRIMARY KEY (cell_key, metric, idx)") && samples.contains("REFERENCES cells"));
     }
 
-    /// The server the tests use (`scripts/postgres.sh` prints it): `HARNESS_TEST_POSTGRES`, the
-    /// password from `PGPASSFILE`. Absent, the tests say so and pass, unless
+    /// The server the tests use: `HARNESS_TEST_POSTGRES`, else the one `scripts/postgres.sh` started. Absent, the tests say so and pass, unless
     /// `HARNESS_REQUIRE_POSTGRES=1` (CI) makes its absence a failure.
     pub(crate) fn test_server() -> Option<String> {
-        match std::env::var("HARNESS_TEST_POSTGRES") {
-            Ok(url) => Some(url),
-            Err(_) if std::env::var("HARNESS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
-                panic!("HARNESS_REQUIRE_POSTGRES=1 but HARNESS_TEST_POSTGRES is not set: run scripts/postgres.sh")
+        match std::env::var("HARNESS_TEST_POSTGRES").ok().or_else(local_test_server) {
+            Some(url) => Some(url),
+            None if std::env::var("HARNESS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+                panic!("HARNESS_REQUIRE_POSTGRES=1 but no PostgreSQL server is up: run scripts/postgres.sh")
             }
-            Err(_) => {
+            None => {
                 eprintln!("skipped: no PostgreSQL server (set HARNESS_TEST_POSTGRES, see scripts/postgres.sh)");
                 None
             }
