@@ -272,3 +272,62 @@ fn a_crashed_worker_is_stored_with_its_signal_and_the_run_goes_on() {
     assert!(crashed[0].reason.as_deref().unwrap().contains("signal 6"), "{:?}", crashed[0].reason);
     assert_eq!(recs.iter().filter(|r| r.status == harness::record::CellStatus::Ok).count(), 3);
 }
+
+/// A tmpfs of `size` mounted on a fresh folder (root only), unmounted on drop; `None` where mounting is not allowed.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn new(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", dir.path().to_str().unwrap()])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        }
+        ok.then_some(Tmpfs(dir))
+    }
+
+    fn read_only(&self) {
+        let ok = Command::new("mount").args(["-o", "remount,ro", self.0.path().to_str().unwrap()]).status().unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_run_and_keeps_what_was_stored() {
+    let Some(fs) = Tmpfs::new("300k") else { return };
+    let db = fs.0.path().join("full.db");
+    let o = run(&["run", &smoke_grid(), "--store", db.to_str().unwrap(), "-q"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("is full") && text(&o).contains("every cell stored before it is kept"), "{}", text(&o));
+    let kept = stored(db.to_str().unwrap());
+    assert!(!kept.is_empty() && kept.len() < 8, "{kept:?}");
+    check_passes(db.to_str().unwrap());
+}
+
+#[test]
+fn a_read_only_store_is_read_and_refused_for_writing_untouched() {
+    let Some(fs) = Tmpfs::new("20m") else { return };
+    let db = fs.0.path().join("r.db");
+    let db_s = db.to_str().unwrap();
+    let o = run(&["run", &small_grid(fs.0.path(), "  max_reps: 5\n"), "--store", db_s, "-q"]);
+    assert!(o.status.success(), "{}", text(&o));
+    fs.read_only();
+    let before = std::fs::read(&db).unwrap();
+    let o = run(&["run", &smoke_grid(), "--store", db_s, "-q"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("cannot be written") && text(&o).contains("Read-only file system"), "{}", text(&o));
+    check_passes(db_s);
+    let o = run(&["export", "--store", db_s, "--format", "csv"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).lines().count() == 5, "{}", text(&o));
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}

@@ -321,6 +321,18 @@ mod tests {
         assert!(check(&b[..], b.len() as u64).unwrap_err().contains("past the file's end"));
     }
 
+    /// Opening a truncated model file fails with the walk's reason before candle reads a byte of it.
+    #[test]
+    fn a_truncated_model_file_is_refused_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.gguf");
+        let b = sample();
+        std::fs::write(&path, &b[..b.len() - 8]).unwrap();
+        let err = crate::models::gguf::GgufSource::open(&path).err().expect("refused");
+        let e = format!("{err:#}");
+        assert!(e.contains("cut.gguf is not a sound GGUF file") && e.contains("past the file's end"), "{e}");
+    }
+
     /// Every GGUF in the hub cache (the packaged models, when fetched) passes, agreeing with candle.
     #[test]
     fn the_packaged_models_pass() {

@@ -42,6 +42,16 @@ pub enum StoreError {
          this harness (e.g. `harness export --store {path}`) to migrate it, or use the harness that wrote it"
     )]
     SchemaMismatch { path: PathBuf, found: i64, known: i64 },
+    #[error(
+        "results store {path} cannot be written: {detail}; a run writes every cell there as it finishes. Pass \
+         --store with a writable path (report, export and check read it as it is); nothing was changed"
+    )]
+    ReadOnly { path: PathBuf, detail: String },
+    #[error(
+        "the disk holding results store {path} is full: the cell being stored is lost, every cell stored before it \
+         is kept. Free some space and run again (stored cells are skipped)"
+    )]
+    DiskFull { path: PathBuf },
     #[error("results store database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("PostgreSQL results store: {0}")]

@@ -65,6 +65,7 @@ impl SqliteStore {
         let existed = path.exists();
         if existed {
             check_header(path)?;
+            check_writable(path)?;
         } else if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Corrupt {
                 path: path.to_path_buf(),
@@ -119,7 +120,7 @@ impl SqliteStore {
         if SqliteStore::version_of(path)? != schema::current_version() {
             return SqliteStore::open(path);
         }
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let conn = read_only_conn(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let store = SqliteStore { conn, path: path.to_path_buf() };
         store.quick_check()?;
@@ -132,7 +133,7 @@ impl SqliteStore {
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
         check_header(path)?;
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let conn = read_only_conn(path)?;
         let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if found > schema::current_version() {
             return Err(StoreError::TooNew { path: path.to_path_buf(), found, known: schema::current_version() });
@@ -195,29 +196,10 @@ impl ResultStore for SqliteStore {
     /// any earlier record with the same key (a retried cell) and its samples.
     /// Two series with the same metric name violate the samples key and are refused.
     fn insert(&self, rec: &CellRecord) -> Res<()> {
-        let (names, values) = super::rows::cell_row(rec)?;
-        let values: Vec<Value> = values.into_iter().map(schema::to_sql).collect();
-        let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!("INSERT INTO cells ({}) VALUES ({})", names.join(", "), marks.join(", "));
-
-        // `new_unchecked` because `&self` methods share the connection; the store
-        // never nests transactions, so the check it skips cannot fire.
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM samples WHERE cell_key = ?1", [&rec.key])?;
-        tx.execute("DELETE FROM cells WHERE key = ?1", [&rec.key])?;
-        tx.execute("DELETE FROM claims WHERE key = ?1", [&rec.key])?;
-        tx.execute(&sql, rusqlite::params_from_iter(values.iter()))?;
-        {
-            let mut stmt =
-                tx.prepare_cached("INSERT INTO samples (cell_key, metric, idx, value) VALUES (?1, ?2, ?3, ?4)")?;
-            for series in &rec.samples {
-                for (idx, value) in (0_i64..).zip(&series.values) {
-                    stmt.execute(params![rec.key, series.metric, idx, value])?;
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.insert_rows(rec).map_err(|e| match e {
+            StoreError::Sqlite(e) => self.full_or(e),
+            other => other,
+        })
     }
 
     fn get(&self, key: &str) -> Res<Option<CellRecord>> {
@@ -380,6 +362,75 @@ impl SqliteStore {
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(())
     }
+}
+
+impl SqliteStore {
+    fn insert_rows(&self, rec: &CellRecord) -> Res<()> {
+        let (names, values) = super::rows::cell_row(rec)?;
+        let values: Vec<Value> = values.into_iter().map(schema::to_sql).collect();
+        let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!("INSERT INTO cells ({}) VALUES ({})", names.join(", "), marks.join(", "));
+
+        // `new_unchecked` because `&self` methods share the connection; the store
+        // never nests transactions, so the check it skips cannot fire.
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM samples WHERE cell_key = ?1", [&rec.key])?;
+        tx.execute("DELETE FROM cells WHERE key = ?1", [&rec.key])?;
+        tx.execute("DELETE FROM claims WHERE key = ?1", [&rec.key])?;
+        tx.execute(&sql, rusqlite::params_from_iter(values.iter()))?;
+        {
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO samples (cell_key, metric, idx, value) VALUES (?1, ?2, ?3, ?4)")?;
+            for series in &rec.samples {
+                for (idx, value) in (0_i64..).zip(&series.values) {
+                    stmt.execute(params![rec.key, series.metric, idx, value])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A write that failed because the disk is full, as such.
+    fn full_or(&self, e: rusqlite::Error) -> StoreError {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => StoreError::DiskFull { path: self.path.clone() },
+            _ => e.into(),
+        }
+    }
+}
+
+/// A store to write must sit in a folder this process may write (SQLite keeps its journal
+/// beside the file): a read-only file system or folder is refused up front, untouched.
+fn check_writable(path: &Path) -> Res<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    for p in [dir, path] {
+        let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap_or_default();
+        // SAFETY: access(2) on a NUL-terminated path.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(StoreError::ReadOnly { path: path.to_path_buf(), detail: format!("{}: {e}", p.display()) });
+        }
+    }
+    Ok(())
+}
+
+/// A connection that only reads. On a read-only file system SQLite cannot make the WAL index
+/// beside the file: the file is read as immutable media then (nothing can change it there).
+fn read_only_conn(path: &Path) -> Res<Connection> {
+    if check_writable(path).is_ok() {
+        return Ok(Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?);
+    }
+    let uri = format!("file:{}?immutable=1", uri_path(path));
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+    Ok(Connection::open_with_flags(uri, flags)?)
+}
+
+/// A path as the path part of a SQLite `file:` URI.
+fn uri_path(path: &Path) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    abs.to_string_lossy().replace('%', "%25").replace('?', "%3f").replace('#', "%23")
 }
 
 /// Refuses, without opening it through SQLite, a non-empty file that is not SQLite.
