@@ -68,6 +68,8 @@ pub fn check(store: &dyn ResultStore, repair: bool) -> Result<CheckReport, Store
     let records = store.all()?;
     report.cells = records.len();
     let mut by_identity: HashMap<String, Vec<&str>> = HashMap::new();
+    // Keys that are not the identity of their config under this harness's engine version, per engine.
+    let mut unexplained: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for rec in &records {
         let at = |what: String| format!("cell {} ({} {} {}): {what}", rec.key, rec.model, rec.technique, rec.workload);
         if rec.status == CellStatus::Ok && rec.summary.is_none() {
@@ -89,15 +91,20 @@ pub fn check(store: &dyn ResultStore, repair: bool) -> Result<CheckReport, Store
         let now = identity(current);
         let legacy = identity(LEGACY_ENGINE_VERSION);
         if rec.key != now && rec.key != legacy {
-            let what = at(format!(
-                "its key is not the identity of its stored configuration ({now} with this harness's {} {current}); \
-                 measured by another engine version, or the row was edited",
-                cfg.engine
-            ));
-            report.findings.push(Finding::new(Severity::Warning, what));
+            unexplained.entry(format!("{} {current}", cfg.engine)).or_default().push(rec.key.clone());
         }
         let id = if rec.key == legacy { legacy } else { now };
         by_identity.entry(id).or_default().push(&rec.key);
+    }
+    for (engine, keys) in unexplained {
+        let what = format!(
+            "{} cells' keys are not the identity of their stored configuration under this harness's {engine} (e.g. \
+             {}): measured by another engine version, or rows edited by hand; a run of this version measures them \
+             anew rather than reusing them",
+            keys.len(),
+            keys.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        );
+        report.findings.push(Finding::new(Severity::Warning, what));
     }
     for (id, keys) in by_identity.into_iter().filter(|(_, k)| k.len() > 1) {
         let what = format!("{} records are one cell (identity {id}): {}", keys.len(), keys.join(", "));
@@ -119,4 +126,44 @@ pub fn check(store: &dyn ResultStore, repair: bool) -> Result<CheckReport, Store
     }
     report.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{test_record, CellRecord};
+    use crate::store::claim::Claimant;
+    use crate::store::SqliteStore;
+
+    #[test]
+    fn check_finds_orphans_hollow_cells_and_stale_claims_and_repairs_what_it_may() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.insert(&test_record("whole")).unwrap();
+        let report = check(&store, false).unwrap();
+        assert!(report.passed(), "{:?}", report.findings);
+        // Rows written behind the store's back: samples of no cell, a measured cell without its figures.
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        raw.execute("INSERT INTO samples (cell_key, metric, idx, value) VALUES ('gone', 'latency_ms', 0, 1.0)", [])
+            .unwrap();
+        store.insert(&CellRecord { summary: None, ..test_record("hollow") }).unwrap();
+        // A claim by a runner on another host whose deadline has passed.
+        let remote = Claimant { owner: "elsewhere:1:1".into(), host: "elsewhere".into(), pid: 1 };
+        store.claim("left", &remote, -1.0, None).unwrap();
+        let report = check(&store, false).unwrap();
+        assert!(!report.passed());
+        let text: Vec<&str> = report.findings.iter().map(|f| f.what.as_str()).collect();
+        assert!(text.iter().any(|t| t.contains("1 sample rows belong to no stored cell")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("hollow") && t.contains("without its measurements")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("claim on cell left") && t.contains("stale")), "{text:?}");
+        let repaired = check(&store, true).unwrap();
+        assert!(repaired.findings.iter().filter(|f| f.severity == Severity::Repaired).count() == 2);
+        assert!(store.claims().unwrap().is_empty());
+        // The hollow cell is a measurement to look at, not to delete: still an error.
+        let again = check(&store, false).unwrap();
+        let errors: Vec<_> = again.findings.iter().filter(|f| f.severity == Severity::Error).collect();
+        assert!(!again.passed() && errors.len() == 1 && errors[0].what.contains("hollow"), "{:?}", again.findings);
+    }
 }
