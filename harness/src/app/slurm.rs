@@ -26,15 +26,12 @@ pub fn slurm(a: SlurmArgs) -> Result<ExitCode> {
         return status(s);
     }
     let w = a.write;
-    let grid_path = w.grid.context("a grid file is needed: harness slurm GRID --array N")?;
+    let grid_path = w.grid.ok_or_else(|| harness::BadInput::new("a grid file is needed: harness slurm GRID --array N"))?;
     let grid = config::load(&grid_path)?;
     let hub_cache = w.hub_cache.unwrap_or_else(hub::default_cache_dir);
     let corpus_dir = w.corpus_dir.unwrap_or_else(corpus::default_dir);
     let cells = plan::plan(&grid, &hub_cache, &corpus_dir, &machine_class(), &code_version())?;
-    let n = w.array.context("--array N is needed")?;
-    if n == 0 {
-        return Err(harness::BadInput::new("--array must be at least 1").into());
-    }
+    let n = w.array.filter(|n| *n >= 1).ok_or_else(|| harness::BadInput::new("--array N (at least 1) is needed"))?;
     if let Some(url) = &w.store {
         // Connect once now: a wrong URL or password fails here, not in N tasks on the cluster.
         let s = store::open(std::path::Path::new(url))?;
@@ -72,7 +69,7 @@ pub fn slurm(a: SlurmArgs) -> Result<ExitCode> {
 
 /// Per task: cells planned, stored (by status), being measured now, left; then Slurm's view.
 fn status(a: SlurmStatusArgs) -> Result<ExitCode> {
-    let job = ArrayJob::read(&a.dir)?;
+    let job = ArrayJob::read(&a.dir).map_err(|e| harness::BadInput::new(format!("{e:#}")))?;
     let grid = config::load(&job.grid)?;
     let cells = plan::plan(&grid, &job.hub_cache, &job.corpus_dir, &machine_class(), &code_version())?;
     let mut t = Table::new();
