@@ -100,10 +100,20 @@ fn two_runs_on_one_postgres_store_store_every_cell_once() {
     // The store's URL is what runs print and record; no password is anywhere in it.
     let o = run(&["export", "--store", &url, "--format", "json"]);
     assert!(o.status.success(), "{}", text(&o));
+    drop_schema(&base, &schema);
+}
+
+fn drop_schema(base: &str, schema: &str) {
     let passfile = std::env::var("PGPASSFILE")
         .unwrap_or_else(|_| format!("{}/.harness/pgpass", std::env::var("HOME").unwrap_or_default()));
     let drop = format!("DROP SCHEMA {schema} CASCADE");
-    let _ = Command::new("psql").arg(&base).args(["-qc", &drop]).env("PGPASSFILE", passfile).status();
+    let quiet = "-c client_min_messages=warning";
+    let _ = Command::new("psql")
+        .arg(base)
+        .args(["-qc", &drop])
+        .env("PGPASSFILE", passfile)
+        .env("PGOPTIONS", quiet)
+        .status();
 }
 
 /// A one-node Slurm cluster (`scripts/slurm.sh`), or `false` to skip (unless CI requires it).
@@ -330,4 +340,25 @@ fn a_read_only_store_is_read_and_refused_for_writing_untouched() {
     let o = run(&["export", "--store", db_s, "--format", "csv"]);
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).lines().count() == 5, "{}", text(&o));
     assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
+/// The evaluation store copied into PostgreSQL reads back record for record: the JSON export of both is the same.
+#[test]
+fn a_store_copied_into_postgres_exports_the_same_records() {
+    let Some(base) = postgres() else { return };
+    let schema = format!("copy_{}", std::process::id());
+    let url = format!("{base}?schema={schema}");
+    let src = repo_root().join("results/evaluation/meta-eval-amd-epyc-avx512-2cpu.db");
+    let src = src.to_str().unwrap();
+    let o = run(&["merge", &url, src]);
+    assert!(o.status.success(), "{}", text(&o));
+    let export = |store: &str| {
+        let o = run(&["export", "--store", store, "--format", "json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        o.stdout
+    };
+    let (pg, sqlite) = (export(&url), export(src));
+    assert!(pg.len() > 100_000);
+    assert!(pg == sqlite, "the PostgreSQL copy differs from the SQLite store");
+    drop_schema(&base, &schema);
 }

@@ -26,7 +26,8 @@ pub fn slurm(a: SlurmArgs) -> Result<ExitCode> {
         return status(s);
     }
     let w = a.write;
-    let grid_path = w.grid.ok_or_else(|| harness::BadInput::new("a grid file is needed: harness slurm GRID --array N"))?;
+    let grid_path =
+        w.grid.ok_or_else(|| harness::BadInput::new("a grid file is needed: harness slurm GRID --array N"))?;
     let grid = config::load(&grid_path)?;
     let hub_cache = w.hub_cache.unwrap_or_else(hub::default_cache_dir);
     let corpus_dir = w.corpus_dir.unwrap_or_else(corpus::default_dir);
