@@ -109,11 +109,16 @@ impl<R: Read> Walk<R> {
         let mut buf = vec![0u8; n as usize];
         self.inner.read_exact(&mut buf).map_err(|e| format!("{what} at byte {at}: {e}"))?;
         self.pos += n;
+        // Trailing NULs are dropped, as candle's reader does (files written with C strings have them).
+        while buf.last() == Some(&0) {
+            buf.pop();
+        }
         Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
     }
 
-    /// Skips one metadata value of type `ty`; returns it when it is a u32 (for `general.alignment`).
-    fn value(&mut self, ty: u32, depth: u32) -> Res<Option<u64>> {
+    /// Skips one metadata value of type `ty`; returns it when it is an integer of at most 32 bits
+    /// (what candle takes `general.alignment` from).
+    fn value(&mut self, ty: u32, depth: u32) -> Res<Option<i64>> {
         let fixed = |ty: u32| match ty {
             0 | 1 | 7 => Some(1),
             2 | 3 => Some(2),
@@ -122,7 +127,12 @@ impl<R: Read> Walk<R> {
             _ => None,
         };
         match ty {
-            4 => return self.u32("a u32 value").map(|v| Some(u64::from(v))),
+            0 => return self.bytes::<1>("a u8 value").map(|b| Some(i64::from(b[0]))),
+            1 => return self.bytes::<1>("an i8 value").map(|b| Some(i64::from(b[0] as i8))),
+            2 => return self.bytes::<2>("a u16 value").map(|b| Some(i64::from(u16::from_le_bytes(b)))),
+            3 => return self.bytes::<2>("an i16 value").map(|b| Some(i64::from(i16::from_le_bytes(b)))),
+            4 => return self.u32("a u32 value").map(|v| Some(i64::from(v))),
+            5 => return self.bytes::<4>("an i32 value").map(|b| Some(i64::from(i32::from_le_bytes(b)))),
             8 => {
                 self.string(false, "a string value")?;
             }
@@ -212,11 +222,13 @@ pub fn check(reader: impl Read, len: u64) -> Result<HeaderInfo, String> {
         let ty = w.u32("a metadata value type")?;
         let v = w.value(ty, 0)?;
         if key == "general.alignment" {
-            alignment = v.ok_or("general.alignment is not a u32")?;
-            if alignment == 0 || !alignment.is_power_of_two() {
-                return Err(format!("general.alignment {alignment} is not a power of two"));
-            }
+            // As candle reads it (the last entry wins): an integer of at most 32 bits, not negative;
+            // anything else means the default.
+            alignment = v.and_then(|v| u64::try_from(v).ok()).unwrap_or(32);
         }
+    }
+    if alignment == 0 || !alignment.is_power_of_two() {
+        return Err(format!("general.alignment {alignment} is not a power of two"));
     }
     let mut ranges = Vec::new();
     for i in 0..tensors {
@@ -331,6 +343,41 @@ mod tests {
         let err = crate::models::gguf::GgufSource::open(&path).err().expect("refused");
         let e = format!("{err:#}");
         assert!(e.contains("cut.gguf is not a sound GGUF file") && e.contains("past the file's end"), "{e}");
+    }
+
+    /// Every input the fuzzer found a crash with (`fuzz/regressions/gguf_header/`): the walk answers
+    /// without panicking, and candle's reader does not panic on what the walk accepts.
+    #[test]
+    fn fuzz_regressions() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/gguf_header");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let b = std::fs::read(e.path()).unwrap();
+            if check(&b[..], b.len() as u64).is_ok() {
+                let _ = candle_core::quantized::gguf_file::Content::read(&mut std::io::Cursor::new(&b));
+            }
+            n += 1;
+        }
+        assert!(n >= 1);
+    }
+
+    #[test]
+    fn an_alignment_of_zero_in_any_integer_type_is_refused() {
+        // candle divides by the alignment: 0 as a u8 under a key with trailing NULs (what the fuzzer
+        // found) would panic there.
+        for (ty, bytes) in [(0u32, vec![0u8]), (2, vec![0, 0]), (4, vec![0, 0, 0, 0]), (5, vec![0, 0, 0, 0])] {
+            let mut b = Vec::new();
+            b.extend(b"GGUF");
+            b.extend(3u32.to_le_bytes());
+            b.extend(0u64.to_le_bytes());
+            b.extend(1u64.to_le_bytes());
+            b.extend(19u64.to_le_bytes());
+            b.extend(b"general.alignment\0\0");
+            b.extend(ty.to_le_bytes());
+            b.extend(&bytes);
+            let e = check(&b[..], b.len() as u64).unwrap_err();
+            assert!(e.contains("general.alignment 0"), "type {ty}: {e}");
+        }
     }
 
     /// Every GGUF in the hub cache (the packaged models, when fetched) passes, agreeing with candle.
