@@ -75,6 +75,31 @@ pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
 mod tests {
     use super::*;
 
+    /// The encoder's files are read by crates that bound what they allocate: a safetensors header
+    /// whose length or offsets lie, or a tokenizer file cut short, is an error naming nothing
+    /// allocated by the claim (what `harness` relies on; see README "What can go wrong").
+    #[test]
+    fn lying_or_cut_encoder_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let header = br#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
+        let sound = [&(header.len() as u64).to_le_bytes()[..], header, &[0u8; 16]].concat();
+        assert!(candle_core::safetensors::load(write("ok.safetensors", &sound), &Device::Cpu).is_ok());
+        let huge = [&(1u64 << 60).to_le_bytes()[..], header, &[0u8; 16]].concat();
+        let cut = &sound[..sound.len() - 4];
+        let past = [&(header.len() as u64).to_le_bytes()[..], &header[..], &[0u8; 8]].concat();
+        for (name, bytes) in [("huge", &huge[..]), ("cut", cut), ("past", &past[..]), ("empty", &[][..])] {
+            let p = write(&format!("{name}.safetensors"), bytes);
+            assert!(candle_core::safetensors::load(&p, &Device::Cpu).is_err(), "{name} accepted");
+        }
+        let tok = write("tokenizer.json", br#"{"version":"1.0","truncation":null,"model":{"type":"Word"#);
+        assert!(Tokenizer::from_file(tok).is_err());
+    }
+
     /// Runs only where the set-up script fetched the model (`scripts/fetch_models.sh`).
     #[test]
     fn similar_descriptions_embed_close() {
