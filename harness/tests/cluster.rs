@@ -129,21 +129,20 @@ fn slurm() -> bool {
     up
 }
 
-#[test]
-fn a_slurm_job_array_merged_equals_one_run() {
-    if !slurm() {
-        return;
-    }
+/// Submits `grid` as job arrays of 3 tasks, waits for every cell, merges the task stores and
+/// holds them against a single-process run of the grid: same identities, same count.
+fn array_equals_one_run(grid: &str, cells: usize, arrays: usize) {
     let dir = tempfile::tempdir().unwrap();
     let jobs = dir.path().join("array");
-    let o = run(&["slurm", &smoke_grid(), "--array", "3", "--submit", "--dir", jobs.to_str().unwrap()]);
+    let o = run(&["slurm", grid, "--array", "3", "--submit", "--dir", jobs.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("submitted job"), "{}", text(&o));
+    assert_eq!(text(&o).matches("submitted job").count(), arrays, "{}", text(&o));
     let t0 = Instant::now();
     loop {
         let o = run(&["slurm", "status", "--dir", jobs.to_str().unwrap()]);
         assert!(o.status.success(), "{}", text(&o));
-        if text(&o).contains("8 of 8 cells stored") && text(&o).contains("no task queued or running") {
+        let idle = text(&o).matches("no task queued or running").count() == arrays;
+        if text(&o).contains(&format!("{cells} of {cells} cells stored")) && idle {
             break;
         }
         assert!(t0.elapsed() < Duration::from_secs(900), "the array did not finish: {}", text(&o));
@@ -151,16 +150,53 @@ fn a_slurm_job_array_merged_equals_one_run() {
     }
     let merged = dir.path().join("merged.db");
     let mut args = vec!["merge".to_string(), merged.to_str().unwrap().to_string()];
-    args.extend((1..=3).map(|k| jobs.join(format!("shard-{k}.db")).to_str().unwrap().to_string()));
+    for e in std::fs::read_dir(&jobs).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("shard") && name.ends_with(".db") {
+            args.push(e.path().to_str().unwrap().to_string());
+        }
+    }
     let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(o.status.success(), "{}", text(&o));
     let single = dir.path().join("single.db");
-    let o = run(&["run", &smoke_grid(), "--store", single.to_str().unwrap(), "-q"]);
+    let o = run(&["run", grid, "--store", single.to_str().unwrap(), "-q"]);
     assert!(o.status.success(), "{}", text(&o));
     let (m, s) = (stored(merged.to_str().unwrap()), stored(single.to_str().unwrap()));
-    assert_eq!(m.len(), 8);
-    assert_eq!(m, s, "the array's merged stores hold the cells of one run: same identities, same count");
+    assert_eq!(m.len(), cells);
+    assert_eq!(m, s, "the arrays' merged stores hold the cells of one run: same identities, same count");
     check_passes(merged.to_str().unwrap());
+}
+
+#[test]
+fn a_slurm_job_array_merged_equals_one_run() {
+    if slurm() {
+        array_equals_one_run(&smoke_grid(), 8, 1);
+    }
+}
+
+/// A profile that names a partition gets an array of its own, running only its cells there.
+#[test]
+fn a_profile_mapped_to_a_partition_runs_as_an_array_of_its_own() {
+    if !slurm() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let smoke = std::fs::read_to_string(smoke_grid()).unwrap();
+    let with = smoke
+        .replace("technique: [f32, q8_0, q4k, kv-off]", "technique: [f32, q8_0]")
+        .replace("  threads: [1]\n", "  threads: [1]\n  hardware: [local, one]\n")
+        + "\nhardware:\n  one:\n    description: a one-core node\n    emulated: {cores: 1}\n    \
+         slurm: {partition: debug}\n";
+    let grid = dir.path().join("placed.yaml");
+    std::fs::write(&grid, with).unwrap();
+    let grid = grid.to_str().unwrap();
+    let o = run(&["slurm", grid, "--array", "2", "--dir", dir.path().join("dry").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let script = std::fs::read_to_string(dir.path().join("dry/job-debug.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --partition=debug") && script.contains("--hardware 'one'"), "{script}");
+    let other = std::fs::read_to_string(dir.path().join("dry/job-default.sbatch")).unwrap();
+    assert!(!other.contains("--partition") && other.contains("--hardware 'local'"), "{other}");
+    array_equals_one_run(grid, 8, 2);
 }
 
 /// A small deterministic generator for kill moments (seeded by the clock, printed).

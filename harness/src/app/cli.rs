@@ -121,7 +121,9 @@ pub enum Cmd {
                       postgres://..., into one shared PostgreSQL store where cells are claimed atomically. The script \
                       goes to DIR/job.sbatch; --submit runs sbatch and prints the job id. `harness slurm status --dir \
                       DIR` prints per task the cells stored, being measured and left, and Slurm's view of the array. \
-                      Tasks on one machine measure one at a time (the measurement lock), so timings stay honest."
+                      Hardware profiles that name `slurm: {partition, constraint}` get an array of their own, running \
+                      only their cells there. Tasks on one machine measure one at a time (the measurement lock), so \
+                      timings stay honest."
     )]
     Slurm(SlurmArgs),
     /// Verify a store: integrity, orphan rows, keys matching their configs, stale claims; --repair fixes what it safely can.
@@ -284,6 +286,10 @@ pub struct RunArgs {
     /// `harness merge`.
     #[arg(long, value_name = "K/N", value_parser = harness::execute::shard::Shard::parse)]
     pub shard: Option<harness::execute::shard::Shard>,
+    /// Run only the cells on these hardware profiles (comma-separated), before any --shard: how `harness slurm`
+    /// sends each profile's cells to its own partition.
+    #[arg(long, value_name = "PROFILES", value_delimiter = ',')]
+    pub hardware: Vec<String>,
     /// No progress output (a bar on a terminal, a line per cell otherwise).
     #[arg(long, short)]
     pub quiet: bool,

@@ -44,6 +44,15 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         plan::fetch_missing(&grid, &hub_cache)?;
     }
     let mut cells = plan::plan(&grid, &hub_cache, &corpus_dir, &machine, &code_version())?;
+    if !a.hardware.is_empty() {
+        if let Some(bad) = a.hardware.iter().find(|h| !cells.iter().any(|c| &c.config.hardware == *h)) {
+            bail!(BadInput::new(format!(
+                "--hardware {bad}: no cell of {} runs on a profile of that name",
+                grid.name()
+            )));
+        }
+        cells.retain(|c| a.hardware.contains(&c.config.hardware));
+    }
     if let Some(shard) = a.shard {
         let total = cells.len();
         let (mine, share) = harness::execute::shard::select(&cells, shard, &hub_cache);

@@ -38,81 +38,156 @@ pub fn slurm(a: SlurmArgs) -> Result<ExitCode> {
         let s = store::open(std::path::Path::new(url))?;
         eprintln!("shared store {} (schema version {})", s.location(), s.schema_version()?);
     }
-    let dir = w.dir.unwrap_or_else(|| std::path::PathBuf::from("results/slurm").join(grid.name()));
-    let mut job = ArrayJob {
+    let dir = absolute(&w.dir.unwrap_or_else(|| std::path::PathBuf::from("results/slurm").join(grid.name())))?;
+    // Profiles that name a Slurm partition or constraint get arrays of their own; the rest share one.
+    let mut groups: std::collections::BTreeMap<(Option<String>, Option<String>), Vec<&plan::PlannedCell>> =
+        Default::default();
+    for c in &cells {
+        let placed = c.config.hardware_spec.slurm.clone().unwrap_or_default();
+        let partition = placed.partition.or_else(|| w.partition.clone());
+        groups.entry((partition, placed.constraint)).or_default().push(c);
+    }
+    let template = ArrayJob {
+        name: String::new(),
+        hardware: vec![],
+        constraint: None,
         grid: absolute(&grid_path)?,
         n,
         store: w.store,
-        dir: absolute(&dir)?,
-        partition: w.partition,
+        dir,
+        partition: None,
         time: w.time,
-        cpus: cells.iter().map(|c| c.config.threads).max().unwrap_or(1),
+        cpus: 1,
         exe: std::env::current_exe().context("locating the harness executable")?,
         workdir: std::env::current_dir()?,
         hub_cache: absolute(&hub_cache)?,
         corpus_dir: absolute(&corpus_dir)?,
         job_id: None,
     };
-    job.write()?;
-    println!("{}: {} cells in {n} tasks; job script {}", grid_path.display(), cells.len(), job.script_path().display());
-    if w.submit {
-        let id = job.submit()?;
-        println!("submitted job {id}");
-        println!("progress: harness slurm status --dir {}", job.dir.display());
-    } else {
-        println!("submit it with: sbatch {}   (or run again with --submit)", job.script_path().display());
+    let single = groups.len() == 1;
+    let mut jobs: Vec<ArrayJob> = groups
+        .into_iter()
+        .map(|((partition, constraint), group)| {
+            let mut hardware: Vec<String> = group.iter().map(|c| c.config.hardware.clone()).collect();
+            hardware.sort();
+            hardware.dedup();
+            let name = if single {
+                String::new()
+            } else {
+                let label = [partition.as_deref(), constraint.as_deref()].into_iter().flatten().collect::<Vec<_>>();
+                let label = if label.is_empty() { "default".to_string() } else { label.join("-") };
+                label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+            };
+            ArrayJob {
+                name,
+                hardware: if single { vec![] } else { hardware },
+                constraint,
+                partition,
+                n: n.min(group.len()),
+                cpus: group.iter().map(|c| c.config.threads).max().unwrap_or(1),
+                ..template.clone()
+            }
+        })
+        .collect();
+    ArrayJob::write_all(&jobs)?;
+    for job in &jobs {
+        let cells_of = cells.iter().filter(|c| job.hardware.is_empty() || job.hardware.contains(&c.config.hardware));
+        let on = match (&job.partition, &job.constraint) {
+            (None, None) => String::new(),
+            (p, c) => format!(
+                " on{}{}",
+                p.as_ref().map(|p| format!(" partition {p}")).unwrap_or_default(),
+                c.as_ref().map(|c| format!(" nodes with {c}")).unwrap_or_default()
+            ),
+        };
+        println!(
+            "{}: {} cells in {} tasks{on}; job script {}",
+            grid_path.display(),
+            cells_of.count(),
+            job.n,
+            job.script_path().display()
+        );
     }
-    if job.store.is_none() {
-        println!("when it is done: harness merge results/harness.db {}/shard-*.db", job.dir.display());
+    let dir = jobs[0].dir.clone();
+    if w.submit {
+        for job in jobs.iter_mut() {
+            let id = job.submit()?;
+            println!("submitted job {id}");
+        }
+        ArrayJob::write_all(&jobs)?;
+        println!("progress: harness slurm status --dir {}", dir.display());
+    } else {
+        for job in &jobs {
+            println!("submit it with: sbatch {}   (or run again with --submit)", job.script_path().display());
+        }
+    }
+    if jobs[0].store.is_none() {
+        println!("when it is done: harness merge results/harness.db {}/shard*.db", dir.display());
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Per task: cells planned, stored (by status), being measured now, left; then Slurm's view.
 fn status(a: SlurmStatusArgs) -> Result<ExitCode> {
-    let job = ArrayJob::read(&a.dir).map_err(|e| harness::BadInput::new(format!("{e:#}")))?;
-    let grid = config::load(&job.grid)?;
-    let cells = plan::plan(&grid, &job.hub_cache, &job.corpus_dir, &machine_class(), &code_version())?;
+    let jobs = ArrayJob::read(&a.dir).map_err(|e| harness::BadInput::new(format!("{e:#}")))?;
+    let Some(first) = jobs.first() else {
+        return Err(harness::BadInput::new(format!("no job array recorded in {}", a.dir.display())).into());
+    };
+    let grid = config::load(&first.grid)?;
+    let all = plan::plan(&grid, &first.hub_cache, &first.corpus_dir, &machine_class(), &code_version())?;
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED).set_header(["task", "cells", "ok", "failed", "n/a", "measuring", "left"]);
     let mut totals = [0usize; 6];
     let now = store::claim::now();
-    for k in 1..=job.n {
-        let (mine, _) = shard::select(&cells, shard::Shard { k, n: job.n }, &job.hub_cache);
-        let path = job.store_of(k);
-        let (mut ok, mut failed, mut na, mut measuring) = (0, 0, 0, 0);
-        let exists = job.store.is_some() || path.exists();
-        if exists {
-            let s = store::open_read_only(&path)?;
-            let keys: std::collections::HashSet<&str> = mine.iter().map(|c| c.key.as_str()).collect();
-            for status in [CellStatus::Ok, CellStatus::Failed, CellStatus::NotApplicable] {
-                let n = s.keys_with_status(status)?.iter().filter(|k| keys.contains(k.as_str())).count();
-                match status {
-                    CellStatus::Ok => ok = n,
-                    CellStatus::Failed => failed = n,
-                    CellStatus::NotApplicable => na = n,
-                }
-            }
-            measuring = s.claims()?.iter().filter(|c| keys.contains(c.key.as_str()) && c.live(now)).count();
+    for job in &jobs {
+        let cells: Vec<plan::PlannedCell> = all
+            .iter()
+            .filter(|c| job.hardware.is_empty() || job.hardware.contains(&c.config.hardware))
+            .cloned()
+            .collect();
+        for k in 1..=job.n {
+            let (mine, _) = shard::select(&cells, shard::Shard { k, n: job.n }, &job.hub_cache);
+            let row = task_row(job, k, &mine, now)?;
+            totals.iter_mut().zip(row).for_each(|(t, v)| *t += v);
+            let label = if job.name.is_empty() { k.to_string() } else { format!("{} {k}", job.name) };
+            t.add_row(std::iter::once(label).chain(row.iter().map(|v| v.to_string())));
         }
-        let left = mine.len() - ok - failed - na;
-        let row = [mine.len(), ok, failed, na, measuring, left];
-        totals.iter_mut().zip(row).for_each(|(t, v)| *t += v);
-        t.add_row(std::iter::once(k.to_string()).chain(row.iter().map(|v| v.to_string())));
     }
     t.add_row(std::iter::once("all".to_string()).chain(totals.iter().map(|v| v.to_string())));
     println!("{t}");
-    match &job.job_id {
-        Some(id) => {
-            let q = job.queue().unwrap_or_default();
-            let states: Vec<String> = q.iter().map(|(s, n)| format!("{n} {s}")).collect();
-            let says = if states.is_empty() { "no task queued or running".into() } else { states.join(", ") };
-            println!("job {id}: {says}");
+    for job in &jobs {
+        match &job.job_id {
+            Some(id) => {
+                let q = job.queue().unwrap_or_default();
+                let states: Vec<String> = q.iter().map(|(s, n)| format!("{n} {s}")).collect();
+                let says = if states.is_empty() { "no task queued or running".into() } else { states.join(", ") };
+                println!("job {id}: {says}");
+            }
+            None => println!("not submitted (sbatch {})", job.script_path().display()),
         }
-        None => println!("not submitted (sbatch {})", job.script_path().display()),
     }
     println!("{} of {} cells stored", totals[1] + totals[2] + totals[3], totals[0]);
     Ok(ExitCode::SUCCESS)
+}
+
+/// One task's cells: planned, ok, failed, n/a, being measured, left.
+fn task_row(job: &ArrayJob, k: usize, mine: &[plan::PlannedCell], now: f64) -> Result<[usize; 6]> {
+    let path = job.store_of(k);
+    let (mut ok, mut failed, mut na, mut measuring) = (0, 0, 0, 0);
+    if job.store.is_some() || path.exists() {
+        let s = store::open_read_only(&path)?;
+        let keys: std::collections::HashSet<&str> = mine.iter().map(|c| c.key.as_str()).collect();
+        for status in [CellStatus::Ok, CellStatus::Failed, CellStatus::NotApplicable] {
+            let n = s.keys_with_status(status)?.iter().filter(|k| keys.contains(k.as_str())).count();
+            match status {
+                CellStatus::Ok => ok = n,
+                CellStatus::Failed => failed = n,
+                CellStatus::NotApplicable => na = n,
+            }
+        }
+        measuring = s.claims()?.iter().filter(|c| keys.contains(c.key.as_str()) && c.live(now)).count();
+    }
+    Ok([mine.len(), ok, failed, na, measuring, mine.len() - ok - failed - na])
 }
 
 /// `harness check [--repair]`: exit 0 when whole (warnings allowed), 1 when not.

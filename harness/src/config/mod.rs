@@ -10,7 +10,9 @@ mod schema;
 pub use cluster::{ClusterNode, ClusterSpec, LinkSpec, Route};
 pub use error::ConfigError;
 pub use expand::{default_threads, expand, CellConfig};
-pub use schema::{Axes, ExcludeRule, GridFile, HardwareSpec, MeasureSpec, ServingSpec, WorkloadSpec, LOCAL_HARDWARE};
+pub use schema::{
+    Axes, ExcludeRule, GridFile, HardwareSpec, MeasureSpec, ServingSpec, SlurmPlacement, WorkloadSpec, LOCAL_HARDWARE,
+};
 
 use std::path::{Path, PathBuf};
 

@@ -199,6 +199,36 @@ pub struct HardwareSpec {
     /// (`cgroup-v1`, `cgroup-v2`, `unenforced`). Part of the cell's identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<String>,
+    /// Where `harness slurm` runs this profile's cells on a Slurm cluster: a real kind of
+    /// cluster node as a hardware profile. Not part of a cell's identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmPlacement>,
+}
+
+/// A Slurm partition and node constraint (`--partition`, `--constraint`) for a profile's cells.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmPlacement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// A feature expression of the nodes, e.g. `avx512&highmem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<String>,
+}
+
+impl SlurmPlacement {
+    /// Both go into a job script: letters, digits and Slurm's operators only.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        let ok =
+            |s: &str, extra: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+        if let Some(p) = self.partition.as_deref().filter(|p| !ok(p, "-_.,")) {
+            return Err((".partition", format!("`{p}` is not a partition name (letters, digits, - _ . and , only)")));
+        }
+        if let Some(c) = self.constraint.as_deref().filter(|c| !ok(c, "-_.,&|[]*:()")) {
+            return Err((".constraint", format!("`{c}` is not a Slurm feature expression")));
+        }
+        Ok(())
+    }
 }
 
 impl HardwareSpec {
@@ -219,6 +249,7 @@ impl Default for HardwareSpec {
             emulated: None,
             cluster: None,
             enforcement: None,
+            slurm: None,
         }
     }
 }
@@ -438,6 +469,14 @@ pub(super) fn validate_hardware(
                 super::locate::key_line(text, name),
                 format!("hardware.{name}.enforcement"),
                 "set by the harness (how this machine enforces the limits), not by a grid",
+            ));
+        }
+        if let Some(Err((field, msg))) = h.slurm.as_ref().map(SlurmPlacement::check) {
+            return Err(ConfigError::new(
+                path,
+                super::locate::key_line(text, name),
+                format!("hardware.{name}.slurm{field}"),
+                msg,
             ));
         }
         if let Some(c) = &h.cluster {

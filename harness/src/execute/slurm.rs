@@ -1,7 +1,9 @@
 //! `harness slurm GRID --array N`: a Slurm job array whose task K runs `harness run GRID
 //! --shard K/N`, each into its own SQLite store (merged afterwards with `harness merge`)
-//! or all into one shared PostgreSQL store. The script is written to a folder with a
-//! small record of the array (`array.json`), which `harness slurm status` reads back.
+//! or all into one shared PostgreSQL store. Hardware profiles that name a Slurm partition
+//! or node constraint get an array of their own, which runs only their cells (`--hardware`).
+//! The scripts are written to a folder with a record of the arrays (`array.json`), which
+//! `harness slurm status` reads back.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,9 +11,14 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-/// Everything the job script says.
+/// Everything one job script says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ArrayJob {
+    /// Which array of the grid this is (empty: the only one), in its file names.
+    pub name: String,
+    /// The hardware profiles whose cells it runs (empty: all).
+    pub hardware: Vec<String>,
+    pub constraint: Option<String>,
     /// The grid file (absolute).
     pub grid: PathBuf,
     /// Tasks in the array (= shards).
@@ -36,16 +43,25 @@ pub struct ArrayJob {
 }
 
 impl ArrayJob {
-    /// Task `k`'s store: the shared one, or `dir/shard-K.db`.
+    /// `-NAME`, or nothing for the only array.
+    fn suffix(&self) -> String {
+        if self.name.is_empty() {
+            String::new()
+        } else {
+            format!("-{}", self.name)
+        }
+    }
+
+    /// Task `k`'s store: the shared one, or `dir/shard[-NAME]-K.db`.
     pub fn store_of(&self, k: usize) -> PathBuf {
         match &self.store {
             Some(url) => PathBuf::from(url),
-            None => self.dir.join(format!("shard-{k}.db")),
+            None => self.dir.join(format!("shard{}-{k}.db", self.suffix())),
         }
     }
 
     pub fn script_path(&self) -> PathBuf {
-        self.dir.join("job.sbatch")
+        self.dir.join(format!("job{}.sbatch", self.suffix()))
     }
 
     fn record_path(dir: &Path) -> PathBuf {
@@ -56,12 +72,15 @@ impl ArrayJob {
     pub fn script(&self) -> String {
         let name = self.grid.file_stem().map_or("grid".into(), |s| s.to_string_lossy().into_owned());
         let mut s = String::from("#!/bin/bash\n# Written by `harness slurm`: task K of the array runs shard K of N.\n");
-        s += &format!("#SBATCH --job-name=harness-{}\n", sanitize(&name));
+        s += &format!("#SBATCH --job-name=harness-{}{}\n", sanitize(&name), self.suffix());
         s += &format!("#SBATCH --array=1-{}\n", self.n);
         s += &format!("#SBATCH --cpus-per-task={}\n", self.cpus);
-        s += &format!("#SBATCH --output={}\n", self.dir.join("task-%a.log").display());
+        s += &format!("#SBATCH --output={}\n", self.dir.join(format!("task{}-%a.log", self.suffix())).display());
         if let Some(p) = &self.partition {
             s += &format!("#SBATCH --partition={p}\n");
+        }
+        if let Some(c) = &self.constraint {
+            s += &format!("#SBATCH --constraint={c}\n");
         }
         if let Some(t) = &self.time {
             s += &format!("#SBATCH --time={t}\n");
@@ -70,10 +89,17 @@ impl ArrayJob {
         s += &format!("cd {}\n", quote(&self.workdir.display().to_string()));
         let store = match &self.store {
             Some(url) => quote(url),
-            None => format!("{}/shard-${{SLURM_ARRAY_TASK_ID}}.db", quote(&self.dir.display().to_string())),
+            None => {
+                format!("{}/shard{}-${{SLURM_ARRAY_TASK_ID}}.db", quote(&self.dir.display().to_string()), self.suffix())
+            }
+        };
+        let only = if self.hardware.is_empty() {
+            String::new()
+        } else {
+            format!(" --hardware {}", quote(&self.hardware.join(",")))
         };
         s += &format!(
-            "exec {} run {} --shard \"${{SLURM_ARRAY_TASK_ID}}/{}\" --store {store} --hub-cache {} --corpus-dir {}\n",
+            "exec {} run {}{only} --shard \"${{SLURM_ARRAY_TASK_ID}}/{}\" --store {store} --hub-cache {} --corpus-dir {}\n",
             quote(&self.exe.display().to_string()),
             quote(&self.grid.display().to_string()),
             self.n,
@@ -83,17 +109,20 @@ impl ArrayJob {
         s
     }
 
-    /// Writes the script and the record of the array into `dir`.
-    pub fn write(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
-        std::fs::write(self.script_path(), self.script())
-            .with_context(|| format!("writing {}", self.script_path().display()))?;
-        let rec = ArrayJob::record_path(&self.dir);
-        std::fs::write(&rec, serde_json::to_string_pretty(self)?).with_context(|| format!("writing {}", rec.display()))
+    /// Writes every array's script and the record of them all into their folder.
+    pub fn write_all(jobs: &[ArrayJob]) -> Result<()> {
+        let Some(dir) = jobs.first().map(|j| &j.dir) else { return Ok(()) };
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for job in jobs {
+            std::fs::write(job.script_path(), job.script())
+                .with_context(|| format!("writing {}", job.script_path().display()))?;
+        }
+        let rec = ArrayJob::record_path(dir);
+        std::fs::write(&rec, serde_json::to_string_pretty(jobs)?).with_context(|| format!("writing {}", rec.display()))
     }
 
-    /// The array written into `dir` by an earlier `harness slurm`.
-    pub fn read(dir: &Path) -> Result<ArrayJob> {
+    /// The arrays written into `dir` by an earlier `harness slurm`.
+    pub fn read(dir: &Path) -> Result<Vec<ArrayJob>> {
         let rec = ArrayJob::record_path(dir);
         let text = std::fs::read_to_string(&rec).with_context(|| {
             format!("no job array recorded in {} (write one with `harness slurm GRID --array N`)", dir.display())
@@ -101,7 +130,7 @@ impl ArrayJob {
         serde_json::from_str(&text).with_context(|| format!("reading {}", rec.display()))
     }
 
-    /// `sbatch --parsable` the script; records and returns the job id.
+    /// `sbatch --parsable` the script; returns the job id (also kept in `job_id`).
     pub fn submit(&mut self) -> Result<String> {
         let out = Command::new("sbatch")
             .arg("--parsable")
@@ -113,7 +142,6 @@ impl ArrayJob {
         let id = text.trim().split(';').next().unwrap_or_default().to_string();
         anyhow::ensure!(!id.is_empty() && id.chars().all(|c| c.is_ascii_digit()), "sbatch printed no job id: {text}");
         self.job_id = Some(id.clone());
-        self.write()?;
         Ok(id)
     }
 
@@ -146,6 +174,9 @@ mod tests {
     #[test]
     fn the_script_runs_shard_k_of_n_into_its_own_store() {
         let job = ArrayJob {
+            name: String::new(),
+            hardware: vec![],
+            constraint: None,
             grid: "/g/smoke.yaml".into(),
             n: 3,
             store: None,
@@ -163,8 +194,36 @@ mod tests {
         assert!(s.contains("#SBATCH --array=1-3\n") && s.contains("#SBATCH --partition=debug\n"), "{s}");
         assert!(s.contains("--shard \"${SLURM_ARRAY_TASK_ID}/3\""), "{s}");
         assert!(s.contains(r"--store '/r/it'\''s here'/shard-${SLURM_ARRAY_TASK_ID}.db"), "{s}");
-        let shared = ArrayJob { store: Some("postgres://u@h/db".into()), ..job };
+        let shared = ArrayJob { store: Some("postgres://u@h/db".into()), ..job.clone() };
         assert!(shared.script().contains("--store 'postgres://u@h/db' "));
         assert_eq!(shared.store_of(2), PathBuf::from("postgres://u@h/db"));
+        // A profile's own array: its partition and constraint, only its cells, files of its own.
+        let big = ArrayJob {
+            name: "gpu".into(),
+            hardware: vec!["a100".into(), "h100".into()],
+            constraint: Some("avx512&highmem".into()),
+            ..job
+        };
+        let s = big.script();
+        assert!(s.contains("#SBATCH --constraint=avx512&highmem\n") && s.contains(" --hardware 'a100,h100' "), "{s}");
+        assert!(s.contains("/shard-gpu-${SLURM_ARRAY_TASK_ID}.db") && s.contains("task-gpu-%a.log"), "{s}");
+        assert_eq!(big.script_path(), PathBuf::from("/r/it's here/job-gpu.sbatch"));
+    }
+
+    #[test]
+    fn a_profile_placement_that_would_break_the_script_is_refused_with_its_line() {
+        let grid = |placement: &str| {
+            format!(
+                "models: {{m: {{synthetic: {{layers: 1, hidden: 32, heads: 2, intermediate: 64}}}}}}\n\
+                 workloads: {{w: {{prompt_tokens: 4, output_tokens: 2}}}}\n\
+                 hardware:\n  one:\n    slurm: {placement}\n"
+            )
+        };
+        let ok = crate::config::parse(Path::new("g.yaml"), &grid("{partition: gpu, constraint: \"avx512&highmem\"}"));
+        assert!(ok.is_ok(), "{:?}", ok.err());
+        let err = crate::config::parse(Path::new("g.yaml"), &grid("{partition: \"gpu\\nrm -rf /\"}")).unwrap_err();
+        let e = err.to_string();
+        assert!(e.contains("g.yaml:4") && e.contains("hardware.one.slurm.partition"), "{e}");
+        assert!(crate::config::parse(Path::new("g.yaml"), &grid("{queue: gpu}")).is_err(), "unknown fields refused");
     }
 }
