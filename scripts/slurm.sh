@@ -155,6 +155,19 @@ stop_daemon() {
 # Munge (authentication between the Slurm daemons and commands)
 # ---------------------------------------------------------------------------------------------
 
+# Starts daemon $1 (slurmctld or slurmd, which fork into the background) unless its pid file $2
+# names a live one; on failure shows its logs and stops the script.
+start_daemon() {
+  local name=$1 pidfile=$2
+  [[ -n $(daemon_pid "$name" "$pidfile") ]] && return 0
+  if ! "$name" >>"$LOG_DIR/$name.start.log" 2>&1; then
+    show_log "$LOG_DIR/$name.start.log"
+    show_log "$LOG_DIR/$name.log"
+    die "$name failed to start"
+  fi
+  echo "slurm.sh: started $name"
+}
+
 start_munge() {
   # Directories munged insists on: owned by munge and not writable by others.
   install -d -o munge -g munge -m 0700 /etc/munge /var/lib/munge
@@ -355,14 +368,7 @@ do_start() {
   start_munge
 
   local i
-  if [[ -z $(daemon_pid slurmctld "$CTLD_PID") ]]; then
-    if ! slurmctld >>"$LOG_DIR/slurmctld.start.log" 2>&1; then
-      show_log "$LOG_DIR/slurmctld.start.log"
-      show_log "$LOG_DIR/slurmctld.log"
-      die "slurmctld failed to start"
-    fi
-    echo "slurm.sh: started slurmctld"
-  fi
+  start_daemon slurmctld "$CTLD_PID"
   for ((i = 0; i < 30; i++)); do
     ctld_up && break
     if [[ -z $(daemon_pid slurmctld "$CTLD_PID") ]]; then
@@ -376,14 +382,7 @@ do_start() {
     die "slurmctld does not answer 'scontrol ping'"
   fi
 
-  if [[ -z $(daemon_pid slurmd "$SLURMD_PID") ]]; then
-    if ! slurmd >>"$LOG_DIR/slurmd.start.log" 2>&1; then
-      show_log "$LOG_DIR/slurmd.start.log"
-      show_log "$LOG_DIR/slurmd.log"
-      die "slurmd failed to start"
-    fi
-    echo "slurm.sh: started slurmd"
-  fi
+  start_daemon slurmd "$SLURMD_PID"
 
   # Wait for the node to register and become schedulable. A node left DOWN or DRAINED by an
   # earlier run (unclean stop, config change) is resumed.

@@ -75,24 +75,9 @@ fn two_runs_on_one_sqlite_store_store_every_cell_once() {
     two_runners(db.to_str().unwrap(), dir.path());
 }
 
-/// The test server (`HARNESS_TEST_POSTGRES`, else the one `scripts/postgres.sh` started), or `None`
-/// to skip (unless CI requires it).
-fn postgres() -> Option<String> {
-    match std::env::var("HARNESS_TEST_POSTGRES").ok().or_else(harness::store::postgres::local_test_server) {
-        Some(url) => Some(url),
-        None if std::env::var("HARNESS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
-            panic!("HARNESS_REQUIRE_POSTGRES=1 but no PostgreSQL server is up: run scripts/postgres.sh")
-        }
-        None => {
-            eprintln!("skipped: no PostgreSQL server (scripts/postgres.sh starts one)");
-            None
-        }
-    }
-}
-
 #[test]
 fn two_runs_on_one_postgres_store_store_every_cell_once() {
-    let Some(base) = postgres() else { return };
+    let Some(base) = harness::store::postgres::test_server() else { return };
     let dir = tempfile::tempdir().unwrap();
     let schema = format!("cli_{}", std::process::id());
     let url = format!("{base}?schema={schema}");
@@ -381,7 +366,7 @@ fn a_read_only_store_is_read_and_refused_for_writing_untouched() {
 /// The evaluation store copied into PostgreSQL reads back record for record: the JSON export of both is the same.
 #[test]
 fn a_store_copied_into_postgres_exports_the_same_records() {
-    let Some(base) = postgres() else { return };
+    let Some(base) = harness::store::postgres::test_server() else { return };
     let schema = format!("copy_{}", std::process::id());
     let url = format!("{base}?schema={schema}");
     let src = repo_root().join("results/evaluation/meta-eval-amd-epyc-avx512-2cpu.db");

@@ -139,6 +139,7 @@ fn status(a: SlurmStatusArgs) -> Result<ExitCode> {
     t.load_preset(UTF8_FULL_CONDENSED).set_header(["task", "cells", "ok", "failed", "n/a", "measuring", "left"]);
     let mut totals = [0usize; 6];
     let now = store::claim::now();
+    let mut stores: std::collections::HashMap<std::path::PathBuf, Stored> = Default::default();
     for job in &jobs {
         let cells: Vec<plan::PlannedCell> = all
             .iter()
@@ -147,7 +148,14 @@ fn status(a: SlurmStatusArgs) -> Result<ExitCode> {
             .collect();
         for k in 1..=job.n {
             let (mine, _) = shard::select(&cells, shard::Shard { k, n: job.n }, &job.hub_cache);
-            let row = task_row(job, k, &mine, now)?;
+            let path = job.store_of(k);
+            if !stores.contains_key(&path) {
+                // A task's SQLite store appears when the task starts; until then nothing is stored.
+                let read =
+                    if job.store.is_some() || path.exists() { Stored::read(&path, now)? } else { Stored::default() };
+                stores.insert(path.clone(), read);
+            }
+            let row = stores[&path].row(&mine);
             totals.iter_mut().zip(row).for_each(|(t, v)| *t += v);
             let label = if job.name.is_empty() { k.to_string() } else { format!("{} {k}", job.name) };
             t.add_row(std::iter::once(label).chain(row.iter().map(|v| v.to_string())));
@@ -170,24 +178,32 @@ fn status(a: SlurmStatusArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One task's cells: planned, ok, failed, n/a, being measured, left.
-fn task_row(job: &ArrayJob, k: usize, mine: &[plan::PlannedCell], now: f64) -> Result<[usize; 6]> {
-    let path = job.store_of(k);
-    let (mut ok, mut failed, mut na, mut measuring) = (0, 0, 0, 0);
-    if job.store.is_some() || path.exists() {
-        let s = store::open_read_only(&path)?;
-        let keys: std::collections::HashSet<&str> = mine.iter().map(|c| c.key.as_str()).collect();
-        for status in [CellStatus::Ok, CellStatus::Failed, CellStatus::NotApplicable] {
-            let n = s.keys_with_status(status)?.iter().filter(|k| keys.contains(k.as_str())).count();
-            match status {
-                CellStatus::Ok => ok = n,
-                CellStatus::Failed => failed = n,
-                CellStatus::NotApplicable => na = n,
-            }
+/// What a task's store holds, read once per store (a shared store serves every task).
+#[derive(Default)]
+struct Stored {
+    /// Keys by status: ok, failed, not applicable.
+    by_status: [std::collections::HashSet<String>; 3],
+    /// Keys a live runner is measuring.
+    measuring: std::collections::HashSet<String>,
+}
+
+impl Stored {
+    fn read(path: &std::path::Path, now: f64) -> Result<Stored> {
+        let s = store::open_read_only(path)?;
+        let mut by_status: [std::collections::HashSet<String>; 3] = Default::default();
+        for (set, status) in by_status.iter_mut().zip([CellStatus::Ok, CellStatus::Failed, CellStatus::NotApplicable]) {
+            *set = s.keys_with_status(status)?;
         }
-        measuring = s.claims()?.iter().filter(|c| keys.contains(c.key.as_str()) && c.live(now)).count();
+        let measuring = s.claims()?.into_iter().filter(|c| c.live(now)).map(|c| c.key).collect();
+        Ok(Stored { by_status, measuring })
     }
-    Ok([mine.len(), ok, failed, na, measuring, mine.len() - ok - failed - na])
+
+    /// One task's cells: planned, ok, failed, n/a, being measured, left.
+    fn row(&self, mine: &[plan::PlannedCell]) -> [usize; 6] {
+        let count = |set: &std::collections::HashSet<String>| mine.iter().filter(|c| set.contains(&c.key)).count();
+        let [ok, failed, na] = self.by_status.each_ref().map(count);
+        [mine.len(), ok, failed, na, count(&self.measuring), mine.len() - ok - failed - na]
+    }
 }
 
 /// `harness check [--repair]`: exit 0 when whole (warnings allowed), 1 when not.

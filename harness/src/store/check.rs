@@ -62,6 +62,27 @@ impl CheckReport {
     }
 }
 
+/// Sample rows whose cell is gone, as every backend finds them (the same SQL on SQLite and
+/// PostgreSQL): `count` runs a `SELECT COUNT(*) ...`, `delete` a `DELETE ...` (on repair).
+pub(crate) fn orphan_samples<E>(
+    repair: bool,
+    count: impl FnOnce(&str) -> Result<i64, E>,
+    delete: impl FnOnce(&str) -> Result<(), E>,
+) -> Result<Option<Finding>, E> {
+    let rows = "FROM samples WHERE cell_key NOT IN (SELECT key FROM cells)";
+    let n = count(&format!("SELECT COUNT(*) {rows}"))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let what = format!("{n} sample rows belong to no stored cell");
+    Ok(Some(if repair {
+        delete(&format!("DELETE {rows}"))?;
+        Finding::new(Severity::Repaired, format!("{what}: dropped"))
+    } else {
+        Finding::new(Severity::Error, format!("{what}; `--repair` drops them"))
+    }))
+}
+
 /// Checks `store`, repairing what it safely can when `repair` is set.
 pub fn check(store: &dyn ResultStore, repair: bool) -> Result<CheckReport, StoreError> {
     let mut report = CheckReport { findings: store.check_storage(repair)?, ..Default::default() };

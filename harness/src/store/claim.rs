@@ -31,6 +31,9 @@ impl Claimant {
     }
 }
 
+/// The claims table's columns in [`ClaimRow`]'s order, as every backend selects them.
+pub const SELECT: &str = "SELECT key, owner, host, pid, claimed_at, expires_at FROM claims";
+
 /// A claim as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimRow {

@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 use postgres::types::{ToSql, Type};
 use postgres::{Client, Config, NoTls};
 
-use super::check::{Finding, Severity};
+use super::check::Finding;
 use super::claim::{ClaimOutcome, ClaimRow, Claimant};
 use super::rows::{self, SamplesByCell};
 use super::{ResultStore, StoreError};
@@ -178,13 +178,25 @@ fn parse_url(url: &str) -> Res<Target> {
 /// The password file `scripts/postgres.sh` writes (under the home folder), read after libpq's own.
 const HARNESS_PASSFILE: &str = ".harness/pgpass";
 
-/// The loopback server `scripts/postgres.sh` starts, if it is up: its test database's URL.
-/// (Tests use it when `HARNESS_TEST_POSTGRES` is not set.)
-pub fn local_test_server() -> Option<String> {
-    let home = PathBuf::from(std::env::var_os("HOME")?);
-    let up = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], 5432).into(), std::time::Duration::from_secs(1));
-    (home.join(HARNESS_PASSFILE).is_file() && up.is_ok())
-        .then(|| "postgres://harness@127.0.0.1:5432/harness_test".to_string())
+/// The server tests use: `HARNESS_TEST_POSTGRES`, else the loopback server `scripts/postgres.sh`
+/// started if it is up (its password file present, its port answering). `None`: the tests say
+/// so and pass, unless `HARNESS_REQUIRE_POSTGRES=1` (CI) makes its absence a failure (a panic).
+pub fn test_server() -> Option<String> {
+    let local = || {
+        let home = PathBuf::from(std::env::var_os("HOME")?);
+        let addr = ([127, 0, 0, 1], 5432).into();
+        let up = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)).is_ok();
+        (home.join(HARNESS_PASSFILE).is_file() && up).then(|| "postgres://harness@127.0.0.1:5432/harness_test".into())
+    };
+    let found = std::env::var("HARNESS_TEST_POSTGRES").ok().or_else(local);
+    if found.is_none() {
+        assert!(
+            !std::env::var("HARNESS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1"),
+            "HARNESS_REQUIRE_POSTGRES=1 but no PostgreSQL server is up: run scripts/postgres.sh"
+        );
+        eprintln!("skipped: no PostgreSQL server (set HARNESS_TEST_POSTGRES, or run scripts/postgres.sh)");
+    }
+    found
 }
 
 /// The password for `config` from `PGPASSWORD`, else the first matching line of the libpq
@@ -320,8 +332,7 @@ impl PgStore {
         };
         let mut out = SamplesByCell::new();
         for row in rows {
-            let value: Option<f64> = row.get(2);
-            out.entry(row.get(0)).or_default().entry(row.get(1)).or_default().push(value.unwrap_or(f64::NAN));
+            rows::add_sample(&mut out, row.get(0), row.get(1), row.get(2));
         }
         Ok(out)
     }
@@ -357,8 +368,6 @@ fn claim_row(r: &postgres::Row) -> ClaimRow {
         expires_at: r.get(5),
     }
 }
-
-const CLAIM_SELECT: &str = "SELECT key, owner, host, pid, claimed_at, expires_at FROM claims";
 
 impl ResultStore for PgStore {
     fn location(&self) -> String {
@@ -475,7 +484,8 @@ impl ResultStore for PgStore {
         let stored = tx
             .query_opt("SELECT started_at FROM cells WHERE key = $1", &[&key])?
             .map(|r| r.get::<_, Option<f64>>(0).unwrap_or(f64::NAN));
-        let existing = tx.query_opt(&format!("{CLAIM_SELECT} WHERE key = $1"), &[&key])?.map(|r| claim_row(&r));
+        let existing =
+            tx.query_opt(&format!("{} WHERE key = $1", super::claim::SELECT), &[&key])?.map(|r| claim_row(&r));
         let now = super::claim::now();
         let outcome = super::claim::decide(stored, existing.as_ref(), me, redo_before, now);
         if outcome == ClaimOutcome::Claimed {
@@ -499,24 +509,19 @@ impl ResultStore for PgStore {
     }
 
     fn claims(&self) -> Res<Vec<ClaimRow>> {
-        let rows = self.client().query(&format!("{CLAIM_SELECT} ORDER BY claimed_at, key COLLATE \"C\""), &[])?;
+        let rows =
+            self.client().query(&format!("{} ORDER BY claimed_at, key COLLATE \"C\"", super::claim::SELECT), &[])?;
         Ok(rows.iter().map(claim_row).collect())
     }
 
     /// The server keeps its own pages whole; what can go wrong here is rows that point nowhere.
     fn check_storage(&self, repair: bool) -> Res<Vec<Finding>> {
-        let orphans = "FROM samples WHERE cell_key NOT IN (SELECT key FROM cells)";
-        let n: i64 = self.client().query_one(&format!("SELECT COUNT(*) {orphans}"), &[])?.get(0);
-        if n == 0 {
-            return Ok(vec![]);
-        }
-        let what = format!("{n} sample rows belong to no stored cell");
-        Ok(vec![if repair {
-            self.client().execute(&format!("DELETE {orphans}"), &[])?;
-            Finding::new(Severity::Repaired, format!("{what}: dropped"))
-        } else {
-            Finding::new(Severity::Error, format!("{what}; `--repair` drops them"))
-        }])
+        let found = super::check::orphan_samples(
+            repair,
+            |sql| Ok::<i64, StoreError>(self.client().query_one(sql, &[])?.get(0)),
+            |sql| Ok(self.client().execute(sql, &[]).map(|_| ())?),
+        )?;
+        Ok(found.into_iter().collect())
     }
 }
 
@@ -555,21 +560,6 @@ mod tests {
         assert!(cells.contains("PRIMARY KEY (key)"));
         let samples = create_table("samples", &shared[1].1);
         assert!(samples.contains("PRIMARY KEY (cell_key, metric, idx)") && samples.contains("REFERENCES cells"));
-    }
-
-    /// The server the tests use: `HARNESS_TEST_POSTGRES`, else the one `scripts/postgres.sh` started. Absent, the tests say so and pass, unless
-    /// `HARNESS_REQUIRE_POSTGRES=1` (CI) makes its absence a failure.
-    pub(crate) fn test_server() -> Option<String> {
-        match std::env::var("HARNESS_TEST_POSTGRES").ok().or_else(local_test_server) {
-            Some(url) => Some(url),
-            None if std::env::var("HARNESS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
-                panic!("HARNESS_REQUIRE_POSTGRES=1 but no PostgreSQL server is up: run scripts/postgres.sh")
-            }
-            None => {
-                eprintln!("skipped: no PostgreSQL server (set HARNESS_TEST_POSTGRES, see scripts/postgres.sh)");
-                None
-            }
-        }
     }
 
     /// A schema of its own for one test, dropped at the end.

@@ -9,6 +9,11 @@ use crate::record::{columns, CellRecord, CellStatus, SampleSeries, Summary};
 /// Raw sample values keyed by cell key, then metric, each in idx order.
 pub type SamplesByCell = HashMap<String, HashMap<String, Vec<f64>>>;
 
+/// Adds one sample row (read in idx order) to `all`; NULL reads back as NaN.
+pub fn add_sample(all: &mut SamplesByCell, cell: String, metric: String, value: Option<f64>) {
+    all.entry(cell).or_default().entry(metric).or_default().push(value.unwrap_or(f64::NAN));
+}
+
 /// A cell row read back, still waiting for its samples.
 pub struct PartialCell {
     pub record: CellRecord,

@@ -252,7 +252,8 @@ impl ResultStore for SqliteStore {
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         let stored: Option<Option<f64>> =
             tx.query_row("SELECT started_at FROM cells WHERE key = ?1", [key], |r| r.get(0)).optional()?;
-        let existing = tx.query_row(&format!("{CLAIM_SELECT} WHERE key = ?1"), [key], claim_row).optional()?;
+        let existing =
+            tx.query_row(&format!("{} WHERE key = ?1", super::claim::SELECT), [key], claim_row).optional()?;
         let now = super::claim::now();
         let outcome =
             super::claim::decide(stored.map(|s| s.unwrap_or(f64::NAN)), existing.as_ref(), me, redo_before, now);
@@ -276,7 +277,7 @@ impl ResultStore for SqliteStore {
     }
 
     fn claims(&self) -> Res<Vec<ClaimRow>> {
-        let mut stmt = self.conn.prepare(&format!("{CLAIM_SELECT} ORDER BY claimed_at, key"))?;
+        let mut stmt = self.conn.prepare(&format!("{} ORDER BY claimed_at, key", super::claim::SELECT))?;
         let rows = stmt.query_map([], claim_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
     }
@@ -290,25 +291,15 @@ impl ResultStore for SqliteStore {
             let what = format!("SQLite integrity check: {}", lines.join("; "));
             findings.push(Finding::new(Severity::Error, what));
         }
-        let orphans: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM samples WHERE cell_key NOT IN (SELECT key FROM cells)",
-            [],
-            |r| r.get(0),
+        let orphans = super::check::orphan_samples(
+            repair,
+            |sql| self.conn.query_row(sql, [], |r| r.get(0)),
+            |sql| self.conn.execute(sql, []).map(|_| ()),
         )?;
-        if orphans > 0 {
-            let what = format!("{orphans} sample rows belong to no stored cell");
-            if repair {
-                self.conn.execute("DELETE FROM samples WHERE cell_key NOT IN (SELECT key FROM cells)", [])?;
-                findings.push(Finding::new(Severity::Repaired, format!("{what}: dropped")));
-            } else {
-                findings.push(Finding::new(Severity::Error, format!("{what}; `--repair` drops them")));
-            }
-        }
+        findings.extend(orphans);
         Ok(findings)
     }
 }
-
-const CLAIM_SELECT: &str = "SELECT key, owner, host, pid, claimed_at, expires_at FROM claims";
 
 fn claim_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClaimRow> {
     Ok(ClaimRow {
@@ -493,6 +484,35 @@ mod tests {
             });
             assert_eq!(SqliteStore::open(&path).unwrap().keys().unwrap().len(), 4);
         }
+    }
+
+    /// The conformance suite sees records; here the rows: a retry leaves one row and only its own samples.
+    #[test]
+    fn reinsert_replaces_row_and_samples() {
+        let (_dir, store) = temp_store();
+        store.insert(&failed("k")).unwrap();
+        let mut retry = test_record("k");
+        retry.samples = vec![crate::record::SampleSeries { metric: "latency_ms".into(), values: vec![1.0] }];
+        store.insert(&retry).unwrap();
+        let rows: i64 = store.conn.query_row("SELECT COUNT(*) FROM cells", [], |r| r.get(0)).unwrap();
+        let samples: i64 = store.conn.query_row("SELECT COUNT(*) FROM samples", [], |r| r.get(0)).unwrap();
+        assert_eq!((rows, samples), (1, 1));
+        assert_eq!(store.get("k").unwrap(), Some(retry));
+    }
+
+    /// Exact sets and counts on a store of three cells (the shared conformance store checks differences).
+    #[test]
+    fn keys_and_counts() {
+        let (_dir, store) = temp_store();
+        for rec in [test_record("a"), test_record("b"), failed("c")] {
+            store.insert(&rec).unwrap();
+        }
+        let set = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<HashSet<_>>();
+        assert_eq!(store.keys().unwrap(), set(&["a", "b", "c"]));
+        assert_eq!(store.keys_with_status(CellStatus::Failed).unwrap(), set(&["c"]));
+        assert_eq!(store.count_by_status().unwrap(), vec![(CellStatus::Failed, 1), (CellStatus::Ok, 2)]);
+        let order: Vec<_> = store.all().unwrap().into_iter().map(|r| r.key).collect();
+        assert_eq!(order, ["a", "b", "c"]);
     }
 
     #[test]

@@ -174,8 +174,7 @@ fn from_sql(v: rusqlite::types::ValueRef<'_>) -> columns::Value {
 pub(super) fn collect_samples(mut rows: rusqlite::Rows<'_>) -> rusqlite::Result<SamplesByCell> {
     let mut out = SamplesByCell::new();
     while let Some(row) = rows.next()? {
-        let value: Option<f64> = row.get(2)?;
-        out.entry(row.get(0)?).or_default().entry(row.get(1)?).or_default().push(value.unwrap_or(f64::NAN));
+        crate::store::rows::add_sample(&mut out, row.get(0)?, row.get(1)?, row.get(2)?);
     }
     Ok(out)
 }
