@@ -23,6 +23,7 @@ pub mod meta;
 pub mod models;
 pub mod record;
 pub mod report;
+pub mod require;
 pub mod serving;
 pub mod store;
 pub mod techniques;

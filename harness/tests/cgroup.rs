@@ -11,10 +11,7 @@ mod common;
 
 fn mechanism() -> Option<Mechanism> {
     match Mechanism::detect() {
-        Mechanism::Unenforced(why) => {
-            eprintln!("skipped: {why}");
-            None
-        }
+        Mechanism::Unenforced(why) => harness::require::Resource::Cgroups.missing(&why),
         m => Some(m),
     }
 }

@@ -104,14 +104,7 @@ fn drop_schema(base: &str, schema: &str) {
 /// A one-node Slurm cluster (`scripts/slurm.sh`), or `false` to skip (unless CI requires it).
 fn slurm() -> bool {
     let up = Command::new("sinfo").arg("-h").output().is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
-    if !up {
-        assert!(
-            !std::env::var("HARNESS_REQUIRE_SLURM").is_ok_and(|v| v == "1"),
-            "HARNESS_REQUIRE_SLURM=1 but no Slurm cluster answers: run scripts/slurm.sh"
-        );
-        eprintln!("skipped: no Slurm cluster (scripts/slurm.sh starts one)");
-    }
-    up
+    up || Resource::Slurm.missing::<()>("no Slurm cluster answers (scripts/slurm.sh starts one)").is_some()
 }
 
 /// Submits `grid` as job arrays of 3 tasks, waits for every cell, merges the task stores and
@@ -316,9 +309,9 @@ impl Tmpfs {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return Resource::Tmpfs.missing("cannot mount a tmpfs here (needs root)");
         }
-        ok.then_some(Tmpfs(dir))
+        Some(Tmpfs(dir))
     }
 
     fn read_only(&self) {

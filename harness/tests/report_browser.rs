@@ -3,7 +3,7 @@
 //!
 //! Needs Debian's `chromium` (`scripts/setup.sh` and `.ci/run` install it). Without it
 //! the browser test is skipped with a message on a developer's machine; `.ci/run` sets
-//! `HARNESS_REQUIRE_CHROMIUM=1`, so there a missing browser fails instead of passing unseen.
+//! `HARNESS_REQUIRE=all`, so there a missing browser fails instead of passing unseen.
 
 mod report_fixture;
 
@@ -16,13 +16,12 @@ fn chromium() -> Option<PathBuf> {
     let on_path = std::env::split_paths(&path).map(|d| d.join("chromium"));
     let mut candidates = std::env::var_os("CHROMIUM").map(PathBuf::from).into_iter().chain(on_path);
     let found = candidates.find(|p| p.is_file());
-    if found.is_none() {
-        let how = "headless Chromium not found (no `chromium` on PATH, $CHROMIUM unset): install it with \
-                   `sudo apt-get install -y chromium` (Debian's package; scripts/setup.sh does this)";
-        assert!(std::env::var_os("HARNESS_REQUIRE_CHROMIUM").is_none(), "{how}");
-        eprintln!("skipped: {how}");
-    }
-    found
+    found.or_else(|| {
+        harness::require::Resource::Chromium.missing(
+            "headless Chromium not found (no `chromium` on PATH, $CHROMIUM unset): install it with \
+             `sudo apt-get install -y chromium` (Debian's package; scripts/setup.sh does this)",
+        )
+    })
 }
 
 fn harness(args: &[&str]) -> std::process::Output {

@@ -103,9 +103,11 @@ mod tests {
     /// Runs only where the set-up script fetched the model (`scripts/fetch_models.sh`).
     #[test]
     fn similar_descriptions_embed_close() {
-        let cache = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/hub");
-        let Some(e) = Embedder::from_hub_cache(&cache).unwrap() else {
-            eprintln!("all-MiniLM-L6-v2 not in {}; skipped", cache.display());
+        let cache = crate::require::hub_cache();
+        let Some(e) = Embedder::from_hub_cache(&cache).unwrap().or_else(|| {
+            crate::require::Resource::Models
+                .missing(&format!("all-MiniLM-L6-v2 is not in {} (run scripts/fetch_models.sh)", cache.display()))
+        }) else {
             return;
         };
         let a = e.embed("short prompt, long answer, one request at a time").unwrap();

@@ -383,10 +383,8 @@ mod tests {
     /// Every GGUF in the hub cache (the packaged models, when fetched) passes, agreeing with candle.
     #[test]
     fn the_packaged_models_pass() {
-        let hub = std::env::var_os("HARNESS_HUB_CACHE")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/hub"));
-        let mut stack = vec![hub];
+        let hub = crate::require::hub_cache();
+        let mut stack = vec![hub.clone()];
         let mut seen = 0;
         while let Some(dir) = stack.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else { continue };
@@ -405,6 +403,10 @@ mod tests {
                     seen += 1;
                 }
             }
+        }
+        if seen == 0 {
+            use crate::require::Resource;
+            let _: Option<()> = Resource::Models.missing(&format!("no GGUF file in {}", hub.display()));
         }
         eprintln!("{seen} GGUF files checked");
     }

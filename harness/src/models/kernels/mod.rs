@@ -254,14 +254,9 @@ impl PackedWeight {
         assert_eq!(out.len(), m * self.rows, "output length");
         let acts = QuantActs::quantize(x, m, self.cols);
         let groups = self.rows.div_ceil(GROUP);
-        let out_ptr = SendPtr(out.as_mut_ptr());
         let lay = self.layout();
-        let run = |range: std::ops::Range<usize>| {
-            // SAFETY: each group writes only its own eight output columns of every row,
-            // and groups are handed out to one worker each.
-            let out = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), m * self.rows) };
-            self.groups_into(&lay, &acts, range, out);
-        };
+        let out = Disjoint::new(out);
+        let run = |range: std::ops::Range<usize>| self.groups_into(&lay, &acts, range, &out);
         if groups * m < 64 {
             run(0..groups);
         } else {
@@ -269,7 +264,10 @@ impl PackedWeight {
         }
     }
 
-    fn groups_into(&self, lay: &Layout, acts: &QuantActs, range: std::ops::Range<usize>, out: &mut [f32]) {
+    /// Groups `range` of the output: each group writes only its own eight output columns of
+    /// every row, and the pool hands each group to one worker, so the pieces taken from
+    /// `out` never overlap between workers (nor within one: a piece is written and dropped).
+    fn groups_into(&self, lay: &Layout, acts: &QuantActs, range: std::ops::Range<usize>, out: &Disjoint<f32>) {
         let n = self.rows;
         let stride = self.blocks * lay.group_block;
         let per_call = match self.isa {
@@ -284,7 +282,9 @@ impl PackedWeight {
             let mut put = |row: usize, gi: usize, vals: &[f32; GROUP]| {
                 let first = (g + gi) * GROUP;
                 let width = GROUP.min(n - first);
-                out[row * n + first..][..width].copy_from_slice(&vals[..width]);
+                // SAFETY: columns `first..first + width` of `row` belong to group `g + gi`, which
+                // is in this worker's `range` alone (see above).
+                unsafe { out.part(row * n + first, width) }.copy_from_slice(&vals[..width]);
             };
             match self.isa {
                 #[cfg(target_arch = "x86_64")]
@@ -374,14 +374,15 @@ impl QuantActs {
             quantize_blocks(x, &mut codes, &mut d, &mut s);
         } else {
             // Prefill: rows spread over the pool (each worker its own rows).
-            let (cp, dp, sp) = (SendPtr(codes.as_mut_ptr()), SendPtr(d.as_mut_ptr()), SendPtr(s.as_mut_ptr()));
+            let (cs, ds, ss) = (Disjoint::new(&mut codes), Disjoint::new(&mut d), Disjoint::new(&mut s));
             candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
-                // SAFETY: rows in `range` are this worker's alone.
+                // SAFETY: the pool hands each row to one worker, and a row's codes and
+                // scales lie in these pieces alone.
                 let (codes, d, s) = unsafe {
                     (
-                        std::slice::from_raw_parts_mut(cp.get().add(range.start * cols), range.len() * cols),
-                        std::slice::from_raw_parts_mut(dp.get().add(range.start * blocks), range.len() * blocks),
-                        std::slice::from_raw_parts_mut(sp.get().add(range.start * blocks), range.len() * blocks),
+                        cs.part(range.start * cols, range.len() * cols),
+                        ds.part(range.start * blocks, range.len() * blocks),
+                        ss.part(range.start * blocks, range.len() * blocks),
                     )
                 };
                 quantize_blocks(&x[range.start * cols..range.end * cols], codes, d, s);
@@ -413,14 +414,39 @@ fn quantize_blocks(x: &[f32], codes: &mut [i8], d: &mut [f32], s: &mut [f32]) {
     }
 }
 
-/// A raw output pointer handed to the pool's workers, each writing its own disjoint part.
-#[derive(Clone, Copy)]
-pub(crate) struct SendPtr<T>(pub *mut T);
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
-impl<T> SendPtr<T> {
-    pub fn get(self) -> *mut T {
-        self.0
+/// An output buffer shared by the pool's workers, each writing its own disjoint pieces.
+///
+/// A worker is handed neither the whole buffer as `&mut` (two live `&mut` over one
+/// buffer alias, which is undefined behaviour even when the writes do not overlap) nor
+/// a copy: it takes `&mut` pieces of exactly what it writes through [`Disjoint::part`].
+/// The outputs are not contiguous per worker (a matmul group owns eight columns of every
+/// row), so `chunks_mut` cannot hand them out.
+pub(crate) struct Disjoint<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    _buf: std::marker::PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: a `Disjoint` is the `&mut [T]` it was made from, split between threads by the
+// contract of `part`; sending or sharing it is sending `&mut [T]`, sound for `T: Send`.
+unsafe impl<T: Send> Send for Disjoint<'_, T> {}
+unsafe impl<T: Send> Sync for Disjoint<'_, T> {}
+
+impl<'a, T> Disjoint<'a, T> {
+    pub fn new(buf: &'a mut [T]) -> Self {
+        Self { ptr: buf.as_mut_ptr(), len: buf.len(), _buf: std::marker::PhantomData }
+    }
+
+    /// Elements `start..start + len` (bounds checked).
+    ///
+    /// # Safety
+    /// While the piece lives, no other piece overlapping it may be taken, on any thread.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn part(&self, start: usize, len: usize) -> &mut [T] {
+        assert!(start.checked_add(len).is_some_and(|end| end <= self.len), "piece {start}+{len} of {}", self.len);
+        // SAFETY: in bounds (checked above) of the buffer borrowed for 'a; exclusive by the
+        // caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
     }
 }
 

@@ -100,3 +100,23 @@ fn a_row_length_off_the_block_is_refused() {
     };
     assert!(err.to_string().contains("multiple of 32"), "{err}");
 }
+
+/// Small enough for Miri (`scripts/miri_kernels.sh`), large enough that the product's groups
+/// and the activations' rows are split across the pool: every output written exactly once,
+/// each by the worker that owns it, equal to the same product computed on one thread.
+#[test]
+fn the_pool_writes_each_output_once() {
+    let (rows, cols, m) = (64, 32, 8);
+    let q = QTensor::quantize(&weight(rows, cols, 6), GgmlDType::Q4_0).unwrap();
+    let x = acts(m, cols, 7);
+    let p = PackedWeight::pack(PackFormat::Q4_0, Isa::Portable, rows, cols, &q.data().unwrap()).unwrap();
+    assert!(rows.div_ceil(GROUP) * m >= 64 && m >= 8, "both loops take the pool");
+    let mut pooled = vec![f32::NAN; m * rows];
+    p.matmul(&x, m, &mut pooled);
+    // Row by row: below the pool's threshold, on this thread alone.
+    let mut alone = vec![f32::NAN; m * rows];
+    for (xi, oi) in x.chunks(cols).zip(alone.chunks_mut(rows)) {
+        p.matmul(xi, 1, oi);
+    }
+    assert_eq!(pooled, alone);
+}

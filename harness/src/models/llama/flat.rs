@@ -15,7 +15,7 @@ use candle_core::{CpuStorage, Storage, Tensor};
 use super::{Decoder, Logits};
 use crate::models::arch::gemma3::gelu_tanh;
 use crate::models::arch::Activation;
-use crate::models::kernels::SendPtr;
+use crate::models::kernels::Disjoint;
 
 mod kv;
 
@@ -414,8 +414,7 @@ fn attend(
 ) {
     let nh = heads.len();
     let scale = 1.0 / (hd as f32).sqrt();
-    let out_ptr = SendPtr(out.as_mut_ptr());
-    let total = out.len();
+    let out = Disjoint::new(out);
     let item = |it: usize| {
         let (b, head) = (it / nh, it % nh);
         let g = heads[head];
@@ -443,10 +442,11 @@ fn attend(
             for (j, &w) in (first..len).zip(&scores) {
                 vc.axpy(base + j, w, &mut acc);
             }
-            // SAFETY: row r, head `head` belongs to this item alone.
-            let o = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), total) };
+            // SAFETY: head `head` of row r is written by this item alone, and the pool hands
+            // each item to one worker.
+            let o = unsafe { out.part((r * nh + head) * hd, hd) };
             let inv = 1.0 / sum;
-            for (dst, a) in o[(r * nh + head) * hd..][..hd].iter_mut().zip(&acc) {
+            for (dst, a) in o.iter_mut().zip(&acc) {
                 *dst = a * inv;
             }
         }
@@ -552,6 +552,28 @@ mod tests {
         let (err, scale) = max_diff(&q8, &exact);
         // Close (8-bit keys and values), but not bit-identical: the cache really is quantized.
         assert!(err > 0.0 && err < 0.02 * scale.max(1.0), "{err} of {scale}");
+    }
+
+    /// Small enough for Miri (`scripts/miri_kernels.sh`): a 16-token prefill spreads attention
+    /// over the pool (each head of each row written by its own item), decoding the same tokens
+    /// one at a time stays on this thread; the last logits agree to rounding.
+    #[test]
+    fn pooled_attention_equals_one_token_at_a_time() {
+        use candle_core::quantized::GgmlDType;
+        let spec: SyntheticSpec = serde_yaml::from_str(
+            "{layers: 1, hidden: 32, heads: 4, kv_heads: 2, intermediate: 64, vocab: 64, seed: 9}",
+        )
+        .unwrap();
+        let d = Decoder::load(&mut SyntheticSource::new(&spec), WeightFormat::Quant(GgmlDType::Q4_0)).unwrap();
+        let toks: Vec<u32> = (0..16u32).map(|i| (i * 7 + 3) % 64).collect();
+        let pooled = d.forward_flat(&toks, 1, 0, &mut d.new_flat_kv(1), Logits::Last).unwrap();
+        let mut kv = d.new_flat_kv(1);
+        let mut alone = vec![];
+        for (pos, t) in toks.iter().enumerate() {
+            alone = d.forward_flat(&[*t], 1, pos, &mut kv, Logits::Last).unwrap();
+        }
+        let (err, scale) = max_diff(&pooled, &alone);
+        assert!(err <= 1e-4 * scale.max(1.0), "{err} of {scale}");
     }
 
     #[test]

@@ -79,7 +79,7 @@ const HARNESS_PASSFILE: &str = ".harness/pgpass";
 
 /// The server tests use: `HARNESS_TEST_POSTGRES`, else the loopback server `scripts/postgres.sh`
 /// started if it is up (its password file present, its port answering). `None`: the tests say
-/// so and pass, unless `HARNESS_REQUIRE_POSTGRES=1` (CI) makes its absence a failure (a panic).
+/// so and pass, unless `HARNESS_REQUIRE` names `postgres` (CI) and makes its absence a failure.
 pub fn test_server() -> Option<String> {
     let local = || {
         let home = PathBuf::from(std::env::var_os("HOME")?);
@@ -88,14 +88,10 @@ pub fn test_server() -> Option<String> {
         (home.join(HARNESS_PASSFILE).is_file() && up).then(|| "postgres://harness@127.0.0.1:5432/harness_test".into())
     };
     let found = std::env::var("HARNESS_TEST_POSTGRES").ok().or_else(local);
-    if found.is_none() {
-        assert!(
-            !std::env::var("HARNESS_REQUIRE_POSTGRES").is_ok_and(|v| v == "1"),
-            "HARNESS_REQUIRE_POSTGRES=1 but no PostgreSQL server is up: run scripts/postgres.sh"
-        );
-        eprintln!("skipped: no PostgreSQL server (set HARNESS_TEST_POSTGRES, or run scripts/postgres.sh)");
-    }
-    found
+    found.or_else(|| {
+        crate::require::Resource::Postgres
+            .missing("no PostgreSQL server is up (set HARNESS_TEST_POSTGRES, or run scripts/postgres.sh)")
+    })
 }
 
 /// The password for `config` from `PGPASSWORD`, else the first matching line of the libpq
