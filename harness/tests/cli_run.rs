@@ -100,6 +100,27 @@ fn malformed_yaml_and_missing_model_exit_2_with_location() {
     );
 }
 
+/// A damaged store file is bad input, refused untouched with exit 2 and the same message whether
+/// the command would write it (`run`) or only read it (`export`): a file that is not SQLite, and one
+/// that begins as SQLite but holds no database (found by SQLite's first read, not by its header).
+#[test]
+fn a_damaged_store_exits_2_untouched_for_run_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("damaged.db");
+    let db_s = db.to_str().unwrap();
+    let grid = smoke_grid();
+    let sqlite_header_only = [b"SQLite format 3\0".as_slice(), &[0xA5; 8192]].concat();
+    for bytes in [b"a shopping list, not a database\n".repeat(100), sqlite_header_only] {
+        fs::write(&db, &bytes).unwrap();
+        for args in [["run", &grid, "--store", db_s, "-q"], ["export", "--store", db_s, "--format", "csv"]] {
+            let o = run(&args);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+            assert!(text(&o).contains(&format!("{db_s} is not a usable results store")), "{args:?}: {}", text(&o));
+            assert_eq!(fs::read(&db).unwrap(), bytes, "{args:?}: the store is left untouched");
+        }
+    }
+}
+
 #[test]
 fn a_failing_cell_is_stored_as_failed_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();

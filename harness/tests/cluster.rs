@@ -326,12 +326,13 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A full disk is a failure of the run, not bad input: exit 1 (2 would tell the user to fix the command).
 #[test]
 fn a_full_disk_stops_the_run_and_keeps_what_was_stored() {
     let Some(fs) = Tmpfs::new("300k") else { return };
     let db = fs.0.path().join("full.db");
     let o = run(&["run", &smoke_grid(), "--store", db.to_str().unwrap(), "-q"]);
-    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("is full") && text(&o).contains("every cell stored before it is kept"), "{}", text(&o));
     let kept = stored(db.to_str().unwrap());
     assert!(!kept.is_empty() && kept.len() < 8, "{kept:?}");

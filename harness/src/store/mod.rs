@@ -64,6 +64,31 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
 }
 
+impl StoreError {
+    /// Whether the store the user named cannot be used as asked (exit 2: missing, damaged,
+    /// newer, not writable, a bad URL), rather than a store that failed while in use (exit 1:
+    /// a full disk, a lost connection, an I/O error). The backend picks the variant where the
+    /// error is made (a damaged file found on opening is `Corrupt`, not `Sqlite`), so this
+    /// never looks inside a message; a new variant must be placed here by the compiler's ask.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            StoreError::Missing { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::TooNew { .. }
+            | StoreError::SchemaMismatch { .. }
+            | StoreError::ReadOnly { .. }
+            | StoreError::Url { .. } => true,
+            // A row that cannot be read is a failure while reading, as SQLite reports it
+            // (a conversion error of the `Sqlite` kind), so both backends exit alike.
+            StoreError::DiskFull { .. }
+            | StoreError::Sqlite(_)
+            | StoreError::Postgres(_)
+            | StoreError::Row(_)
+            | StoreError::Json(_) => false,
+        }
+    }
+}
+
 /// What every results store offers: the stages above talk to this, never to a backend.
 pub trait ResultStore {
     /// Where the store lives (a file path, or a URL without credentials).

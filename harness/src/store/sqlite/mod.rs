@@ -134,7 +134,7 @@ impl SqliteStore {
         }
         check_header(path)?;
         let conn = read_only_conn(path)?;
-        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| damaged_or(path, e))?;
         if found > schema::current_version() {
             return Err(StoreError::TooNew { path: path.to_path_buf(), found, known: schema::current_version() });
         }
@@ -323,10 +323,7 @@ impl SqliteStore {
         match result {
             Ok(lines) if lines == ["ok"] => Ok(()),
             Ok(lines) => Err(corrupt(format!("quick_check: {}", lines.join("; ")))),
-            Err(e) if matches!(e.sqlite_error_code(), Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)) => {
-                Err(corrupt(e.to_string()))
-            }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(damaged_or(&self.path, e)),
         }
     }
 
@@ -388,6 +385,18 @@ impl SqliteStore {
             Some(ErrorCode::DiskFull) => StoreError::DiskFull { path: self.path.clone() },
             _ => e.into(),
         }
+    }
+}
+
+/// An error from the first read of a store file: SQLite finding no database or a malformed one
+/// there means the file named is damaged ([`StoreError::Corrupt`], the user's to move aside),
+/// not that the store failed while in use.
+fn damaged_or(path: &Path, e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt { path: path.to_path_buf(), detail: e.to_string() }
+        }
+        _ => e.into(),
     }
 }
 
