@@ -347,6 +347,46 @@ fn frozen_protocol_names_the_grids_it_knows() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// A second grid measured later: one task of the same shape as one of the fixture's
+/// (`small / chat / cheap`) and one of its own (`longchat`).
+const SECOND_GRID: &str = r#"
+name: second
+axes:
+  model: [small]
+  workload: [chat, longchat]
+  hardware: [cheap]
+  technique: [f32, q8_0]
+  threads: [1, 2]
+"#;
+
+#[test]
+fn a_frozen_split_forms_test_tasks_from_the_test_grid_alone() {
+    let (dir, _grid, store) = fixture();
+    let head = GRID.split("axes:").next().unwrap().replace("name: fixture", "");
+    let yaml = format!("{head}{}", SECOND_GRID.trim_start());
+    let second = config::parse(&dir.path().join("second.yaml"), &yaml).unwrap();
+    let db = Store::open(&store).unwrap();
+    for (i, c) in config::expand(&second).iter().enumerate() {
+        let mut rec = record(i, c);
+        (rec.key, rec.grid, rec.started_at) = (format!("s{i:03}"), "second".into(), 1_800_000_000.0 + i as f64);
+        db.insert(&rec).unwrap();
+    }
+    drop(db);
+    let s = store.to_str().unwrap();
+    let args = ["evaluate", "--store", s, "--train", "fixture", "--test", "second", "--selectors", "oracle"];
+    let o = harness(dir.path(), &[&args[..], &["--seeds", "1", "--no-save", "--format", "json"]].concat());
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let tested: std::collections::BTreeSet<&str> =
+        v["picks"].as_array().unwrap().iter().map(|p| p["task"].as_str().unwrap()).collect();
+    // The task of the fixture's shape is a test task of its own, not merged into training.
+    assert_eq!(tested, ["small / chat@second / cheap", "small / longchat / cheap"].into(), "{out}");
+    let config: serde_json::Value = serde_json::from_str(v["config_json"].as_str().unwrap()).unwrap();
+    // 12 training tasks of 8 arms, all the fixture's cells; 2 test tasks of 4 arms, all the second grid's.
+    assert_eq!(config["cells"], 12 * 8 + 2 * 4, "{config}");
+}
+
 /// A hand-written ASlib scenario: 6 instances, 3 algorithms, 2 folds, a timeout.
 fn scenario(dir: &Path) -> PathBuf {
     let d = dir.join("TINY-2026");

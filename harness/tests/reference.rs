@@ -67,8 +67,11 @@ fn the_evaluation_store_reproduces_the_frozen_headline_untouched() {
             .as_f64()
             .unwrap()
     };
+    // gbdt-arms was 0.008 and ours-2 0.166 while the training task SmolLM2 `chat` mixed the standard grid's
+    // decoder-3 cells with the compression grid's decoder-4 ones (and a later invalid cell hid a valid one); the
+    // two are two tasks now, each of one engine version (meta::grouping).
     assert!((regret("single-best") - 0.192).abs() < 0.001, "{}", regret("single-best"));
-    assert!((regret("gbdt-arms") - 0.008).abs() < 0.001, "{}", regret("gbdt-arms"));
-    assert!((regret("ours-2") - 0.166).abs() < 0.001, "{}", regret("ours-2"));
+    assert!((regret("gbdt-arms") - 0.052).abs() < 0.001, "{}", regret("gbdt-arms"));
+    assert!((regret("ours-2") - 0.132).abs() < 0.001, "{}", regret("ours-2"));
     assert_eq!(std::fs::read(&store).unwrap(), before, "the evaluation store was modified");
 }

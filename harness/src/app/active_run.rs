@@ -65,7 +65,7 @@ pub fn run_active(
         );
     }
     let records = store.all()?;
-    let loaded = load::table(&records, Objective::Latency, &Constraints::default(), &opts.hub_cache, false)?;
+    let loaded = load::table(&records, None, Objective::Latency, &Constraints::default(), &opts.hub_cache, false)?;
     let table = loaded.table;
     let prior: Vec<usize> = (0..table.tasks.len()).filter(|&t| table.tasks[t].grid != grid_name).collect();
     if prior.len() < 2 {

@@ -31,7 +31,7 @@ pub fn aslib(a: AslibArgs) -> Result<ExitCode> {
             );
         }
         AslibCmd::Export { table, out, folds } => {
-            let (_store, loaded) = load_table(&table, false)?;
+            let (_store, loaded) = load_table(&table, false, None)?;
             aslib::export(&loaded.table, &out, folds)?;
             println!(
                 "{} tasks x {} arms written as an ASlib scenario to {}",

@@ -11,6 +11,7 @@ use harness::config::{self, HardwareSpec};
 use harness::execute::{plan, runner};
 use harness::hardware::fingerprint::{code_version, machine_class};
 use harness::meta::features::{HardwareInfo, ModelInfo, TaskDescriptor};
+use harness::meta::grouping::GridSplit;
 use harness::meta::load::{self, Loaded};
 use harness::meta::objective::{Constraints, Objective};
 use harness::meta::{output, recommend as rec, selectors};
@@ -197,7 +198,12 @@ pub fn constraints(a: &TaskTableArgs) -> Constraints {
 
 /// Opens the store and builds its task table; errors name what to run when it is empty. The store is opened
 /// read-only unless an evaluation will be written into it (committed reference stores stay byte for byte as they are).
-pub fn load_table(a: &TaskTableArgs, writable: bool) -> Result<(Box<dyn ResultStore>, Loaded)> {
+/// With `split`, tasks are formed within each side of it.
+pub fn load_table(
+    a: &TaskTableArgs,
+    writable: bool,
+    split: Option<&GridSplit>,
+) -> Result<(Box<dyn ResultStore>, Loaded)> {
     let store = if writable { store::open_existing(&a.store.store)? } else { store::open_read_only(&a.store.store)? };
     let records = store.all()?;
     if records.is_empty() {
@@ -207,7 +213,7 @@ pub fn load_table(a: &TaskTableArgs, writable: bool) -> Result<(Box<dyn ResultSt
         );
     }
     let hub_cache = a.hub_cache.clone().unwrap_or_else(hub::default_cache_dir);
-    let loaded = load::table(&records, a.objective.into(), &constraints(a), &hub_cache, !a.no_embeddings)?;
+    let loaded = load::table(&records, split, a.objective.into(), &constraints(a), &hub_cache, !a.no_embeddings)?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
@@ -270,7 +276,7 @@ pub fn recommend(a: RecommendArgs) -> Result<ExitCode> {
             .into())
         }
     };
-    let (_store, loaded) = load_table(&a.table, false)?;
+    let (_store, loaded) = load_table(&a.table, false, None)?;
     let hub_cache = a.table.hub_cache.clone().unwrap_or_else(hub::default_cache_dir);
     let (model, warning) = ModelInfo::resolve(&a.model, model_spec, &hub_cache);
     if let Some(w) = warning {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use harness::config;
 use harness::meta::evaluate::{self, Options};
+use harness::meta::grouping::GridSplit;
 use harness::meta::load::Loaded;
 use harness::meta::output;
 use harness::meta::selectors;
@@ -18,9 +19,8 @@ use serde_json::json;
 use super::cli::{EvaluateArgs, EvaluateFormat};
 use super::commands::{constraints, load_table};
 
-/// Task indices of `table` whose grid is one of `grids` (stored grid names, or grid
-/// files whose `name:` is read); an unknown name is bad input naming the grids present.
-pub fn tasks_of_grids(table: &TaskTable, grids: &[String], flag: &str) -> Result<Vec<usize>> {
+/// The grid names `grids` stand for: stored grid names, or grid files whose `name:` is read.
+fn grid_names(grids: &[String]) -> Result<Vec<String>> {
     let mut names = vec![];
     for g in grids {
         let path = Path::new(g);
@@ -30,6 +30,13 @@ pub fn tasks_of_grids(table: &TaskTable, grids: &[String], flag: &str) -> Result
             names.push(g.clone());
         }
     }
+    Ok(names)
+}
+
+/// Task indices of `table` whose grid is one of `grids` (stored grid names, or grid
+/// files whose `name:` is read); an unknown name is bad input naming the grids present.
+pub fn tasks_of_grids(table: &TaskTable, grids: &[String], flag: &str) -> Result<Vec<usize>> {
+    let names = grid_names(grids)?;
     let present: std::collections::BTreeSet<&str> = table.tasks.iter().map(|t| t.grid.as_str()).collect();
     for n in &names {
         if !present.contains(n.as_str()) {
@@ -51,7 +58,13 @@ pub fn evaluate(a: EvaluateArgs) -> Result<ExitCode> {
     let (store, loaded) = match &scenario {
         Some(s) => (None, Loaded { table: s.table(), warnings: vec![], embedder: None }),
         None => {
-            let (s, l) = load_table(&a.table, !a.no_save)?;
+            // Tasks are formed within each side, so no task holds cells of a training and a test grid.
+            let sides = if a.train.is_empty() {
+                None
+            } else {
+                Some(GridSplit { train: grid_names(&a.train)?, test: grid_names(&a.test)? })
+            };
+            let (s, l) = load_table(&a.table, !a.no_save, sides.as_ref())?;
             (Some(s), l)
         }
     };

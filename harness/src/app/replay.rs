@@ -22,7 +22,7 @@ pub fn replay(a: ReplayArgs) -> Result<ExitCode> {
             BadInput(format!("selector `{}` reads the outcome it predicts; choose a learner", a.selector)).into()
         );
     }
-    let (_store, loaded) = load_table(&a.table, false)?;
+    let (_store, loaded) = load_table(&a.table, false, None)?;
     let table = &loaded.table;
     let tasks = tasks_of_grids(table, std::slice::from_ref(&a.grid), "GRID")?;
     let r = active::replay(table, &tasks, sel.as_ref(), a.seed)?;

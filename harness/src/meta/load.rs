@@ -7,8 +7,9 @@ use anyhow::Result;
 
 use super::embeddings::{self, Embedder};
 use super::features::{ModelInfo, TaskDescriptor};
+use super::grouping::{group_cells, GridSplit, SetAside};
 use super::objective::{Constraints, Objective};
-use super::tasks::{group_cells, TaskTable};
+use super::tasks::TaskTable;
 use crate::config::CellConfig;
 use crate::record::CellRecord;
 
@@ -85,17 +86,20 @@ pub struct Loaded {
     pub embedder: Option<Embedder>,
 }
 
+/// The task table of `records`, tasks formed within each side of `split` when given.
 pub fn table(
     records: &[CellRecord],
+    split: Option<&GridSplit>,
     objective: Objective,
     constraints: &Constraints,
     hub_cache: &Path,
     want_embeddings: bool,
 ) -> Result<Loaded> {
-    let groups = group_cells(records);
+    let groups = group_cells(records, split);
     let mut catalog = ModelCatalog::new();
     let mut table = TaskTable::build(&groups, objective, constraints, |rec| descriptor(rec, &mut catalog, hub_cache));
     let mut warnings = catalog.warnings;
+    warnings.extend(superseded_warning(&groups.superseded));
     let embedder = if table.tasks.is_empty() { None } else { embedder(hub_cache, want_embeddings, &mut warnings) };
     if let Some(e) = &embedder {
         for task in &mut table.tasks {
@@ -103,4 +107,15 @@ pub fn table(
         }
     }
     Ok(Loaded { table, warnings, embedder })
+}
+
+/// One line for the cells left out because a newer engine version measured their task.
+fn superseded_warning(cells: &[SetAside]) -> Option<String> {
+    let (task, arm, why) = cells.first()?;
+    Some(format!(
+        "{} cells left out because their task's newest cells were measured by another version of their engine \
+         (arms of two engine versions are not compared), e.g. {task}: {arm}, {why}; run their grid again to \
+         measure them with this version",
+        cells.len()
+    ))
 }

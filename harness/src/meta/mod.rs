@@ -1,7 +1,7 @@
 //! Learn from the store which technique to use for a task never run, and prove it
 //! with honest cross-validation (`harness evaluate`, `harness recommend`).
 //!
-//! Stages: [`load`] reads the cells into a [`tasks::TaskTable`] (task = model ×
+//! Stages: [`load`] reads the cells, grouped by [`grouping`], into a [`tasks::TaskTable`] (task = model ×
 //! workload × hardware; arm = technique @ threads; one [`objective::Objective`],
 //! [`objective::Constraints`] making arms infeasible) with [`features`] and optional
 //! [`embeddings`] per task; [`cv`] splits it into folds without leakage; each
@@ -16,6 +16,7 @@ pub mod cv;
 pub mod embeddings;
 pub mod evaluate;
 pub mod features;
+pub mod grouping;
 pub mod learn;
 pub mod load;
 pub mod metrics;

@@ -16,15 +16,17 @@
 //! worst feasible arm.
 //!
 //! **Invalid cells are not used.** A cell whose measurement was judged invalid (a busy
-//! machine, a noise limit broken) is no candidate of its task; the table counts them in
+//! machine, a noise limit broken) is no candidate of its task, and cannot hide a valid
+//! cell of its arm ([`super::grouping`] sets it aside first); the table counts them in
 //! [`TaskTable::invalid`] so the evaluation says how many (re-measure them with
 //! `harness run GRID --retry-invalid`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::features::{TaskDescriptor, TaskFeatures};
+use super::grouping::CellGroups;
 use super::objective::{Constraints, Objective};
-use crate::record::{Arm, CellRecord, CellStatus, TaskId};
+use crate::record::{Arm, CellRecord, CellStatus};
 
 /// The training signal of an infeasible arm for the selectors of `selectors-frozen-1`:
 /// this share of the task's worst feasible arm (their scoring rule before `--infeasible`).
@@ -163,50 +165,6 @@ pub struct TaskTable {
     pub left_out: Vec<(String, String)>,
 }
 
-/// Cells grouped by task before features exist: built by [`group_cells`].
-pub struct CellGroups {
-    /// Task name → (its id, a representative cell, its arms' latest records).
-    pub tasks: BTreeMap<String, (TaskId, CellRecord, BTreeMap<Arm, CellRecord>)>,
-    /// Records whose config could not be read, with the reason.
-    pub unreadable: Vec<(String, String)>,
-}
-
-/// Groups stored cells by [`TaskId`]: the model, workload and node shapes and the
-/// machine class, so two grids that reuse a workload name for different workloads make
-/// two tasks (the second named `workload@grid`), and two machines' `local` are two
-/// tasks (named `local@<cpu>` when both are present). When an arm was measured more
-/// than once (re-runs), the latest record counts.
-pub fn group_cells(records: &[CellRecord]) -> CellGroups {
-    let mut by_id: BTreeMap<TaskId, (String, CellRecord, BTreeMap<Arm, CellRecord>)> = BTreeMap::new();
-    let mut unreadable = Vec::new();
-    for rec in records {
-        let id = match TaskId::of(rec) {
-            Ok(id) => id,
-            Err(e) => {
-                unreadable.push((rec.key.clone(), format!("config_json unreadable: {e}")));
-                continue;
-            }
-        };
-        let arm = Arm::of(rec);
-        let entry = by_id.entry(id).or_insert_with(|| (rec.grid.clone(), rec.clone(), BTreeMap::new()));
-        match entry.2.get(&arm) {
-            Some(prev) if prev.started_at > rec.started_at => {}
-            _ => {
-                entry.2.insert(arm, rec.clone());
-            }
-        }
-    }
-    let names = TaskId::display_names(by_id.iter().map(|(id, (grid, _, _))| (id, grid.as_str())));
-    let mut tasks = BTreeMap::new();
-    for ((id, (_, rep, arms)), name) in by_id.into_iter().zip(names) {
-        let mut rep = rep;
-        rep.workload = name.workload.clone();
-        rep.hardware = name.hardware.clone();
-        tasks.insert(name.name(), (id, rep, arms));
-    }
-    CellGroups { tasks, unreadable }
-}
-
 /// The raw figure, feasibility and reason of one stored cell.
 fn outcome_of(rec: &CellRecord, objective: Objective, constraints: &Constraints) -> (Option<f64>, Option<String>) {
     let raw = rec.summary.as_ref().filter(|_| rec.status == CellStatus::Ok).and_then(|s| objective.raw(s));
@@ -237,12 +195,6 @@ fn reps_of(rec: &CellRecord, objective: Objective) -> Vec<f64> {
         .unwrap_or_default()
 }
 
-/// Whether the stored measurement was judged invalid, and why.
-fn invalid(rec: &CellRecord) -> Option<String> {
-    let s = rec.summary.as_ref().filter(|_| rec.status == CellStatus::Ok)?;
-    (s.verdict == "invalid").then(|| s.verdict_reason.clone().unwrap_or_else(|| "no reason stored".into()))
-}
-
 impl TaskTable {
     fn empty(objective: Objective, arms: Vec<Arm>) -> TaskTable {
         TaskTable {
@@ -259,7 +211,8 @@ impl TaskTable {
     }
 
     /// Builds the table from grouped cells; `describe` gives each task's descriptor
-    /// (features and text) from its representative cell. Invalid cells are left out.
+    /// (features and text) from its representative cell. The invalid cells the grouping
+    /// set aside are counted in [`TaskTable::invalid`].
     pub fn build(
         groups: &CellGroups,
         objective: Objective,
@@ -278,13 +231,10 @@ impl TaskTable {
         for (key, why) in &groups.unreadable {
             table.left_out.push((format!("cell {key}"), why.clone()));
         }
+        table.invalid = groups.invalid.clone();
         for (id, (_, rep, cells)) in &groups.tasks {
             let mut raw_rows = vec![None; table.arms.len()];
             for (arm, rec) in cells {
-                if let Some(why) = invalid(rec) {
-                    table.invalid.push((id.clone(), arm.name(), why));
-                    continue;
-                }
                 let a = table.arms.binary_search(arm).expect("arm collected above");
                 let (raw, why) = outcome_of(rec, objective, constraints);
                 let cost = rec.summary.as_ref().map(|s| s.cost_per_1k_tokens).filter(|c| c.is_finite());

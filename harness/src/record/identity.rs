@@ -131,6 +131,16 @@ impl<'a> CellIdentity<'a> {
 /// were part of a cell's identity (store migration 3 keys them with it).
 pub const LEGACY_ENGINE_VERSION: &str = "candle-0.11.1+decoder-1";
 
+/// The engine version that measured a stored cell, read back from its key (the version
+/// is hashed into the key and stored nowhere else): this harness's version of the
+/// cell's engine, or [`LEGACY_ENGINE_VERSION`]. `None` when the key is the identity under
+/// neither: a version this harness does not know, or a key it did not make.
+pub fn engine_version_of(rec: &super::CellRecord, cfg: &CellConfig) -> Option<&'static str> {
+    let machine = rec.machine();
+    let key = |v: &str| CellIdentity::new(cfg, &rec.model_digest, v, &rec.code_version, &machine).key();
+    crate::engines::version(&cfg.engine).into_iter().chain([LEGACY_ENGINE_VERSION]).find(|v| key(v) == rec.key)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -13,5 +13,5 @@ pub mod task;
 pub use cell::*;
 pub use evaluation::{EvaluationRecord, MetricCi, SelectorResult, TaskPick};
 pub use fingerprint::{Fingerprint, MachineClass};
-pub use identity::CellIdentity;
+pub use identity::{engine_version_of, CellIdentity};
 pub use task::{Arm, TaskId};
