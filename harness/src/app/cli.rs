@@ -423,7 +423,8 @@ pub struct TaskTableArgs {
     pub objective: ObjectiveArg,
     /// Accuracy floor an arm must meet, comma-separated clauses: `ppl:P%` (perplexity at most P% above the f32
     /// reference's), `agreement:A` (greedy agreement with the f32 reference at least A, 0..1), `kl:K` (mean KL at
-    /// most K nats). Example: `ppl:1%,agreement:0.99`.
+    /// most K nats). Example: `ppl:1%,agreement:0.99`. A cell exact by construction (the reference's own
+    /// computation: `kv-off`, `spec:…`, serving policies) meets every floor; any other cell must have measured it.
     #[arg(long, value_name = "CLAUSES", value_parser = AccuracyFloors::parse)]
     pub accuracy_floor: Option<AccuracyFloors>,
     /// Peak resident memory an arm may use, MB.

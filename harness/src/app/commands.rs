@@ -139,8 +139,8 @@ pub fn summary_table(recs: &[CellRecord]) -> Table {
                     f(s.output_tok_s, 1),
                     f(s.peak_rss_mb, 0),
                     s.perplexity.map_or("-".into(), |x| f(x, 2)),
-                    s.agreement.map_or("-".into(), |x| f(x, 3)),
-                    s.kl_mean.map_or("-".into(), |x| f(x, 4)),
+                    exact_or(s, s.agreement, 3),
+                    exact_or(s, s.kl_mean, 4),
                 ]);
             }
             _ => {
@@ -152,6 +152,16 @@ pub fn summary_table(recs: &[CellRecord]) -> Table {
         t.add_row(row);
     }
     t
+}
+
+/// A comparison with the reference as the table prints it: `exact` for a cell that is the
+/// reference's own computation (nothing was compared), `-` when not measured.
+fn exact_or(s: &harness::record::Summary, figure: Option<f64>, places: usize) -> String {
+    match figure {
+        _ if s.exact_by_construction() => "exact".into(),
+        Some(x) => format!("{x:.places$}"),
+        None => "-".into(),
+    }
 }
 
 pub fn export(a: ExportArgs) -> Result<ExitCode> {

@@ -17,6 +17,7 @@ use crate::measure::summary::{self, PlainShape, ServingShape};
 use crate::models::generate::KvMode;
 use crate::models::linear::LoadStats;
 use crate::models::weights::NotApplicable;
+use crate::record::accuracy::Basis;
 use crate::record::{CellStatus, SampleSeries, Summary};
 use crate::serving::{self, ServingConfig};
 use crate::techniques::ExecutionPlan;
@@ -51,12 +52,14 @@ pub fn main() -> Result<()> {
     Ok(())
 }
 
-/// Figures every cell reports, whatever its workload.
+/// Figures every cell reports, whatever its workload: its perplexity, and its fidelity to the
+/// reference, measured or (for an exact technique on our engine) known by construction.
 struct Accuracy {
     perplexity: f64,
-    ref_perplexity: f64,
-    agreement: f64,
-    kl_mean: f64,
+    basis: Basis,
+    ref_perplexity: Option<f64>,
+    agreement: Option<f64>,
+    kl_mean: Option<f64>,
 }
 
 pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
@@ -138,10 +141,11 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
     let run_stats = model.run_stats();
     let acc = score(engine, cfg, model, &inputs.eval, &req.hub_cache)?;
     summary.perplexity = Some(acc.perplexity);
-    summary.ref_perplexity = Some(acc.ref_perplexity);
-    summary.agreement = Some(acc.agreement);
-    summary.kl_mean = Some(acc.kl_mean);
+    summary.ref_perplexity = acc.ref_perplexity;
+    summary.agreement = acc.agreement;
+    summary.kl_mean = acc.kl_mean;
     summary.extra = extra(&plan, &load_stats, inputs.eval.len() - 1, summary.extra.take());
+    summary.set_accuracy_basis(acc.basis);
     if let (serde_json::Value::Object(obj), serde_json::Value::Object(more)) = (&mut summary.extra, run_stats) {
         obj.extend(more);
     }
@@ -213,10 +217,17 @@ fn score(
     let lp = accuracy::log_probs(model.as_ref(), eval)?;
     drop(model);
     let perplexity = accuracy::perplexity(&lp, eval)?;
-    // Exact techniques (f32 weights, no structural change) are the reference by construction.
+    // Exact techniques (f32 weights, no structural change) score with the reference's own forward
+    // pass, so no figure would compare anything: they are marked exact by construction instead.
     // Only our engine's f32 *is* the reference; another engine's f32 is measured against it.
     if cfg.technique.exact() && engine.name() == engines::DEFAULT_ENGINE {
-        return Ok(Accuracy { perplexity, ref_perplexity: perplexity, agreement: 1.0, kl_mean: 0.0 });
+        return Ok(Accuracy {
+            perplexity,
+            basis: Basis::ExactByConstruction,
+            ref_perplexity: None,
+            agreement: None,
+            kl_mean: None,
+        });
     }
     // Every engine is scored against the same reference: our engine with f32 weights.
     let rlp = match engines::by_name(engines::DEFAULT_ENGINE) {
@@ -227,9 +238,10 @@ fn score(
     };
     Ok(Accuracy {
         perplexity,
-        ref_perplexity: accuracy::perplexity(&rlp, eval)?,
-        agreement: accuracy::agreement(&rlp, &lp)?,
-        kl_mean: accuracy::kl_mean(&rlp, &lp)?,
+        basis: Basis::Measured,
+        ref_perplexity: Some(accuracy::perplexity(&rlp, eval)?),
+        agreement: Some(accuracy::agreement(&rlp, &lp)?),
+        kl_mean: Some(accuracy::kl_mean(&rlp, &lp)?),
     })
 }
 

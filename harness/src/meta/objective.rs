@@ -8,7 +8,6 @@
 use std::fmt;
 
 use crate::record::{CellRecord, CellStatus, Summary};
-use crate::techniques::TechniqueName;
 
 /// The quantity a selector should optimise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -138,10 +137,14 @@ impl AccuracyFloor {
         }
     }
 
-    /// `None` when met, else why not. A figure that was not measured fails the floor,
-    /// unless the technique keeps the f32 reference weights (then it is exact by construction).
-    fn violation(&self, s: &Summary, keeps_reference_weights: bool) -> Option<String> {
-        let missing = |what: &str| (!keeps_reference_weights).then(|| format!("no {what} measured"));
+    /// `None` when met, else why not. A cell exact by construction meets every floor: it is
+    /// the reference's own computation, quality-preserving by definition. Any other cell must
+    /// have measured the figure; one it did not measure fails the floor.
+    fn violation(&self, s: &Summary) -> Option<String> {
+        if s.exact_by_construction() {
+            return None;
+        }
+        let missing = |what: &str| Some(format!("no {what} measured"));
         match *self {
             AccuracyFloor::PerplexityIncreasePct(max) => match (s.perplexity, s.ref_perplexity) {
                 (Some(p), Some(r)) if r > 0.0 => {
@@ -193,8 +196,7 @@ impl Constraints {
                 return Some(format!("{}: {why}", status.as_str()));
             }
         };
-        let keeps_reference = TechniqueName::from_stored(&rec.technique).exact();
-        if let Some(why) = self.accuracy.iter().find_map(|f| f.violation(s, keeps_reference)) {
+        if let Some(why) = self.accuracy.iter().find_map(|f| f.violation(s)) {
             return Some(why);
         }
         if let Some(limit) = self.memory_limit_mb {
@@ -240,6 +242,22 @@ mod tests {
         rec.status = CellStatus::Failed;
         rec.reason = Some("oom".into());
         assert_eq!(Constraints::default().violation(&rec).unwrap(), "failed: oom");
+    }
+
+    #[test]
+    fn an_exact_by_construction_cell_meets_every_floor_and_an_unmeasured_one_none() {
+        let floors = Constraints {
+            accuracy: AccuracyFloor::parse_list("ppl:0%,agreement:1,kl:0").unwrap(),
+            ..Default::default()
+        };
+        let mut rec = crate::record::test_record("a");
+        rec.technique = "kv-off".into();
+        let s = rec.summary.as_mut().unwrap();
+        (s.ref_perplexity, s.agreement, s.kl_mean) = (None, None, None);
+        // Figures absent and no basis: nothing says the quality is kept.
+        assert_eq!(floors.violation(&rec).unwrap(), "no perplexity measured");
+        rec.summary.as_mut().unwrap().set_accuracy_basis(crate::record::accuracy::Basis::ExactByConstruction);
+        assert_eq!(floors.violation(&rec), None);
     }
 
     #[test]

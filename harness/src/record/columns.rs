@@ -1,6 +1,6 @@
 //! The flat columns of a cell, declared once: name, how to read the value from a
 //! record, and how to put it back. The SQLite store writes and reads its `cells`
-//! table through this list and the CSV exporter writes it; both see neutral
+//! table through this list and the CSV exporter writes it (with [`EXPORT_ONLY`] after it); both see neutral
 //! [`Value`]s, so no exporter depends on a database crate.
 
 use super::{CellRecord, CellStatus, ServingStats, Summary};
@@ -189,6 +189,26 @@ pub const COLUMNS: &[Column] = &[
         |_, _| {}
     ),
 ];
+
+/// Columns the exports write after [`COLUMNS`]: what a summary keeps in `extra` that a reader of
+/// the flat columns needs, but the `cells` table does not hold (a column there would migrate every
+/// committed store). `accuracy_basis` tells an empty agreement that was never measured from one
+/// that needs no measurement (`exact-by-construction`, see [`super::accuracy`]).
+pub const EXPORT_ONLY: &[Column] = &[col!(
+    "accuracy_basis",
+    |r| sum(r, |s| s.accuracy_basis().map_or(Value::Null, |b| Value::text(b.as_str()))),
+    |_, _| {}
+)];
+
+/// Names of [`COLUMNS`] then [`EXPORT_ONLY`], as the flat exports write them.
+pub fn export_names() -> Vec<&'static str> {
+    COLUMNS.iter().chain(EXPORT_ONLY).map(|c| c.name).collect()
+}
+
+/// A record's values in [`export_names`] order.
+pub fn export_values(rec: &CellRecord) -> Vec<Value> {
+    COLUMNS.iter().chain(EXPORT_ONLY).map(|c| (c.get)(rec)).collect()
+}
 
 /// Names of [`COLUMNS`], in order.
 pub fn names() -> Vec<&'static str> {

@@ -3,6 +3,7 @@
 //! report group cells (task, arm), and what an evaluation found. No storage code here:
 //! the store, the exporters, the learners and the report all read these types.
 
+pub mod accuracy;
 pub mod cell;
 pub mod columns;
 pub mod evaluation;

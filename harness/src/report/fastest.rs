@@ -49,6 +49,7 @@ impl Figure for FastestPerTask {
                     .get(&(task.clone(), c.rec.threads))
                     .map_or("–".into(), |b| format!("{}×", fmt_num(b / s.latency_ms.p50)));
                 let ppl = match (s.perplexity, s.ref_perplexity) {
+                    _ if s.exact_by_construction() => "exact".into(),
                     (Some(p), Some(r)) if r > 0.0 => format!("{:+.2}%", (p / r - 1.0) * 100.0),
                     _ => "–".into(),
                 };

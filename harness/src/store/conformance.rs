@@ -15,6 +15,7 @@ pub type Open<'a> = &'a (dyn Fn() -> Box<dyn ResultStore> + Sync);
 pub fn all(open: Open<'_>) {
     round_trip(open);
     failed_and_nan(open);
+    written_accuracy_reads_back_as_exact(open);
     reinsert_replaces_row_and_samples(open);
     keys_and_counts(open);
     evaluations(open);
@@ -65,6 +66,26 @@ fn failed_and_nan(open: Open<'_>) {
     assert!(back.summary.unwrap().latency_ms.stdev.is_nan());
     assert!(back.samples[0].values[1].is_nan());
     assert_eq!(back.samples[0].values.len(), rec.samples[0].values.len());
+}
+
+/// A row as older harnesses wrote it for an exact technique (agreement 1 and KL 0, no basis)
+/// reads back exact by construction; a new exact row reads back as written.
+fn written_accuracy_reads_back_as_exact(open: Open<'_>) {
+    use crate::record::accuracy::Basis;
+    let store = open();
+    let mut old = test_record(&key("acc", "old"));
+    old.technique = "kv-off".into();
+    let s = old.summary.as_mut().unwrap();
+    (s.ref_perplexity, s.agreement, s.kl_mean) = (s.perplexity, Some(1.0), Some(0.0));
+    store.insert(&old).unwrap();
+    let back = store.get(&old.key).unwrap().unwrap().summary.unwrap();
+    assert_eq!(back.accuracy_basis(), Some(Basis::ExactByConstruction));
+    assert_eq!((back.perplexity, back.ref_perplexity, back.agreement, back.kl_mean), (Some(12.5), None, None, None));
+    let mut new = test_record(&key("acc", "new"));
+    new.technique = "kv-off".into();
+    new.summary.as_mut().unwrap().set_accuracy_basis(Basis::ExactByConstruction);
+    store.insert(&new).unwrap();
+    assert_eq!(store.get(&new.key).unwrap(), Some(new));
 }
 
 fn reinsert_replaces_row_and_samples(open: Open<'_>) {

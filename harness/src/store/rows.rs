@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::record::{columns, CellRecord, CellStatus, SampleSeries, Summary};
+use crate::record::{accuracy, columns, CellRecord, CellStatus, SampleSeries, Summary};
 
 /// Raw sample values keyed by cell key, then metric, each in idx order.
 pub type SamplesByCell = HashMap<String, HashMap<String, Vec<f64>>>;
@@ -59,7 +59,8 @@ fn json<T: serde::de::DeserializeOwned>(get: &Getter<'_>, name: &str) -> Result<
 
 /// Rebuilds a record from a whole `cells` row: the summary exists when `summary_json` is
 /// not NULL (its `extra` comes from there), then every column of [`columns::COLUMNS`]
-/// puts its value back (NULL reads back as NaN, which JSON cannot carry).
+/// puts its value back (NULL reads back as NaN, which JSON cannot carry). An older store's
+/// written accuracy figures read back as exact by construction ([`accuracy::upgrade_legacy`]).
 pub fn read_cell(get: &Getter<'_>) -> Result<PartialCell, String> {
     let summary = match get("summary_json")? {
         columns::Value::Null => None,
@@ -94,6 +95,7 @@ pub fn read_cell(get: &Getter<'_>) -> Result<PartialCell, String> {
     for c in columns::COLUMNS {
         (c.set)(&mut record, &get(c.name)?);
     }
+    accuracy::upgrade_legacy(&mut record);
     Ok(PartialCell { record, metrics: json(get, "sample_metrics")? })
 }
 
