@@ -133,6 +133,108 @@ fn report_folder_is_complete_and_byte_identical_when_regenerated() {
     assert_eq!(svgs.len(), first.len() / 2);
 }
 
+/// The text of every `<text>` element of an SVG, trimmed.
+fn svg_texts(svg: &[u8]) -> BTreeSet<String> {
+    let s = std::str::from_utf8(svg).unwrap();
+    s.split("<text").skip(1).filter_map(|t| Some(t[t.find('>')? + 1..t.find("</text>")?].trim().to_string())).collect()
+}
+
+/// A store of `experiments/peer.yaml`: every arm on candle and on llama.cpp, llama.cpp
+/// slower on the short prompt and faster on the long one (so each engine is the fastest of
+/// one task) and stored after candle, as engine is the grid's innermost axis.
+fn peer_store(db: &Path) -> usize {
+    let grid = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/peer.yaml");
+    report_fixture::build_grid(db, &grid, |c| {
+        let technique = c.technique.as_str();
+        let speed = match technique {
+            "f32" => 1.0,
+            "q8_0" => 1.4,
+            "q4_0" => 1.9,
+            "q4k" => 2.1,
+            _ => 2.0,
+        } * c.threads as f64;
+        let w = &c.workload_spec;
+        let engine = match (c.engine.as_str(), w.prompt_tokens) {
+            ("candle", _) => 1.0,
+            (_, 64) => 1.3,
+            _ => 0.8,
+        };
+        let work = w.prompt_tokens as f64 * 0.2 + w.output_tokens as f64 * 30.0;
+        (work * engine / speed, if technique == "f32" { 0.0 } else { 1.0 })
+    })
+}
+
+#[test]
+fn a_two_engine_store_shows_both_engines_cells_in_every_table_and_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("peer.db");
+    let n = peer_store(&db);
+    let data = report::load(&db).unwrap();
+    let engines = ["candle", "llamacpp"];
+    for e in engines {
+        let cells = data.measured().filter(|c| c.rec.engine == e).count();
+        assert_eq!(cells, n / 2, "{e}: {cells} of its {} cells are measured in the report", n / 2);
+    }
+    // Each arm of the grid once per engine, its label naming the engine.
+    let labels: Vec<String> = ["f32", "q8_0", "q4_0", "q4k", "native"]
+        .iter()
+        .flat_map(|t| [1, 2].into_iter().flat_map(move |n| engines.map(|e| format!("{t} @{n}t on {e}"))))
+        .collect();
+    assert_eq!(labels.len(), n / 2, "two workloads per arm");
+    let mut drawn = BTreeSet::new();
+    let mut tables = Vec::new();
+    for fig in report::figures() {
+        for item in fig.build(&data) {
+            match item {
+                Item::Table(t) => tables.push((fig.name(), t)),
+                Item::Chart(c) => {
+                    let texts = svg_texts(&report::svg(c.as_ref()).unwrap());
+                    drawn.insert(fig.name());
+                    let shown = |l: &str| texts.contains(l);
+                    match fig.name() {
+                        // A row per arm.
+                        "speedup_heatmap" => {
+                            let missing: Vec<_> = labels.iter().filter(|l| !shown(l)).collect();
+                            assert!(missing.is_empty(), "{}: no row for {missing:?}", c.stem());
+                        }
+                        // A marker per thread count and engine.
+                        _ => {
+                            for m in
+                                ["1 thread", "2 threads"].iter().flat_map(|t| engines.map(|e| format!("{t} on {e}")))
+                            {
+                                assert!(shown(&m), "{}: no legend entry `{m}`", c.stem());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(drawn, BTreeSet::from(["speedup_heatmap", "pareto", "cost_latency"]), "figures drawn");
+    let (_, fastest) = tables.iter().find(|(f, _)| *f == "fastest_per_task").expect("a fastest-per-task table");
+    let picks: Vec<(&str, &str)> = fastest.rows.iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();
+    assert_eq!(
+        picks,
+        [
+            ("smollm2-135m / prompt512 / local", "q4k @2t on llamacpp"),
+            ("smollm2-135m / prompt64 / local", "q4k @2t on candle")
+        ],
+        "each engine wins one task"
+    );
+    let speedups: Vec<&str> = fastest.rows.iter().map(|r| r[3].as_str()).collect();
+    assert_eq!(speedups, ["2.1×", "2.1×"], "against the f32 cell of the same engine and threads");
+    let grids = report::overview::grids(&data);
+    let engine_row = grids[0].1.rows.iter().find(|r| r[0] == "engines").expect("an engines row");
+    assert_eq!(engine_row[2], "candle, llamacpp");
+    // The written pages carry the same tables.
+    let out = dir.path().join("reports");
+    report::write(&data, &out, Formats { svg: true, png: false }).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for (_, arm) in picks {
+        assert!(md.contains(arm), "report.md lacks `{arm}`");
+    }
+}
+
 #[test]
 fn absent_data_is_skipped_with_the_command_that_produces_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -137,11 +137,20 @@ impl Arm {
 
     /// `q4k @2t`, with the engine when it is not the default: `q4k @2t on llamacpp`.
     pub fn name(&self) -> String {
-        if self.engine == DEFAULT_ENGINE {
-            format!("{} @{}t", self.technique, self.threads)
-        } else {
-            format!("{} @{}t on {}", self.technique, self.threads, self.engine)
+        self.label(true, self.engine != DEFAULT_ENGINE)
+    }
+
+    /// The arm's name with the thread count and the engine each shown or left out, for
+    /// pages where every arm shares one of them: `q4k`, `q4k @2t`, `q4k on llamacpp`.
+    pub fn label(&self, threads: bool, engine: bool) -> String {
+        let mut s = self.technique.to_string();
+        if threads {
+            s.push_str(&format!(" @{}t", self.threads));
         }
+        if engine {
+            s.push_str(&format!(" on {}", self.engine));
+        }
+        s
     }
 }
 

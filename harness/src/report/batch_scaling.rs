@@ -12,6 +12,7 @@ use super::data::{Cell, ReportData};
 use super::draw::{self, Legend};
 use super::style::SeriesStyle;
 use super::{slug, Area, Chart, Figure, Item};
+use crate::record::Arm;
 
 pub struct BatchScaling;
 
@@ -33,8 +34,8 @@ impl Figure for BatchScaling {
     }
 
     fn build(&self, data: &ReportData) -> Vec<Item> {
-        // (hardware) -> (model, serving) -> (technique, threads) -> load -> cell
-        type Series<'a> = BTreeMap<(String, usize), BTreeMap<usize, &'a Cell>>;
+        // (hardware) -> (model, serving) -> arm -> load -> cell
+        type Series<'a> = BTreeMap<Arm, BTreeMap<usize, &'a Cell>>;
         let mut per_hw: BTreeMap<String, BTreeMap<(String, bool), Series>> = BTreeMap::new();
         for c in data.measured().filter(|c| c.summary().is_some_and(|s| s.latency_ms.p50 > 0.0)) {
             let r = &c.rec;
@@ -43,7 +44,7 @@ impl Figure for BatchScaling {
                 .or_default()
                 .entry((r.model.clone(), c.is_serving()))
                 .or_default()
-                .entry((r.technique.clone(), r.threads))
+                .entry(c.arm.clone())
                 .or_default();
             let load = c.workload.load();
             let better = |old: &&Cell| {
@@ -63,9 +64,9 @@ impl Figure for BatchScaling {
                 }
                 let lines = series
                     .iter()
-                    .map(|((t, n), pts)| Line {
-                        style: data.series_style(t, *n),
-                        key: (t.clone(), *n),
+                    .map(|(arm, pts)| Line {
+                        style: data.series_style(arm),
+                        arm: arm.clone(),
                         points: pts.iter().map(|(&load, c)| point(c, load as f64, serving)).collect(),
                     })
                     .collect();
@@ -74,7 +75,7 @@ impl Figure for BatchScaling {
             if panels.is_empty() {
                 continue;
             }
-            let used: Vec<_> = panels.iter().flat_map(|p| p.lines.iter().map(|l| l.key.clone())).collect();
+            let used: Vec<_> = panels.iter().flat_map(|p| p.lines.iter().map(|l| l.arm.clone())).collect();
             items.push(Item::Chart(Box::new(Scaling { hardware, legend: Legend::techniques(data, &used), panels })));
         }
         items
@@ -92,7 +93,7 @@ fn point(c: &Cell, load: f64, serving: bool) -> (f64, f64, f64, f64) {
 
 struct Line {
     style: SeriesStyle,
-    key: (String, usize),
+    arm: Arm,
     points: Vec<(f64, f64, f64, f64)>,
 }
 

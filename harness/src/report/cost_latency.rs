@@ -50,11 +50,11 @@ impl Figure for CostLatency {
             panels.entry(format!("{}{emulated}", c.rec.hardware)).or_default().push(Point {
                 x: s.latency_ms.p50,
                 y: s.cost_per_1k_tokens,
-                label: format!("{} · {task}", data.label(c)),
-                style: data.series_style(&c.rec.technique, c.rec.threads),
+                label: format!("{} · {task}", data.label(&c.arm)),
+                style: data.series_style(&c.arm),
             });
         }
-        let used: Vec<_> = cells.iter().map(|c| (c.rec.technique.clone(), c.rec.threads)).collect();
+        let used: Vec<_> = cells.iter().map(|c| c.arm.clone()).collect();
         let legend = Legend::techniques(data, &used);
         vec![Item::Chart(Box::new(CostChart { legend, panels: panels.into_iter().collect() }))]
     }

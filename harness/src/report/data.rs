@@ -9,28 +9,38 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::record::{CellRecord, CellStatus, EvaluationRecord, Summary, TaskId};
+use crate::engines::DEFAULT_ENGINE;
+use crate::record::{Arm, CellRecord, CellStatus, EvaluationRecord, Summary, TaskId};
 use crate::techniques::{Scope, TechniqueName};
 
 /// What a report is drawn from.
 pub struct ReportData {
     /// Where the data came from, as the user named it.
     pub source: String,
-    /// Every stored cell, sorted by grid, model, hardware, workload, technique, threads.
+    /// Every stored cell, sorted by grid, model, hardware, workload, then arm.
     pub cells: Vec<Cell>,
-    /// Indices into `cells` of the measured ones (status ok), one per
-    /// (model, technique, threads, workload, hardware): the latest run wins.
+    /// Indices into `cells` of the measured ones (status ok), one per task and arm
+    /// (the [`TaskId`] and [`Arm`] `harness evaluate` uses): the latest run wins.
     measured: Vec<usize>,
     /// Every technique measured, in the canonical order that fixes its colour.
     pub techniques: Vec<String>,
-    /// Every thread count measured, ascending; its rank fixes the marker shape.
+    /// Every thread count measured, ascending.
     pub threads: Vec<usize>,
+    /// Every engine measured, the default first.
+    pub engines: Vec<String>,
+    /// Every (thread count, engine) measured, by engine (the default first) then threads;
+    /// its rank fixes the marker shape.
+    pub runs: Vec<(usize, String)>,
     pub evaluation: Option<EvaluationRecord>,
 }
 
 /// One stored cell with the parts of its config the figures need.
 pub struct Cell {
     pub rec: CellRecord,
+    /// The task `harness evaluate` files this cell under.
+    pub task_id: TaskId,
+    /// The arm it measured: technique @ threads on an engine.
+    pub arm: Arm,
     pub workload: WorkloadInfo,
     pub hardware_description: Option<String>,
     pub price_per_hour: Option<f64>,
@@ -89,7 +99,7 @@ impl WorkloadInfo {
 }
 
 impl Cell {
-    fn new(rec: CellRecord) -> Cell {
+    fn new(rec: CellRecord, task_id: TaskId) -> Cell {
         let cfg: Value = serde_json::from_str(&rec.config_json).unwrap_or(Value::Null);
         let w = &cfg["workload_spec"];
         let num = |v: &Value| v.as_u64().map(|x| x as usize);
@@ -123,6 +133,8 @@ impl Cell {
             _ => "unknown".into(),
         };
         Cell {
+            task_id,
+            arm: Arm::of(&rec),
             workload,
             hardware_description: hw["description"].as_str().map(str::to_string),
             price_per_hour: hw["price_per_hour"].as_f64(),
@@ -185,10 +197,33 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     key(a).cmp(&key(b)).then_with(|| a.cmp(b))
 }
 
+/// Orders engines: the default first, then by name.
+fn engine_key(e: &str) -> (bool, &str) {
+    (e != DEFAULT_ENGINE, e)
+}
+
+/// Sorts engine names, the default first.
+pub fn sort_engines(engines: &mut [String]) {
+    engines.sort_by(|a, b| engine_key(a).cmp(&engine_key(b)));
+}
+
+/// Orders arms as tables and figures list them: technique (canonically), threads, then
+/// engine, so one arm's engines sit side by side.
+fn arm_key(a: &Arm) -> ((u16, usize, String), usize, (bool, &str)) {
+    (a.technique.sort_key(), a.threads, engine_key(&a.engine))
+}
+
+/// Sorts arms in the report's order.
+pub fn sort_arms(arms: &mut [Arm]) {
+    arms.sort_by(|a, b| arm_key(a).cmp(&arm_key(b)));
+}
+
 /// Names every record's task the way `harness evaluate` does ([`TaskId::display_names`]):
 /// a workload or hardware name that stands for several tasks (two grids reusing a name,
 /// two machine classes) gets a suffix, so no table merges tasks that evaluate keeps apart.
-fn name_tasks(records: &mut [CellRecord]) {
+/// Returns each record's task; a record whose config this build cannot read (an older
+/// harness's) is a task of its own names, with an empty shape.
+fn name_tasks(records: &mut [CellRecord]) -> Vec<TaskId> {
     let mut first_grid: BTreeMap<TaskId, String> = BTreeMap::new();
     let ids: Vec<Option<TaskId>> = records.iter().map(|r| TaskId::of(r).ok()).collect();
     for (id, r) in ids.iter().zip(records.iter()) {
@@ -204,6 +239,18 @@ fn name_tasks(records: &mut [CellRecord]) {
             r.hardware = name.hardware.clone();
         }
     }
+    ids.into_iter()
+        .zip(records.iter())
+        .map(|(id, r)| {
+            id.unwrap_or_else(|| TaskId {
+                model: r.model.clone(),
+                workload: r.workload.clone(),
+                hardware: r.hardware.clone(),
+                shape: String::new(),
+                machine: r.machine(),
+            })
+        })
+        .collect()
 }
 
 /// Sorts technique names canonically.
@@ -213,22 +260,22 @@ pub fn sort_techniques(names: &mut [String]) {
 
 impl ReportData {
     pub fn new(source: String, mut records: Vec<CellRecord>, evaluation: Option<EvaluationRecord>) -> ReportData {
-        name_tasks(&mut records);
-        let mut cells: Vec<Cell> = records.into_iter().map(Cell::new).collect();
+        let ids = name_tasks(&mut records);
+        let mut cells: Vec<Cell> = records.into_iter().zip(ids).map(|(r, id)| Cell::new(r, id)).collect();
         cells.sort_by(|a, b| {
             let k = |c: &Cell| {
                 let r = &c.rec;
-                (r.grid.clone(), r.model.clone(), r.hardware.clone(), r.workload.clone(), technique_key(&r.technique))
+                (r.grid.clone(), r.model.clone(), r.hardware.clone(), r.workload.clone())
             };
             k(a).cmp(&k(b))
-                .then(a.rec.threads.cmp(&b.rec.threads))
+                .then_with(|| arm_key(&a.arm).cmp(&arm_key(&b.arm)))
                 .then(a.rec.started_at.total_cmp(&b.rec.started_at))
                 .then(a.rec.key.cmp(&b.rec.key))
         });
-        let mut latest: BTreeMap<(String, String, usize, String, String), usize> = BTreeMap::new();
+        let mut latest: BTreeMap<(&TaskId, &Arm), usize> = BTreeMap::new();
         for (i, c) in cells.iter().enumerate().filter(|(_, c)| c.summary().is_some()) {
             let r = &c.rec;
-            let id = (r.model.clone(), r.technique.clone(), r.threads, r.workload.clone(), r.hardware.clone());
+            let id = (&c.task_id, &c.arm);
             let keep = latest.get(&id).is_none_or(|&j| {
                 let o = &cells[j].rec;
                 (r.started_at, &r.key) > (o.started_at, &o.key)
@@ -240,39 +287,59 @@ impl ReportData {
         let mut measured: Vec<usize> = latest.into_values().collect();
         measured.sort_unstable();
         let mut techniques: Vec<String> =
-            measured.iter().map(|&i| cells[i].rec.technique.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+            measured.iter().map(|&i| cells[i].arm.technique.to_string()).collect::<BTreeSet<_>>().into_iter().collect();
         sort_techniques(&mut techniques);
-        let threads = measured.iter().map(|&i| cells[i].rec.threads).collect::<BTreeSet<_>>().into_iter().collect();
-        ReportData { source, cells, measured, techniques, threads, evaluation }
+        let threads = measured.iter().map(|&i| cells[i].arm.threads).collect::<BTreeSet<_>>().into_iter().collect();
+        let mut engines: Vec<String> =
+            measured.iter().map(|&i| cells[i].arm.engine.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        sort_engines(&mut engines);
+        let mut runs: Vec<(usize, String)> = measured
+            .iter()
+            .map(|&i| (cells[i].arm.threads, cells[i].arm.engine.clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        runs.sort_by(|a, b| (engine_key(&a.1), a.0).cmp(&(engine_key(&b.1), b.0)));
+        ReportData { source, cells, measured, techniques, threads, engines, runs, evaluation }
     }
 
     /// Whether the cell ran its scope's baseline technique (f32 weights for plain
     /// generation, static batching for serving workloads).
     pub fn is_baseline(&self, c: &Cell) -> bool {
         let scope = if c.is_serving() { Scope::Serving } else { Scope::Generation };
-        TechniqueName::from_stored(&c.rec.technique).is_reference(scope)
+        c.arm.technique.is_reference(scope)
     }
 
-    /// Measured cells (status ok, valid or noisy), one per cell identity.
+    /// Measured cells (status ok, valid or noisy), one per task and arm.
     pub fn measured(&self) -> impl Iterator<Item = &Cell> {
         self.measured.iter().map(|&i| &self.cells[i])
     }
 
-    /// `q4k` or, when the store holds several thread counts, `q4k @2t`.
-    pub fn label(&self, c: &Cell) -> String {
-        if self.threads.len() > 1 {
-            format!("{} @{}t", c.rec.technique, c.rec.threads)
-        } else {
-            c.rec.technique.clone()
-        }
+    /// An arm as every table and figure names it: `q4k`, with `@2t` when the store holds
+    /// several thread counts and `on llamacpp` when it holds an engine other than the
+    /// default, so two engines' cells never share a label.
+    pub fn label(&self, arm: &Arm) -> String {
+        arm.label(self.threads.len() > 1, self.shows_engines())
     }
 
-    /// The fixed look of a technique at a thread count, the same in every figure.
-    pub fn series_style(&self, technique: &str, threads: usize) -> super::style::SeriesStyle {
+    /// Whether labels name the engine (see [`ReportData::label`]).
+    pub fn shows_engines(&self) -> bool {
+        self.engines.iter().any(|e| e != DEFAULT_ENGINE)
+    }
+
+    /// The fixed look of an arm, the same in every figure: the technique picks the
+    /// colour, the thread count and engine the marker.
+    pub fn series_style(&self, arm: &Arm) -> super::style::SeriesStyle {
+        let technique = arm.technique.as_str();
         let rank = self.techniques.iter().position(|t| t == technique).unwrap_or(self.techniques.len());
         let (color, filled) = super::style::categorical(rank);
-        let marker = super::style::Marker::nth(self.threads.iter().position(|&t| t == threads).unwrap_or(0));
+        let marker = super::style::Marker::nth(self.run_rank(arm.threads, &arm.engine));
         super::style::SeriesStyle { color, filled, marker }
+    }
+
+    /// Rank of a (thread count, engine) in [`ReportData::runs`], which fixes its marker.
+    pub fn run_rank(&self, threads: usize, engine: &str) -> usize {
+        self.runs.iter().position(|(n, e)| *n == threads && e == engine).unwrap_or(0)
     }
 }
 
@@ -285,6 +352,20 @@ mod tests {
         let mut w = vec!["chat-c16", "chat-c4", "batch4", "chat-c1"];
         w.sort_by(|a, b| natural_cmp(a, b));
         assert_eq!(w, ["batch4", "chat-c1", "chat-c4", "chat-c16"]);
+    }
+
+    #[test]
+    fn arms_sort_by_technique_then_threads_then_engine_with_the_default_first() {
+        let arm = |t: &str, n: usize, e: &str| Arm { engine: e.into(), ..Arm::new(TechniqueName::from_stored(t), n) };
+        let mut arms = vec![
+            arm("q4k", 1, "llamacpp"),
+            arm("q4k", 2, "candle"),
+            arm("q4k", 1, "candle"),
+            arm("f32", 2, "llamacpp"),
+        ];
+        sort_arms(&mut arms);
+        let names: Vec<String> = arms.iter().map(|a| a.label(true, true)).collect();
+        assert_eq!(names, ["f32 @2t on llamacpp", "q4k @1t on candle", "q4k @1t on llamacpp", "q4k @2t on candle"]);
     }
 
     #[test]

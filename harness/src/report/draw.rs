@@ -11,6 +11,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::axis::{Axis, Ticked};
 use super::backend::{AnyBackend, Area};
 use super::style::{self, SeriesStyle};
+use crate::record::Arm;
 
 pub type Coord = Cartesian2d<Ticked, Ticked>;
 pub type Plot<'a, 'b> = ChartContext<'a, AnyBackend<'b>, Coord>;
@@ -107,31 +108,32 @@ pub struct Entry {
 pub struct Legend(pub Vec<(String, Vec<Entry>)>);
 
 impl Legend {
-    /// Entries for every technique and thread count the report holds that
-    /// `used` (technique, threads) pairs mention, in the report's fixed order.
-    pub fn techniques(data: &super::data::ReportData, used: &[(String, usize)]) -> Legend {
+    /// Entries for every technique, and every thread count and engine, that the `used`
+    /// arms mention, in the report's fixed order.
+    pub fn techniques(data: &super::data::ReportData, used: &[Arm]) -> Legend {
         let techs: Vec<Entry> = data
             .techniques
             .iter()
-            .filter(|t| used.iter().any(|(u, _)| u == *t))
-            .map(|t| {
-                let first = used.iter().find(|(u, _)| u == t).map_or(0, |u| u.1);
-                let s = SeriesStyle { marker: style::Marker::Circle, ..data.series_style(t, first) };
-                Entry { label: t.clone(), key: Key::Marker(s) }
+            .filter_map(|t| {
+                let first = used.iter().find(|u| u.technique.as_str() == t)?;
+                let s = SeriesStyle { marker: style::Marker::Circle, ..data.series_style(first) };
+                Some(Entry { label: t.clone(), key: Key::Marker(s) })
             })
             .collect();
         let mut blocks = vec![("technique".to_string(), techs)];
-        let threads: Vec<usize> = data.threads.iter().copied().filter(|n| used.iter().any(|u| u.1 == *n)).collect();
-        if data.threads.len() > 1 {
+        if data.runs.len() > 1 {
             let grey = RGBColor(90, 90, 90);
-            let entries = threads
+            let entries = data
+                .runs
                 .iter()
-                .map(|&n| {
-                    let marker = data.series_style("", n).marker;
-                    Entry {
-                        label: format!("{n} thread{}", if n == 1 { "" } else { "s" }),
-                        key: Key::Marker(SeriesStyle { color: grey, filled: true, marker }),
+                .filter(|(n, e)| used.iter().any(|u| u.threads == *n && u.engine == *e))
+                .map(|(n, e)| {
+                    let marker = style::Marker::nth(data.run_rank(*n, e));
+                    let mut label = format!("{n} thread{}", if *n == 1 { "" } else { "s" });
+                    if data.shows_engines() {
+                        label.push_str(&format!(" on {e}"));
                     }
+                    Entry { label, key: Key::Marker(SeriesStyle { color: grey, filled: true, marker }) }
                 })
                 .collect();
             blocks.push(("marker".to_string(), entries));

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use super::axis::fmt_num;
 use super::data::{Cell, ReportData};
 use super::{Figure, Item, Table};
-use crate::techniques::{Scope, TechniqueName};
+use crate::record::TaskId;
+use crate::techniques::Scope;
 
 pub struct FastestPerTask;
 
@@ -19,7 +20,7 @@ impl Figure for FastestPerTask {
     }
     fn caption(&self) -> &'static str {
         "Per task (model / workload / hardware), the measured technique with the lowest median request latency, \
-         its speed-up over f32 at the same thread count, its perplexity change against the f32 reference and \
+         its speed-up over f32 at the same thread count on the same engine, its perplexity change against the f32 reference and \
          its peak memory. Noisy cells (invalid verdict) are marked `*`."
     }
     fn needs(&self) -> (&'static str, &'static str) {
@@ -27,26 +28,26 @@ impl Figure for FastestPerTask {
     }
 
     fn build(&self, data: &ReportData) -> Vec<Item> {
-        let mut best: BTreeMap<String, &Cell> = BTreeMap::new();
-        let mut f32s: BTreeMap<(String, usize), f64> = BTreeMap::new();
+        let mut best: BTreeMap<&TaskId, &Cell> = BTreeMap::new();
+        let mut f32s: BTreeMap<(&TaskId, usize, &str), f64> = BTreeMap::new();
         for c in data.measured() {
             let p50 = c.summary().expect("measured").latency_ms.p50;
-            if TechniqueName::from_stored(&c.rec.technique).is_reference(Scope::Generation) {
-                f32s.insert((c.task(), c.rec.threads), p50);
+            if c.arm.technique.is_reference(Scope::Generation) {
+                f32s.insert((&c.task_id, c.arm.threads, &c.arm.engine), p50);
             }
-            if best.get(&c.task()).is_none_or(|b| p50 < b.summary().expect("measured").latency_ms.p50) {
-                best.insert(c.task(), c);
+            if best.get(&c.task_id).is_none_or(|b| p50 < b.summary().expect("measured").latency_ms.p50) {
+                best.insert(&c.task_id, c);
             }
         }
         if best.is_empty() {
             return vec![];
         }
-        let rows = best
+        let mut rows: Vec<Vec<String>> = best
             .into_iter()
             .map(|(task, c)| {
                 let s = c.summary().expect("measured");
                 let speedup = f32s
-                    .get(&(task.clone(), c.rec.threads))
+                    .get(&(task, c.arm.threads, c.arm.engine.as_str()))
                     .map_or("–".into(), |b| format!("{}×", fmt_num(b / s.latency_ms.p50)));
                 let ppl = match (s.perplexity, s.ref_perplexity) {
                     _ if s.exact_by_construction() => "exact".into(),
@@ -55,8 +56,8 @@ impl Figure for FastestPerTask {
                 };
                 let flag = if c.is_valid() { "" } else { " *" };
                 vec![
-                    task,
-                    format!("{}{flag}", data.label(c)),
+                    c.task(),
+                    format!("{}{flag}", data.label(&c.arm)),
                     fmt_num(s.latency_ms.p50),
                     speedup,
                     ppl,
@@ -64,6 +65,7 @@ impl Figure for FastestPerTask {
                 ]
             })
             .collect();
+        rows.sort();
         let header = [
             "task",
             "fastest technique",

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::data::{natural_cmp, sort_techniques, ReportData};
+use super::data::{natural_cmp, sort_engines, sort_techniques, ReportData};
 use super::Table;
 use crate::record::CellStatus;
 
@@ -74,7 +74,7 @@ pub fn machines(data: &ReportData) -> Table {
 }
 
 /// What each grid ran, as far as the store records it: models, workloads,
-/// hardware profiles, techniques and thread counts.
+/// hardware profiles, techniques, thread counts and engines.
 pub fn grids(data: &ReportData) -> Vec<(String, Table)> {
     let mut names: Vec<&str> = data.cells.iter().map(|c| c.rec.grid.as_str()).collect();
     names.dedup();
@@ -85,6 +85,7 @@ pub fn grids(data: &ReportData) -> Vec<(String, Table)> {
             let mut rows: BTreeMap<(u8, String), Vec<String>> = BTreeMap::new();
             let mut techniques: Vec<String> = Vec::new();
             let mut threads: Vec<usize> = Vec::new();
+            let mut engines: Vec<String> = Vec::new();
             for c in &cells {
                 let r = &c.rec;
                 rows.entry((0, r.model.clone()))
@@ -111,6 +112,9 @@ pub fn grids(data: &ReportData) -> Vec<(String, Table)> {
                 if !threads.contains(&r.threads) {
                     threads.push(r.threads);
                 }
+                if !engines.contains(&r.engine) {
+                    engines.push(r.engine.clone());
+                }
             }
             sort_techniques(&mut techniques);
             threads.sort_unstable();
@@ -120,6 +124,8 @@ pub fn grids(data: &ReportData) -> Vec<(String, Table)> {
             rows.push(vec!["techniques".into(), techniques.len().to_string(), techniques.join(", ")]);
             let threads: Vec<String> = threads.iter().map(|t| t.to_string()).collect();
             rows.push(vec!["threads".into(), threads.len().to_string(), threads.join(", ")]);
+            sort_engines(&mut engines);
+            rows.push(vec!["engines".into(), engines.len().to_string(), engines.join(", ")]);
             let header = ["axis", "name", "as stored"].map(String::from).to_vec();
             (g.to_string(), Table { header, rows })
         })
@@ -142,8 +148,9 @@ pub fn problems(data: &ReportData) -> Table {
             if why.chars().count() > 160 {
                 why = why.chars().take(157).collect::<String>() + "...";
             }
-            vec![r.grid.clone(), c.task(), format!("{} @{}t", r.technique, r.threads), status, why]
+            // The full arm name: a failed cell's thread count or engine may be one no measured cell shares.
+            vec![r.grid.clone(), c.task(), c.arm.name(), status, why]
         })
         .collect();
-    Table { header: ["grid", "task", "technique", "status", "reason"].map(String::from).to_vec(), rows }
+    Table { header: ["grid", "task", "arm", "status", "reason"].map(String::from).to_vec(), rows }
 }

@@ -11,6 +11,7 @@ use super::data::{natural_cmp, Cell, ReportData};
 use super::draw::{self, Legend};
 use super::style::SeriesStyle;
 use super::{slug, Area, Chart, Figure, Item};
+use crate::record::Arm;
 
 pub struct Pareto;
 
@@ -50,7 +51,7 @@ impl Figure for Pareto {
         "Latency–accuracy Pareto front per model and hardware"
     }
     fn caption(&self) -> &'static str {
-        "Each point is a technique at a thread count: median request latency against the loss of accuracy relative \
+        "Each point is an arm (a technique at a thread count, on an engine): median request latency against the loss of accuracy relative \
          to the model's f32 reference (perplexity on held-out text). Lower-left is better; the grey staircase joins \
          the Pareto-optimal points, which are labelled. One panel per workload. Techniques exact by construction \
          (f32 weights with a different decoding loop or schedule) sit at zero loss by definition, not by measurement."
@@ -78,16 +79,16 @@ impl Figure for Pareto {
                     let p = Point {
                         x: c.summary()?.latency_ms.p50,
                         y,
-                        label: data.label(c),
-                        style: data.series_style(&c.rec.technique, c.rec.threads),
-                        key: (c.rec.technique.clone(), c.rec.threads),
+                        label: data.label(&c.arm),
+                        style: data.series_style(&c.arm),
+                        arm: c.arm.clone(),
                     };
                     panels.entry(format!("{} ({})", c.rec.workload, c.workload.shape())).or_default().push(p);
                 }
                 if panels.is_empty() {
                     return None;
                 }
-                let used: Vec<(String, usize)> = panels.values().flatten().map(|p| p.key.clone()).collect();
+                let used: Vec<Arm> = panels.values().flatten().map(|p| p.arm.clone()).collect();
                 let legend = Legend::techniques(data, &used);
                 let mut panels: Vec<_> = panels.into_iter().collect();
                 panels.sort_by(|a, b| natural_cmp(&a.0, &b.0));
@@ -102,7 +103,7 @@ struct Point {
     y: f64,
     label: String,
     style: SeriesStyle,
-    key: (String, usize),
+    arm: Arm,
 }
 
 struct ParetoChart {
@@ -209,7 +210,7 @@ mod tests {
             y,
             label: String::new(),
             style: SeriesStyle { color: RGBColor(0, 0, 0), filled: true, marker: super::super::style::Marker::Circle },
-            key: (String::new(), 1),
+            arm: Arm::new(crate::techniques::TechniqueName::from_stored("f32"), 1),
         };
         let pts = vec![p(3.0, 0.0), p(1.0, 5.0), p(2.0, 1.0), p(2.5, 2.0), p(4.0, 0.0)];
         assert_eq!(front(&pts), vec![1, 2, 0]);

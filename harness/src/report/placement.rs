@@ -26,7 +26,7 @@ struct Step {
 }
 
 /// Milliseconds per generation step of a cluster cell, split as its stored figures say.
-fn step(c: &Cell) -> Option<(Step, Vec<String>)> {
+fn step(data: &ReportData, c: &Cell) -> Option<(Step, Vec<String>)> {
     let s = c.summary()?;
     let extra = &s.extra;
     let placement = extra.get("placement")?;
@@ -49,7 +49,7 @@ fn step(c: &Cell) -> Option<(Step, Vec<String>)> {
         .iter()
         .map(|st| format!("{}:{}–{}", st["node"].as_str().unwrap_or("?"), st["layers"][0], st["layers"][1]))
         .collect();
-    let label = format!("{} · {}", c.rec.model, c.rec.technique);
+    let label = format!("{} · {}", c.rec.model, data.label(&c.arm));
     Some((Step { label, nodes, link_ms, other_ms }, split))
 }
 
@@ -92,7 +92,7 @@ impl Figure for Placement {
             rows: vec![],
         };
         for c in data.measured() {
-            let Some((st, split)) = step(c) else { continue };
+            let Some((st, split)) = step(data, c) else { continue };
             let s = c.summary().expect("stepped");
             let predicted = s.extra["placement"]["predicted_s"].as_f64().unwrap_or(f64::NAN) * 1e3
                 / c.workload.output_tokens.max(1) as f64;
@@ -101,7 +101,7 @@ impl Figure for Placement {
                 c.rec.hardware.clone(),
                 c.rec.workload.clone(),
                 c.rec.model.clone(),
-                c.rec.technique.clone(),
+                data.label(&c.arm),
                 split.join(" "),
                 format!("{total:.1}"),
                 st.nodes.iter().map(|(n, ms)| format!("{n} {ms:.1}")).collect::<Vec<_>>().join(", "),

@@ -7,15 +7,14 @@ use anyhow::Result;
 use plotters::prelude::*;
 
 use super::axis::Axis;
-use super::data::{natural_cmp, sort_techniques, ReportData};
+use super::data::{natural_cmp, sort_arms, ReportData};
 use super::draw::{self, Entry, Key, Legend};
 use super::style::SeriesStyle;
 use super::{slug, Area, Chart, Figure, Item};
+use crate::record::Arm;
 
 pub struct ServingLatency;
 
-/// A technique at a thread count.
-type Series = (String, usize);
 /// TTFT and TPOT samples of one cell, ms.
 type Dist = (Vec<f64>, Vec<f64>);
 
@@ -36,8 +35,8 @@ impl Figure for ServingLatency {
     }
 
     fn build(&self, data: &ReportData) -> Vec<Item> {
-        // (model, hardware) -> workload -> (technique, threads) -> (TTFT, TPOT)
-        let mut groups: BTreeMap<(String, String), BTreeMap<String, BTreeMap<Series, Dist>>> = BTreeMap::new();
+        // (model, hardware) -> workload -> arm -> (TTFT, TPOT)
+        let mut groups: BTreeMap<(String, String), BTreeMap<String, BTreeMap<Arm, Dist>>> = BTreeMap::new();
         for c in data.measured().filter(|c| c.is_serving() && !c.samples("ttft_ms").is_empty()) {
             let r = &c.rec;
             groups
@@ -45,36 +44,22 @@ impl Figure for ServingLatency {
                 .or_default()
                 .entry(r.workload.clone())
                 .or_default()
-                .insert(
-                    (r.technique.clone(), r.threads),
-                    (c.samples("ttft_ms").to_vec(), c.samples("tpot_ms").to_vec()),
-                );
+                .insert(c.arm.clone(), (c.samples("ttft_ms").to_vec(), c.samples("tpot_ms").to_vec()));
         }
         groups
             .into_iter()
             .map(|((model, hardware), workloads)| {
-                let mut techs: Vec<String> = workloads
-                    .values()
-                    .flat_map(|m| m.keys().map(|k| k.0.clone()))
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                sort_techniques(&mut techs);
-                let threads: BTreeSet<usize> = workloads.values().flat_map(|m| m.keys().map(|k| k.1)).collect();
-                let series: Vec<(String, usize)> = techs
-                    .iter()
-                    .flat_map(|t| threads.iter().map(move |&n| (t.clone(), n)))
-                    .filter(|k| workloads.values().any(|m| m.contains_key(k)))
-                    .collect();
+                let mut series: Vec<Arm> =
+                    workloads.values().flat_map(|m| m.keys().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+                sort_arms(&mut series);
                 let entries = series
                     .iter()
-                    .map(|k| {
-                        let s = data.series_style(&k.0, k.1);
-                        let label = if data.threads.len() > 1 { format!("{} @{}t", k.0, k.1) } else { k.0.clone() };
-                        Entry { label, key: Key::Swatch(s.color, s.filled) }
+                    .map(|a| {
+                        let s = data.series_style(a);
+                        Entry { label: data.label(a), key: Key::Swatch(s.color, s.filled) }
                     })
                     .collect();
-                let styles = series.iter().map(|k| data.series_style(&k.0, k.1)).collect();
+                let styles = series.iter().map(|a| data.series_style(a)).collect();
                 let mut groups: Vec<_> = workloads
                     .into_iter()
                     .map(|(w, m)| (w, series.iter().map(|k| m.get(k).cloned()).collect()))
@@ -96,7 +81,7 @@ struct Boxes {
     model: String,
     hardware: String,
     legend: Legend,
-    /// One per series (technique at threads), in legend order.
+    /// One per series (arm), in legend order.
     styles: Vec<SeriesStyle>,
     /// Workload -> per series, its (TTFT, TPOT) samples if measured.
     groups: Vec<(String, Vec<Option<Dist>>)>,

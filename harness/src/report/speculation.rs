@@ -13,13 +13,13 @@ use super::data::{Cell, ReportData};
 use super::draw::{self, Entry, Key, Legend};
 use super::style::{self, SeriesStyle};
 use super::{Area, Chart, Figure, Item, Table};
-use crate::techniques::{Draft, ExecutionPlan, TechniqueName};
+use crate::techniques::{Draft, ExecutionPlan};
 
 pub struct Speculation;
 
 /// What a speculative cell's technique says: its draft (for people) and k; `None` for other cells.
 fn speculation(c: &Cell) -> Option<(String, usize, ExecutionPlan)> {
-    let plan = TechniqueName::from_stored(&c.rec.technique).plan();
+    let plan = c.arm.technique.plan();
     let sp = plan.speculative.clone()?;
     let draft = match &sp.draft {
         Draft::Format(f) => format!("{} of itself", f.name()),
@@ -78,12 +78,10 @@ impl Figure for Speculation {
                 .push((k as f64, rate));
             let r = &c.rec;
             let without = all.iter().find(|o| {
-                o.rec.model == r.model
-                    && o.rec.workload == r.workload
-                    && o.rec.threads == r.threads
-                    && o.rec.hardware == r.hardware
-                    && o.rec.engine == r.engine
-                    && TechniqueName::from_stored(&o.rec.technique).plan().same_recipe(&base)
+                o.task_id == c.task_id
+                    && o.arm.threads == c.arm.threads
+                    && o.arm.engine == c.arm.engine
+                    && o.arm.technique.plan().same_recipe(&base)
             });
             let p50 = c.summary().map_or(0.0, |s| s.latency_ms.p50);
             let base_p50 = without.and_then(|o| o.summary()).map(|s| s.latency_ms.p50);

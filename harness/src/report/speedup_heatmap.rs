@@ -7,8 +7,9 @@ use anyhow::Result;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::data::{natural_cmp, sort_techniques, ReportData};
+use super::data::{natural_cmp, sort_arms, ReportData};
 use super::{draw, slug, style, Area, Chart, Figure, Item};
+use crate::record::Arm;
 
 pub struct SpeedupHeatmap;
 
@@ -20,9 +21,9 @@ impl Figure for SpeedupHeatmap {
         "Speed-up over the f32 baseline, technique × task"
     }
     fn caption(&self) -> &'static str {
-        "Median request latency of the baseline divided by the technique's, same task and thread count: above 1× \
-         (blue) the technique is faster, below (red) slower. The baseline is `f32`, or `static-batching` for \
-         serving workloads. Grey: no measurement or no baseline. `*` marks a noisy cell (invalid verdict)."
+        "Median request latency of the baseline divided by the technique's, same task, thread count and engine: \
+         above 1× (blue) the technique is faster, below (red) slower. The baseline is `f32`, or `static-batching` \
+         for serving workloads. Grey: no measurement or no baseline. `*` marks a noisy cell (invalid verdict)."
     }
     fn needs(&self) -> (&'static str, &'static str) {
         ("no measured cell has an f32 (or static-batching) baseline", "harness run experiments/grid.yaml")
@@ -35,16 +36,11 @@ impl Figure for SpeedupHeatmap {
             // The baseline of a task: f32 weights, or for serving workloads (which run
             // f32 weights through different schedulers) plain static batching.
             .filter(|c| data.is_baseline(c))
-            .map(|c| {
-                (
-                    (&c.rec.model, &c.rec.workload, &c.rec.hardware, c.rec.threads),
-                    c.rec.summary.as_ref().unwrap().latency_ms.p50,
-                )
-            })
+            .map(|c| ((&c.task_id, c.arm.threads, &c.arm.engine), c.rec.summary.as_ref().unwrap().latency_ms.p50))
             .collect();
         for c in data.measured() {
             let r = &c.rec;
-            let Some(&b) = base.get(&(&r.model, &r.workload, &r.hardware, r.threads)) else { continue };
+            let Some(&b) = base.get(&(&c.task_id, c.arm.threads, &c.arm.engine)) else { continue };
             let p50 = c.summary().unwrap().latency_ms.p50;
             if p50 <= 0.0 || b <= 0.0 {
                 continue;
@@ -52,29 +48,24 @@ impl Figure for SpeedupHeatmap {
             let h = per_hw
                 .entry(&r.hardware)
                 .or_insert_with(|| Heatmap { hardware: r.hardware.clone(), ..Default::default() });
-            h.values.insert(
-                ((r.model.clone(), r.workload.clone()), (r.technique.clone(), r.threads)),
-                (b / p50, c.is_valid()),
-            );
+            h.values.insert(((r.model.clone(), r.workload.clone()), c.arm.clone()), (b / p50, c.is_valid()));
         }
         per_hw
             .into_values()
             .map(|mut h| {
                 let cols: BTreeSet<_> = h.values.keys().map(|k| k.0.clone()).collect();
-                let mut techs: Vec<String> =
-                    h.values.keys().map(|k| k.1 .0.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-                sort_techniques(&mut techs);
-                let threads: BTreeSet<usize> = h.values.keys().map(|k| k.1 .1).collect();
+                let mut arms: Vec<Arm> =
+                    h.values.keys().map(|k| k.1.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+                sort_arms(&mut arms);
                 h.cols = cols.into_iter().collect();
                 h.cols.sort_by(|a, b| natural_cmp(&a.0, &b.0).then_with(|| natural_cmp(&a.1, &b.1)));
-                for t in &techs {
-                    for &n in &threads {
-                        if h.values.keys().any(|k| k.1 .0 == *t && k.1 .1 == n) {
-                            let label = if data.threads.len() > 1 { format!("{t} @{n}t") } else { t.clone() };
-                            h.rows.push(((t.clone(), n), label));
-                        }
-                    }
-                }
+                h.rows = arms
+                    .into_iter()
+                    .map(|a| {
+                        let label = data.label(&a);
+                        (a, label)
+                    })
+                    .collect();
                 h.layout();
                 Item::Chart(Box::new(h))
             })
@@ -82,18 +73,17 @@ impl Figure for SpeedupHeatmap {
     }
 }
 
-/// (model, workload) and (technique, threads).
+/// (model, workload) of a column.
 type Task = (String, String);
-type Row = (String, usize);
 
 #[derive(Default)]
 struct Heatmap {
     hardware: String,
     /// (model, workload), sorted.
     cols: Vec<Task>,
-    /// ((technique, threads), label), in technique order.
-    rows: Vec<(Row, String)>,
-    values: BTreeMap<(Task, Row), (f64, bool)>,
+    /// (arm, label), in arm order.
+    rows: Vec<(Arm, String)>,
+    values: BTreeMap<(Task, Arm), (f64, bool)>,
     cell_w: u32,
     left: u32,
     /// Colour scale reaches ±`range` in log2 (2^range×).
@@ -143,7 +133,7 @@ impl Chart for Heatmap {
         draw::title(
             area,
             &self.title(),
-            "median latency of the baseline ÷ technique's (same task, same threads); * noisy cell",
+            "median latency of the baseline ÷ technique's (same task, threads and engine); * noisy cell",
         )?;
         let (cw, left) = (self.cell_w as i32, self.left as i32);
         let center = Pos::new(HPos::Center, VPos::Center);

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use harness::config::CellConfig;
 use harness::record::{
     CellRecord, CellStatus, EvaluationRecord, Fingerprint, LatencyStats, MetricCi, SampleSeries, SelectorResult,
     ServingStats, Summary, TaskPick,
@@ -306,6 +307,47 @@ pub fn build(path: &Path) -> usize {
     put(record(&na, CellStatus::NotApplicable, ""));
     store.insert_evaluation(&evaluation()).unwrap();
     n
+}
+
+/// Writes at `path` one valid measured cell for every cell `harness run` expands from the
+/// grid file `grid`, each carrying its real stored config, with the median latency (ms) and
+/// perplexity increase (%) that `figures` gives it. Cells start one second apart in the order
+/// the grid expands, as a run stores them. Returns how many cells it wrote.
+///
+/// The grid is expanded without validation, which would refuse an engine this build lacks
+/// (`--no-default-features` has no llama.cpp): a report reads a store, it never runs an engine.
+pub fn build_grid(path: &Path, grid: &Path, figures: impl Fn(&CellConfig) -> (f64, f64)) -> usize {
+    let store = Store::open(path).unwrap();
+    let text = std::fs::read_to_string(grid).unwrap();
+    let file = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", grid.display()));
+    let grid = harness::config::Grid { path: grid.to_path_buf(), text, file };
+    let name = grid.name();
+    let cells = harness::config::expand(&grid);
+    for (i, cfg) in cells.iter().enumerate() {
+        let w = &cfg.workload_spec;
+        let (p50, ppl_increase) = figures(cfg);
+        let spec = Spec {
+            grid: &name,
+            model: &cfg.model,
+            technique: cfg.technique.as_str(),
+            threads: cfg.threads,
+            workload: &cfg.workload,
+            hardware: &cfg.hardware,
+            price: cfg.hardware_spec.price_per_hour,
+            emulated: false,
+            shape: (w.prompt_tokens, w.output_tokens, w.batch),
+            concurrency: None,
+            p50,
+            ppl_increase,
+        };
+        let mut r = record(&spec, CellStatus::Ok, "valid");
+        r.key = format!("{}-{}", r.key, cfg.engine);
+        r.engine = cfg.engine.clone();
+        r.config_json = serde_json::to_string(cfg).unwrap();
+        r.started_at = 1.0e9 + i as f64;
+        store.insert(&r).unwrap();
+    }
+    cells.len()
 }
 
 fn evaluation() -> EvaluationRecord {
