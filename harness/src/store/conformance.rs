@@ -72,9 +72,11 @@ fn failed_and_nan(open: Open<'_>) {
 /// reads back exact by construction; a new exact row reads back as written.
 fn written_accuracy_reads_back_as_exact(open: Open<'_>) {
     use crate::record::accuracy::Basis;
+    use crate::techniques::Technique;
+    let exact = crate::techniques::kv_off::KvOff.name();
     let store = open();
     let mut old = test_record(&key("acc", "old"));
-    old.technique = "kv-off".into();
+    old.technique = exact.into();
     let s = old.summary.as_mut().unwrap();
     (s.ref_perplexity, s.agreement, s.kl_mean) = (s.perplexity, Some(1.0), Some(0.0));
     store.insert(&old).unwrap();
@@ -82,7 +84,7 @@ fn written_accuracy_reads_back_as_exact(open: Open<'_>) {
     assert_eq!(back.accuracy_basis(), Some(Basis::ExactByConstruction));
     assert_eq!((back.perplexity, back.ref_perplexity, back.agreement, back.kl_mean), (Some(12.5), None, None, None));
     let mut new = test_record(&key("acc", "new"));
-    new.technique = "kv-off".into();
+    new.technique = exact.into();
     new.summary.as_mut().unwrap().set_accuracy_basis(Basis::ExactByConstruction);
     store.insert(&new).unwrap();
     assert_eq!(store.get(&new.key).unwrap(), Some(new));

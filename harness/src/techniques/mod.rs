@@ -11,7 +11,7 @@
 mod chunked_prefill;
 mod continuous_batching;
 mod flash_attn;
-mod kv_off;
+pub mod kv_off;
 pub mod kv_type;
 pub mod layer_skip;
 mod local;
