@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use super::{ResultStore, StoreError};
 use crate::config::CellConfig;
-use crate::record::identity::LEGACY_ENGINE_VERSION;
-use crate::record::{CellIdentity, CellStatus, MachineClass};
+use crate::record::identity::engine_version_of;
+use crate::record::{CellIdentity, CellStatus};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -104,17 +104,16 @@ pub fn check(store: &dyn ResultStore, repair: bool) -> Result<CheckReport, Store
                 continue;
             }
         };
-        let machine = MachineClass::of(&rec.fingerprint);
-        let current = crate::engines::version(&cfg.engine).unwrap_or("unknown");
-        let identity = |engine_version: &str| {
-            CellIdentity::new(&cfg, &rec.model_digest, engine_version, &rec.code_version, &machine).key()
+        // A key that is its config's identity under a known engine version is the cell's identity;
+        // any other stands for the identity this harness would give it now.
+        let id = match engine_version_of(rec, &cfg) {
+            Some(_) => rec.key.clone(),
+            None => {
+                let current = crate::engines::version(&cfg.engine).unwrap_or("unknown");
+                unexplained.entry(format!("{} {current}", cfg.engine)).or_default().push(rec.key.clone());
+                CellIdentity::new(&cfg, &rec.model_digest, current, &rec.code_version, &rec.machine()).key()
+            }
         };
-        let now = identity(current);
-        let legacy = identity(LEGACY_ENGINE_VERSION);
-        if rec.key != now && rec.key != legacy {
-            unexplained.entry(format!("{} {current}", cfg.engine)).or_default().push(rec.key.clone());
-        }
-        let id = if rec.key == legacy { legacy } else { now };
         by_identity.entry(id).or_default().push(&rec.key);
     }
     for (engine, keys) in unexplained {
