@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 mod app;
 
@@ -8,7 +8,16 @@ use app::cli::{Cli, Cmd};
 use app::commands;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    // `recommend` reads the committed stores unless --store is given on the command line.
+    let explicit_store = matches
+        .subcommand_matches("recommend")
+        .and_then(|m| m.value_source("store"))
+        .is_some_and(|s| s == clap::parser::ValueSource::CommandLine);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Cmd::Run(a) => commands::run(a),
         Cmd::Export(a) => commands::export(a),
@@ -16,7 +25,7 @@ fn main() -> ExitCode {
         Cmd::BenchEngine(a) => commands::bench_engine(a),
         Cmd::Report(a) => commands::report(a),
         Cmd::Evaluate(a) => app::evaluate::evaluate(a),
-        Cmd::Recommend(a) => commands::recommend(a),
+        Cmd::Recommend(a) => app::recommend::recommend(a, explicit_store),
         Cmd::Merge(a) => commands::merge(a),
         Cmd::Roofline(a) => commands::roofline(a),
         Cmd::Hardware(a) => app::hardware::hardware(a),

@@ -249,8 +249,12 @@ fn recommend_answers_for_an_unseen_task() {
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.contains("task: big / longchat / cheap"), "{out}");
     assert!(out.contains("recommended: "), "{out}");
-    assert!(out.contains("predicted latency: "), "{out}");
-    assert!(out.contains("confidence: "), "{out}");
+    assert!(out.contains("predicted latency: ") && out.contains("90% interval ["), "{out}");
+    assert!(out.contains("chance it is within 5% of the best arm: "), "{out}");
+    assert!(out.contains("quality floor: ppl:5%,agreement:0.9"), "the default floor is in force:\n{out}");
+    assert!(out.contains("quality: perplexity"), "the pick's quality is printed:\n{out}");
+    assert!(out.contains("evidence: stored tasks measured on Fixture CPU, 2 cores"), "{out}");
+    assert!(dir.path().join("cache").is_dir(), "the calibration is cached beside the store");
     assert!(out.contains("big / chat / cheap"), "the closest stored task is listed:\n{out}");
     // Decode-heavy on the big model: a quantized arm wins, as in its neighbours.
     assert!(out.contains("recommended: q4k @2t") || out.contains("recommended: q8_0 @2t"), "{out}");
@@ -290,6 +294,56 @@ fn recommend_answers_for_an_unseen_task() {
         .collect();
     assert_eq!(ranked.len(), 4, "f32, q8_0, q4k and kv-off at 1 thread:\n{out}");
     assert!(ranked.iter().all(|l| l.contains("@1t")), "a 1-core node offered a 2-thread arm:\n{out}");
+}
+
+#[test]
+fn recommend_abstains_far_outside_the_store_and_keeps_quality_by_default() {
+    let (dir, grid, store) = fixture();
+    // A 7B-class decoder on 16k-token prompts in batches of 64: nothing like the store's two small models.
+    let far = GRID.replace(
+        "models:\n",
+        "models:\n  giant:\n    synthetic: {layers: 32, hidden: 4096, heads: 32, kv_heads: 8, intermediate: 11008, \
+         vocab: 32000, max_seq: 32768, seed: 3}\n",
+    )
+    .replace("workloads:\n", "workloads:\n  novel: {prompt_tokens: 16384, output_tokens: 2048, batch: 64}\n");
+    let far_grid = dir.path().join("far.yaml");
+    std::fs::write(&far_grid, far).unwrap();
+    let args = |model: &str, workload: &str, extra: &[&str]| {
+        let mut v = vec![
+            "recommend".to_string(),
+            "--store".into(),
+            store.to_str().unwrap().into(),
+            "--grid".into(),
+            far_grid.to_str().unwrap().into(),
+            "--model".into(),
+            model.into(),
+            "--workload".into(),
+            workload.into(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |a: Vec<String>| {
+        let o = harness(dir.path(), &a.iter().map(String::as_str).collect::<Vec<_>>());
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{out}\n{err}");
+        out
+    };
+    let out = run(args("giant", "novel", &[]));
+    assert!(out.contains("no recommendation: the task is") && out.contains("beyond what the store covers"), "{out}");
+    assert!(out.contains("harness run GRID --active --budget N"), "the remedy is offered:\n{out}");
+    assert!(!out.contains("recommended: "), "{out}");
+
+    // A floor only exact arms meet: q8_0 (+0.5%) and q4k (+3%) are no candidates, and say why.
+    let out = run(args("big", "longchat", &["--accuracy-floor", "ppl:0.1%"]));
+    assert!(out.contains("quality floor: ppl:0.1%"), "{out}");
+    let pick = out.lines().find(|l| l.starts_with("recommended: ")).unwrap_or_default();
+    assert!(pick.contains("f32") || pick.contains("kv-off"), "{out}");
+    assert!(out.contains("left out for quality: ") && out.contains("% > 0.1%"), "{out}");
+    // Opting out puts them back.
+    let out = run(args("big", "longchat", &["--accuracy-floor", "none", "--pareto"]));
+    assert!(out.contains("quality floor: none") && out.contains("latency-quality front"), "{out}");
+    let _ = grid;
 }
 
 #[test]

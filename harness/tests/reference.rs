@@ -21,7 +21,9 @@ fn the_reference_store_draws_the_report_and_stays_untouched() {
         let o = run(&["report", "--store", store.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
         let t = text(&o);
         assert!(o.status.success(), "{t}");
-        assert!(t.contains("from 96 cells"), "the standard grid: {t}");
+        // The standard grid (96 cells) or the two-engine grid (40).
+        let cells = if store.to_string_lossy().contains("peer-") { 40 } else { 96 };
+        assert!(t.contains(&format!("from {cells} cells")), "{}: {t}", store.display());
         assert!(out.path().join("figures").read_dir().unwrap().count() > 5, "{t}");
         assert_eq!(std::fs::read(&store).unwrap(), before, "{} was modified", store.display());
         assert!(!store.with_extension("db-wal").exists());
@@ -74,4 +76,47 @@ fn the_evaluation_store_reproduces_the_frozen_headline_untouched() {
     assert!((regret("gbdt-arms") - 0.052).abs() < 0.001, "{}", regret("gbdt-arms"));
     assert!((regret("ours-2") - 0.132).abs() < 0.001, "{}", regret("ours-2"));
     assert_eq!(std::fs::read(&store).unwrap(), before, "the evaluation store was modified");
+}
+
+/// Right after a clone, with no flags and nothing measured, `recommend` answers from the committed
+/// stores of every machine class, names them, prints the pick's quality and a calibrated interval,
+/// and proposes nothing below the default quality floor or that cannot run on the local node.
+#[test]
+fn recommend_answers_from_the_committed_stores_after_a_clone() {
+    let o = harness(&["recommend", "--model", "smollm2-135m", "--workload", "chat"])
+        .current_dir(repo_root())
+        .output()
+        .expect("harness runs");
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("stores: results/reference/") && t.contains("results/evaluation/"), "{t}");
+    // The calibrations of the committed stores are committed too (results/cache/): the answer comes
+    // without cross-validating first. After a change to the code they depend on, regenerate them
+    // (delete results/cache/ and run this command with the full, the quick-start and an empty hub cache).
+    assert!(!t.contains("calibrating `"), "results/cache/ is stale for the committed stores:\n{t}");
+    assert!(
+        t.contains("avx512f") && t.contains("avx,avx2,f16c,fma,sse4.2 ("),
+        "both machine classes are evidence:\n{t}"
+    );
+    assert!(t.contains("quality floor: ppl:5%,agreement:0.9"), "{t}");
+    let pick = t.lines().find(|l| l.starts_with("recommended: ")).unwrap_or_else(|| panic!("{t}"));
+    assert!(t.contains("90% interval [") && t.contains("chance it is within 5% of the best arm"), "{t}");
+    let quality = t.lines().find(|l| l.starts_with("quality: ")).unwrap_or_else(|| panic!("{t}"));
+    // `perplexity +1.7%, agreement 0.969 (...)`, or the reference's own outputs.
+    if let Some(rest) = quality.strip_prefix("quality: perplexity ") {
+        let ppl: f64 = rest.split('%').next().unwrap().parse().unwrap();
+        let agreement: f64 = rest.split("agreement ").nth(1).unwrap()[..5].parse().unwrap();
+        assert!(ppl <= 5.0 && agreement >= 0.9, "{pick} misses the default floor: {quality}");
+    } else {
+        assert!(quality.contains("exact by construction"), "{quality}");
+    }
+    // The ranking's rows: no placement across nodes on the single local node.
+    let rows: Vec<&str> = t.lines().filter(|l| l.starts_with("│ ") && l.contains(" @")).collect();
+    assert!(!rows.is_empty(), "{t}");
+    for r in rows.iter().take(5) {
+        for placement in ["+shard", "+offload", "+local"] {
+            assert!(!r.contains(placement) || r.contains("/ local"), "a placement arm on one node: {r}");
+        }
+    }
+    assert!(!pick.contains("skip-layers") && !pick.contains("prune") && !pick.contains("lowrank"), "{pick}");
 }

@@ -331,6 +331,10 @@ pub struct HardwareArgs {
     /// Skip measuring memory bandwidth and single-core speed.
     #[arg(long)]
     pub no_measure: bool,
+    /// Measure this machine class's features (bandwidth and matmul speed per weight format, on every thread) and
+    /// record them in DIR (one JSON file per class), where every learner reads them.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = harness::meta::machine::DEFAULT_DIR)]
+    pub record: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -425,6 +429,9 @@ pub struct TaskTableArgs {
     /// reference's), `agreement:A` (greedy agreement with the f32 reference at least A, 0..1), `kl:K` (mean KL at
     /// most K nats). Example: `ppl:1%,agreement:0.99`. A cell exact by construction (the reference's own
     /// computation: `kv-off`, `spec:…`, serving policies) meets every floor; any other cell must have measured it.
+    /// `none`: no floor. `evaluate` applies none unless given one (it reports the picks that miss the default
+    /// floor `ppl:5%,agreement:0.9` as quality-floor violations); `recommend` applies the default unless told
+    /// otherwise.
     #[arg(long, value_name = "CLAUSES", value_parser = AccuracyFloors::parse)]
     pub accuracy_floor: Option<AccuracyFloors>,
     /// Peak resident memory an arm may use, MB.
@@ -528,9 +535,17 @@ pub enum EvaluateFormat {
 
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Fit a selector on every task in the store and recommend an arm (technique @ threads) for a task \
-                  defined in a grid file, typically one not yet run: prints the pick, its predicted performance, \
-                  the nearest stored tasks and how often refits on resampled stores agree (confidence)."
+    long_about = "Recommend an arm (technique @ threads) for a task defined in a grid file, typically one not yet \
+                  run, from the stores given with --store or, by default, every committed reference store \
+                  (results/reference/, results/evaluation/: all machine classes measured for the project) plus \
+                  results/harness.db when it exists. Only arms that can run on the profile are candidates \
+                  (threads, memory, placements only on clusters, engines built in), and only those whose \
+                  predicted quality meets the accuracy floor (default ppl:5%,agreement:0.9; --accuracy-floor none \
+                  opts out). Prints the pick with its quality, its predicted objective with a 90% interval \
+                  calibrated on held-out tasks (split-conformal), the calibrated chance it is within 5% of the \
+                  best, the machines the evidence came from and the nearest stored tasks; abstains when the task \
+                  is outside what the stores cover. The calibration is computed once per store content and \
+                  cached in results/cache/."
 )]
 pub struct RecommendArgs {
     #[command(flatten)]
@@ -548,8 +563,11 @@ pub struct RecommendArgs {
     #[arg(long, default_value = "experiments/grid.yaml")]
     pub grid: PathBuf,
     /// Selector making the recommendation (not one that needs the truth, like `oracle`).
-    #[arg(long, default_value = "ours")]
+    #[arg(long, default_value = "gbdt-mach")]
     pub selector: String,
+    /// Print the latency-quality front of the arms that can run here instead of the ranking.
+    #[arg(long)]
+    pub pareto: bool,
 }
 
 /// `--selectors` help, from the registry: every selector with its one-line description.

@@ -7,14 +7,12 @@ use anyhow::{bail, Context, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use harness::bench_engine::{self, BenchOptions};
-use harness::config::{self, HardwareSpec};
+use harness::config;
 use harness::execute::{plan, runner};
 use harness::hardware::fingerprint::{code_version, machine_class};
-use harness::meta::features::{HardwareInfo, ModelInfo, TaskDescriptor};
 use harness::meta::grouping::GridSplit;
 use harness::meta::load::{self, Loaded};
 use harness::meta::objective::{Constraints, Objective};
-use harness::meta::{output, recommend as rec, selectors};
 use harness::models::hub;
 use harness::record::{CellRecord, CellStatus};
 use harness::report::{self, Formats, ReportOptions};
@@ -23,8 +21,8 @@ use harness::workloads::corpus;
 use harness::BadInput;
 
 use super::cli::{
-    BenchArgs, CompareArgs, ExportArgs, MergeArgs, NodeArgs, RecommendArgs, ReportArgs, ReportFormat, RooflineArgs,
-    RunArgs, TaskTableArgs,
+    BenchArgs, CompareArgs, ExportArgs, MergeArgs, NodeArgs, ReportArgs, ReportFormat, RooflineArgs, RunArgs,
+    TaskTableArgs,
 };
 
 /// Bad input (grid, model files, store, unknown names) exits 2; anything else 1.
@@ -242,70 +240,6 @@ pub fn load_table(
         eprintln!("note: {t} left out: {why}");
     }
     Ok((store, loaded))
-}
-
-pub fn recommend(a: RecommendArgs) -> Result<ExitCode> {
-    let sel = selectors::by_name(&a.selector)?;
-    if sel.needs_truth() {
-        return Err(BadInput(format!(
-            "selector `{}` reads the measured outcome of the task it picks for, so it cannot recommend for a task \
-             not yet run; choose another with --selector (e.g. ours, gbdt, heuristic)",
-            a.selector
-        ))
-        .into());
-    }
-    let grid = config::load(&a.grid)?;
-    let f = &grid.file;
-    let known = |m: &mut dyn Iterator<Item = &String>| m.cloned().collect::<Vec<_>>().join(", ");
-    let model_spec = f.models.get(&a.model).ok_or_else(|| {
-        BadInput(format!(
-            "{}: no model `{}`; models defined there: {}",
-            a.grid.display(),
-            a.model,
-            known(&mut f.models.keys())
-        ))
-    })?;
-    let workload = f.workloads.get(&a.workload).ok_or_else(|| {
-        BadInput(format!(
-            "{}: no workload `{}`; workloads defined there: {}",
-            a.grid.display(),
-            a.workload,
-            known(&mut f.workloads.keys())
-        ))
-    })?;
-    let hardware = match f.hardware.get(&a.hardware) {
-        Some(h) => h.clone(),
-        None if a.hardware == config::LOCAL_HARDWARE => HardwareSpec::default(),
-        None => {
-            return Err(BadInput(format!(
-                "{}: no hardware profile `{}`; profiles defined there: local, {}",
-                a.grid.display(),
-                a.hardware,
-                known(&mut f.hardware.keys())
-            ))
-            .into())
-        }
-    };
-    let (_store, loaded) = load_table(&a.table, false, None)?;
-    let hub_cache = a.table.hub_cache.clone().unwrap_or_else(hub::default_cache_dir);
-    let (model, warning) = ModelInfo::resolve(&a.model, model_spec, &hub_cache);
-    if let Some(w) = warning {
-        eprintln!("warning: {w}");
-    }
-    let task = TaskDescriptor {
-        model,
-        workload_name: a.workload.clone(),
-        workload: workload.clone(),
-        hardware: HardwareInfo::new(&a.hardware, &hardware, &harness::hardware::fingerprint::fingerprint()),
-    };
-    let embedding = match &loaded.embedder {
-        Some(e) => Some(e.embed(&task.description())?),
-        None => None,
-    };
-    let r = rec::recommend(&loaded.table, sel.as_ref(), &task, embedding, a.table.budget, 0)?;
-    let objective = loaded.table.objective;
-    output::recommendation(&mut std::io::stdout().lock(), &r, objective.as_str(), objective.unit())?;
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn report(a: ReportArgs) -> Result<ExitCode> {

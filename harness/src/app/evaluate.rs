@@ -56,7 +56,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<ExitCode> {
     }
     let scenario = a.tasks.as_ref().map(|f| harness::meta::aslib::read(f)).transpose()?;
     let (store, loaded) = match &scenario {
-        Some(s) => (None, Loaded { table: s.table(), warnings: vec![], embedder: None }),
+        Some(s) => (None, Loaded { table: s.table(), warnings: vec![], embedder: None, machines: Default::default() }),
         None => {
             // Tasks are formed within each side, so no task holds cells of a training and a test grid.
             let sides = if a.train.is_empty() {

@@ -32,6 +32,20 @@ pub fn hardware(a: HardwareArgs) -> Result<ExitCode> {
             CFS_PERIOD_US as f64 / 1000.0
         ),
     }
+    if let Some(dir) = &a.record {
+        let p = harness::meta::machine::measure_here(256, 5)?;
+        let path = p.record(dir)?;
+        println!(
+            "machine features of {} recorded in {} (bandwidth {:.1} GB/s; decode GOP/s f32 {:.1}, q8_0 {:.1}, q4_0 {:.1})",
+            p.class.label(),
+            path.display(),
+            p.bandwidth_gbs.unwrap_or(f64::NAN),
+            p.decode_gops.get("f32").copied().unwrap_or(f64::NAN),
+            p.decode_gops.get("q8_0").copied().unwrap_or(f64::NAN),
+            p.decode_gops.get("q4_0").copied().unwrap_or(f64::NAN)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if !a.no_measure {
         let one = harness::hardware::bandwidth::triad(1, 128, 3);
         let all = harness::hardware::bandwidth::triad(fp.logical_cores.max(1), 128, 3);

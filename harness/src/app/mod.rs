@@ -1,5 +1,5 @@
 //! The command line: clap types ([`cli`]) and one handler per command ([`commands`]; `harness evaluate` in
-//! [`evaluate`], `harness hardware` in [`hardware`], `harness aslib` in [`aslib`], `harness replay` in [`replay`],
+//! [`evaluate`], `harness hardware` in [`hardware`], `harness recommend` in [`recommend`], `harness aslib` in [`aslib`], `harness replay` in [`replay`],
 //! `harness run --active` in [`active_run`]).
 
 pub mod active_run;
@@ -8,5 +8,6 @@ pub mod cli;
 pub mod commands;
 pub mod evaluate;
 pub mod hardware;
+pub mod recommend;
 pub mod replay;
 pub mod slurm;

@@ -202,7 +202,36 @@ fn run_selector(
             results[t] = Some(p);
         }
     }
+    coverage(&mut results, folds);
     Ok((results, fallbacks))
+}
+
+/// The measured coverage of split-conformal 90 % intervals (cross-conformal, as CV+): a task's
+/// interval is its prediction × exp(±q), q the conformal quantile of the absolute ln errors on
+/// the tasks of every *other* fold, so no task calibrates its own interval.
+fn coverage(results: &mut [Option<PerTask>], folds: &[Fold]) {
+    let residuals = |f: &Fold, results: &[Option<PerTask>]| -> Vec<f64> {
+        f.test
+            .iter()
+            .filter_map(|&t| results[t].as_ref()?.prediction.as_ref())
+            .flat_map(|e| e.residuals.iter().copied())
+            .collect()
+    };
+    let per_fold: Vec<Vec<f64>> = folds.iter().map(|f| residuals(f, results)).collect();
+    for (k, f) in folds.iter().enumerate() {
+        let pool: Vec<f64> =
+            per_fold.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, r)| r.iter().copied()).collect();
+        let Some(q) = super::recommend::conformal_quantile(&pool, super::recommend::COVERAGE) else { continue };
+        for &t in &f.test {
+            let Some(e) = results[t].as_mut().and_then(|p| p.prediction.as_mut()) else { continue };
+            if e.pick_residual.is_finite() {
+                e.cover90 = f64::from(e.pick_residual <= q);
+            }
+            if !e.residuals.is_empty() {
+                e.cover90_arms = e.residuals.iter().filter(|r| **r <= q).count() as f64 / e.residuals.len() as f64;
+            }
+        }
+    }
 }
 
 /// The mean of per-task results over seeds (picks and prediction of the first seed).
@@ -217,6 +246,7 @@ fn average(seeds: Vec<Vec<PerTask>>) -> Vec<PerTask> {
         p.ndcg3 = avg(|x| x.ndcg3);
         p.spearman = avg(|x| x.spearman);
         p.infeasible = avg(|x| x.infeasible);
+        p.below_floor = avg(|x| x.below_floor);
         p.share = avg(|x| x.share);
         p.ms = avg(|x| x.ms);
     }
@@ -374,6 +404,8 @@ pub fn evaluate(table: &TaskTable, opts: &Options) -> Result<Outcome> {
             "pred_within10, pred_pick_within10": "share of arms (tasks) predicted within +-10%",
             "gain_vs_random, gain_vs_heuristic": "percent (mean per-task speed-up ratio - 1)",
             "infeasible_picks": "share of tasks",
+            "floor_violations": "share of tasks whose pick ran but misses the quality floor (the one in force, else the default)",
+            "pred_cover90, pred_cover90_arms": "share of picks (arms) whose measured figure lies in the split-conformal 90% interval calibrated on the other folds",
             "selection_ms": "milliseconds per task (fit share + scoring)",
         },
         "infeasible_rule": table.infeasible.label(),

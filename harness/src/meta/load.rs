@@ -8,6 +8,7 @@ use anyhow::Result;
 use super::embeddings::{self, Embedder};
 use super::features::{ModelInfo, TaskDescriptor};
 use super::grouping::{group_cells, GridSplit, SetAside};
+use super::machine::{self, Machines};
 use super::objective::{Constraints, Objective};
 use super::tasks::TaskTable;
 use crate::config::CellConfig;
@@ -84,6 +85,8 @@ pub struct Loaded {
     pub table: TaskTable,
     pub warnings: Vec<String>,
     pub embedder: Option<Embedder>,
+    /// The machine classes of the records, with what each can do.
+    pub machines: Machines,
 }
 
 /// The task table of `records`, tasks formed within each side of `split` when given.
@@ -100,13 +103,29 @@ pub fn table(
     let mut table = TaskTable::build(&groups, objective, constraints, |rec| descriptor(rec, &mut catalog, hub_cache));
     let mut warnings = catalog.warnings;
     warnings.extend(superseded_warning(&groups.superseded));
+    let machines = Machines::gather(records, Path::new(machine::DEFAULT_DIR));
+    add_machine_features(&mut table, records, &machines);
     let embedder = if table.tasks.is_empty() { None } else { embedder(hub_cache, want_embeddings, &mut warnings) };
     if let Some(e) = &embedder {
         for task in &mut table.tasks {
             task.embedding = Some(e.embed(&task.description)?);
         }
     }
-    Ok(Loaded { table, warnings, embedder })
+    Ok(Loaded { table, warnings, embedder, machines })
+}
+
+/// Appends every task's machine features ([`machine::NAMES`]) to its extras.
+pub fn add_machine_features(table: &mut TaskTable, records: &[CellRecord], machines: &Machines) {
+    let classes: BTreeMap<String, crate::record::MachineClass> =
+        records.iter().map(|r| r.machine()).map(|c| (c.tag(), c)).collect();
+    table.extra_names.extend(machine::NAMES.iter().map(|s| s.to_string()));
+    for task in &mut table.tasks {
+        let features = match classes.get(&task.machine) {
+            Some(c) => machines.profile(c).features(),
+            None => vec![f64::NAN; machine::NAMES.len()],
+        };
+        task.extra.extend(features);
+    }
 }
 
 /// One line for the cells left out because a newer engine version measured their task.

@@ -28,6 +28,9 @@ pub struct PerTask {
     pub spearman: f64,
     /// Share of the (tied) picks that are infeasible.
     pub infeasible: f64,
+    /// Share of the (tied) picks that ran but miss the quality floor (the one in force, or the
+    /// default when none is): quality given up.
+    pub below_floor: f64,
     /// Expected share of the task's best performance, perf(pick)/perf(best) = 1 − regret.
     pub share: f64,
     /// Wall time to fit (this task's share of the fold) and score, ms.
@@ -52,6 +55,15 @@ pub struct PredictionError {
     pub pick_ape: f64,
     /// Spearman correlation of predicted and measured performance over the feasible arms.
     pub spearman: f64,
+    /// |ln(predicted / measured)| of each of those arms (for the interval's coverage).
+    pub residuals: Vec<f64>,
+    /// The same for the picked arm (NaN when infeasible).
+    pub pick_residual: f64,
+    /// Whether the pick's measured figure lies in its 90 % interval, split-conformal on the
+    /// residuals of the other folds' tasks (NaN until computed, or with one fold).
+    pub cover90: f64,
+    /// The share of the task's arms whose measured figure lies in their 90 % interval.
+    pub cover90_arms: f64,
 }
 
 /// Error of `pred_log_perf` (predicted ln performance per candidate) against the
@@ -67,6 +79,7 @@ pub fn prediction_error(
     let mut apes = vec![];
     let (mut p, mut m) = (vec![], vec![]);
     let mut pick_ape = f64::NAN;
+    let (mut residuals, mut pick_residual) = (vec![], f64::NAN);
     for (i, &a) in candidates.iter().enumerate() {
         let Some(o) = table.outcomes[t][a].as_ref().filter(|o| o.feasible) else { continue };
         let Some(raw) = o.raw.filter(|r| *r != 0.0) else { continue };
@@ -75,9 +88,12 @@ pub fn prediction_error(
         if !ape.is_finite() {
             continue;
         }
+        let residual = (pred / raw).ln().abs();
         if a == pick {
             pick_ape = ape;
+            pick_residual = residual;
         }
+        residuals.push(residual);
         apes.push(ape);
         p.push(pred_log_perf[i]);
         m.push(o.perf);
@@ -90,6 +106,10 @@ pub fn prediction_error(
         within10: apes.iter().filter(|e| **e <= 0.10 + 1e-12).count() as f64 / apes.len() as f64,
         pick_ape,
         spearman: if p.len() >= 2 { spearman(&p, &m) } else { f64::NAN },
+        residuals,
+        pick_residual,
+        cover90: f64::NAN,
+        cover90_arms: f64::NAN,
     })
 }
 
@@ -199,6 +219,9 @@ pub fn per_task(table: &TaskTable, t: usize, candidates: &[usize], scores: &[f64
         ndcg3: ndcg / draws as f64,
         spearman: spearman(scores, &perf),
         infeasible: share(&|i| f64::from(!feasible[i])),
+        below_floor: share(&|i| {
+            f64::from(feasible[i] && table.outcomes[t][candidates[i]].as_ref().is_some_and(|o| o.below_floor))
+        }),
         share: share(&|i| perf[i] / best),
         ms,
         pick,
@@ -311,6 +334,7 @@ pub fn aggregate(s: &SelectorTasks, resamples: &[Vec<usize>]) -> Vec<MetricCi> {
             Box::new(move |ix: &[usize]| mean(&pick(&r, ix)))
         }),
         ("infeasible_picks", Box::new(move |ix: &[usize]| mean(&pick(&col(|p| p.infeasible, s.tasks), ix)))),
+        ("floor_violations", Box::new(move |ix: &[usize]| mean(&pick(&col(|p| p.below_floor, s.tasks), ix)))),
         ("selection_ms", Box::new(move |ix: &[usize]| mean(&pick(&col(|p| p.ms, s.tasks), ix)))),
     ];
     let mut series = series;
@@ -328,6 +352,8 @@ pub fn aggregate(s: &SelectorTasks, resamples: &[Vec<usize>]) -> Vec<MetricCi> {
             finite_mean(pe(|e| if e.pick_ape.is_finite() { f64::from(e.pick_ape <= 0.10 + 1e-12) } else { f64::NAN })),
         ));
         series.push(("pred_spearman", finite_mean(pe(|e| e.spearman))));
+        series.push(("pred_cover90", finite_mean(pe(|e| e.cover90))));
+        series.push(("pred_cover90_arms", finite_mean(pe(|e| e.cover90_arms))));
     }
     let all: Vec<usize> = (0..n).collect();
     series

@@ -14,7 +14,8 @@ use crate::record::{EvaluationRecord, SelectorResult};
 fn style(name: &str) -> (bool, usize) {
     match name {
         "regret_mean" | "regret_median" | "regret_p90" | "infeasible_picks" | "regret_mean_seeds"
-        | "regret_mean_noise" | "pred_mape" | "pred_within10" | "pred_pick_ape" | "pred_pick_within10" => (true, 1),
+        | "regret_mean_noise" | "pred_mape" | "pred_within10" | "pred_pick_ape" | "pred_pick_within10"
+        | "floor_violations" | "pred_cover90" | "pred_cover90_arms" => (true, 1),
         "gain_vs_random" | "gain_vs_heuristic" => (false, 1),
         "selection_ms" => (false, 2),
         _ => (false, 3),
@@ -97,6 +98,7 @@ pub fn table(out: &mut dyn Write, table: &TaskTable, o: &Outcome) -> Result<()> 
         "gain vs random %",
         "gain vs heuristic %",
         "infeasible",
+        "below quality floor",
         "ms/task",
     ]);
     for s in &r.selectors {
@@ -107,6 +109,7 @@ pub fn table(out: &mut dyn Write, table: &TaskTable, o: &Outcome) -> Result<()> 
             cell(s, "gain_vs_random"),
             cell(s, "gain_vs_heuristic"),
             cell(s, "infeasible_picks"),
+            cell(s, "floor_violations"),
             cell(s, "selection_ms"),
         ]);
     }
@@ -124,6 +127,8 @@ pub fn table(out: &mut dyn Write, table: &TaskTable, o: &Outcome) -> Result<()> 
         "pick's APE",
         "pick within 10%",
         "pred. Spearman",
+        "90% interval covers pick",
+        "covers arms",
     ]);
     let mut any = false;
     for s in &r.selectors {
@@ -137,6 +142,8 @@ pub fn table(out: &mut dyn Write, table: &TaskTable, o: &Outcome) -> Result<()> 
             cell(s, "pred_pick_ape"),
             cell(s, "pred_pick_within10"),
             cell(s, "pred_spearman"),
+            cell(s, "pred_cover90"),
+            cell(s, "pred_cover90_arms"),
         ];
         any |= row[1..].iter().any(|c| c != "-");
         t.add_row(row);
@@ -309,20 +316,63 @@ pub fn csv(out: &mut dyn Write, r: &EvaluationRecord) -> Result<()> {
     Ok(())
 }
 
-pub fn recommendation(out: &mut dyn Write, r: &Recommendation, objective: &str, unit: &str) -> Result<()> {
+pub fn recommendation(
+    out: &mut dyn Write,
+    r: &Recommendation,
+    objective: &str,
+    unit: &str,
+    pareto: bool,
+) -> Result<()> {
     writeln!(out, "task: {}", r.task)?;
-    writeln!(out, "recommended: {} (objective {objective}; {} candidate arms)", r.arm, r.candidates)?;
-    match r.predicted {
-        Some(p) => writeln!(out, "predicted {objective}: {p:.4} {unit}")?,
-        None => writeln!(out, "predicted {objective}: (this selector ranks, it does not predict performance)")?,
+    let classes: Vec<String> = r.evidence_machines.iter().map(|(m, n)| format!("{m} ({n} tasks)")).collect();
+    writeln!(out, "evidence: stored tasks measured on {}", classes.join(", "))?;
+    if !r.machine_measured {
+        writeln!(
+            out,
+            "note: this machine's class has no measurements in the store; what is known about other machines is \
+             carried over by their measured speed, and the interval below was calibrated with one machine class \
+             held out. To measure the most informative cells here and answer from them: \
+             `harness run GRID --active --budget N` (N cells), then ask again with `--store results/harness.db`"
+        )?;
     }
-    writeln!(
-        out,
-        "confidence: {:.0}% ({} of {} refits on resampled stores pick the same arm)",
-        r.confidence * 100.0,
-        (r.confidence * super::recommend::REFITS as f64).round(),
-        super::recommend::REFITS
-    )?;
+    writeln!(out, "quality floor: {}", r.floor)?;
+    let fmt = |v: f64| if v.abs() >= 100.0 { format!("{v:.0}") } else { format!("{v:.2}") };
+    match (&r.arm, &r.abstain) {
+        (Some(arm), _) => {
+            writeln!(out, "recommended: {arm} (objective {objective}; {} candidate arms)", r.candidates)?;
+            if let Some(q) = &r.quality {
+                writeln!(out, "quality: {}", q.describe())?;
+            }
+            match (r.predicted, r.interval) {
+                (Some(p), Some((lo, hi))) => writeln!(
+                    out,
+                    "predicted {objective}: {} {unit}, 90% interval [{}, {}] ({})",
+                    fmt(p),
+                    fmt(lo),
+                    fmt(hi),
+                    r.interval_basis
+                )?,
+                (Some(p), None) => writeln!(out, "predicted {objective}: {} {unit}", fmt(p))?,
+                _ => writeln!(out, "predicted {objective}: (this selector ranks, it does not predict performance)")?,
+            }
+            if let Some((p, n)) = r.p_within {
+                writeln!(
+                    out,
+                    "chance it is within 5% of the best arm: {:.0}% (held-out picks with the nearest score margins: {n})",
+                    p * 100.0
+                )?;
+            }
+        }
+        (None, Some(why)) => {
+            writeln!(out, "no recommendation: {why}")?;
+            writeln!(
+                out,
+                "measure instead: `harness run GRID --active --budget N` measures the N most informative cells of \
+                 this task here; then ask again with `--store results/harness.db`"
+            )?;
+        }
+        (None, None) => writeln!(out, "no recommendation")?,
+    }
     if let Some((best, regret)) = &r.measured {
         writeln!(
             out,
@@ -330,19 +380,72 @@ pub fn recommendation(out: &mut dyn Write, r: &Recommendation, objective: &str, 
             regret * 100.0
         )?;
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(["rank", "arm", "predicted share of the task's best"]);
-    for (i, (arm, share)) in r.ranking.iter().enumerate() {
-        t.add_row([(i + 1).to_string(), arm.clone(), share.map_or("-".into(), |s| format!("{:.1}%", s * 100.0))]);
+    let excluded = r.all.iter().filter(|a| a.excluded.is_some()).count();
+    if excluded > 0 {
+        let fastest = r
+            .all
+            .iter()
+            .filter(|a| a.excluded.is_some() && a.predicted.is_some())
+            .min_by(|a, b| a.predicted.unwrap_or(f64::INFINITY).total_cmp(&b.predicted.unwrap_or(f64::INFINITY)));
+        writeln!(
+            out,
+            "left out for quality: {excluded} arms{}",
+            fastest.map_or(String::new(), |a| format!(
+                ", e.g. {} ({})",
+                a.arm,
+                a.excluded.as_deref().unwrap_or_default()
+            ))
+        )?;
     }
-    writeln!(out, "{t}")?;
+    if !r.not_runnable.is_empty() {
+        let (arm, why) = &r.not_runnable[0];
+        writeln!(out, "cannot run on this profile: {} arms, e.g. {arm} ({why})", r.not_runnable.len())?;
+    }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(["nearest stored task", "distance", "measured best", "recommended arm's regret there"]);
+    if pareto {
+        // The latency-quality front: an arm is on it when no arm predicted faster loses less quality.
+        let mut all: Vec<&super::recommend::Ranked> = r.all.iter().filter(|a| a.predicted.is_some()).collect();
+        let higher = objective == "throughput" || objective == "goodput";
+        all.sort_by(|a, b| {
+            let (x, y) = (a.predicted.unwrap_or(f64::NAN), b.predicted.unwrap_or(f64::NAN));
+            if higher {
+                y.total_cmp(&x)
+            } else {
+                x.total_cmp(&y)
+            }
+        });
+        let loss = |a: &super::recommend::Ranked| a.quality.ppl_increase_pct.map_or(f64::INFINITY, |p| p.max(0.0));
+        let mut best_loss = f64::INFINITY;
+        t.set_header(["front", &format!("predicted {objective} ({unit})"), "arm", "quality", "floor"]);
+        for a in all {
+            let l = loss(a);
+            if l < best_loss - 1e-9 {
+                best_loss = l;
+                t.add_row([
+                    "*".into(),
+                    fmt(a.predicted.unwrap_or(f64::NAN)),
+                    a.arm.clone(),
+                    a.quality.describe(),
+                    a.excluded.clone().unwrap_or_else(|| "meets it".into()),
+                ]);
+            }
+        }
+        writeln!(out, "latency-quality front of the arms that run here (faster first; each loses less quality than every faster one):\n{t}")?;
+    } else {
+        t.set_header(["rank", "arm", &format!("predicted {objective} ({unit})"), "quality"]);
+        for (i, a) in r.ranking.iter().enumerate() {
+            t.add_row([(i + 1).to_string(), a.arm.clone(), a.predicted.map_or("-".into(), fmt), a.quality.describe()]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["nearest stored task", "machine", "distance", "measured best", "recommended arm's regret there"]);
     for n in &r.nearest {
         t.add_row([
             n.task.clone(),
+            n.machine.clone(),
             format!("{:.2}", n.distance),
             n.best.clone(),
             n.pick_regret.map_or("not run".into(), |x| format!("{:.1}%", x * 100.0)),

@@ -101,6 +101,10 @@ pub struct Outcome {
     pub cost: Option<f64>,
     /// The objective's raw figure per stored repetition (measurement noise), when stored.
     pub reps: Vec<f64>,
+    /// The cell ran but its measured quality misses the accuracy floor in force, or the
+    /// default floor when none is ([`Constraints::below_floor`]): what `evaluate` counts as a
+    /// quality-floor violation when it is picked.
+    pub below_floor: bool,
 }
 
 /// One task with its features.
@@ -238,7 +242,7 @@ impl TaskTable {
                 let a = table.arms.binary_search(arm).expect("arm collected above");
                 let (raw, why) = outcome_of(rec, objective, constraints);
                 let cost = rec.summary.as_ref().map(|s| s.cost_per_1k_tokens).filter(|c| c.is_finite());
-                raw_rows[a] = Some((raw, why, cost, reps_of(rec, objective)));
+                raw_rows[a] = Some((raw, why, cost, reps_of(rec, objective), constraints.below_floor(rec)));
             }
             let Some(desc) = describe(rep) else {
                 table.left_out.push((id.clone(), "its config could not be described".into()));
@@ -284,7 +288,7 @@ impl TaskTable {
                 .map(|c| {
                     c.map(|p| {
                         let raw = p.map(|p| objective.raw_from_performance(p));
-                        (raw, p.is_none().then(|| "infeasible".to_string()), None, vec![])
+                        (raw, p.is_none().then(|| "infeasible".to_string()), None, vec![], false)
                     })
                 })
                 .collect();
@@ -394,7 +398,7 @@ fn worst_feasible(row: &[Option<Outcome>]) -> f64 {
     row.iter().flatten().filter(|o| o.feasible).map(|o| o.perf).fold(f64::INFINITY, f64::min)
 }
 
-type RawRow = Vec<Option<(Option<f64>, Option<String>, Option<f64>, Vec<f64>)>>;
+type RawRow = Vec<Option<(Option<f64>, Option<String>, Option<f64>, Vec<f64>, bool)>>;
 
 /// Raw figures to outcomes, infeasible arms scored by `rule`; an error (the reason
 /// the task is left out) when no arm is feasible or none performs at all (zero goodput
@@ -402,7 +406,7 @@ type RawRow = Vec<Option<(Option<f64>, Option<String>, Option<f64>, Vec<f64>)>>;
 fn outcomes(objective: Objective, row: RawRow, rule: Infeasible) -> Result<Vec<Option<Outcome>>, String> {
     let perf = |raw: Option<f64>| raw.and_then(|r| objective.performance(r));
     let feasible: Vec<f64> =
-        row.iter().flatten().filter(|(_, why, _, _)| why.is_none()).filter_map(|(raw, _, _, _)| perf(*raw)).collect();
+        row.iter().flatten().filter(|(_, why, ..)| why.is_none()).filter_map(|(raw, ..)| perf(*raw)).collect();
     if feasible.is_empty() {
         return Err(format!("no feasible arm for objective {objective}"));
     }
@@ -413,10 +417,10 @@ fn outcomes(objective: Objective, row: RawRow, rule: Infeasible) -> Result<Vec<O
     Ok(row
         .into_iter()
         .map(|c| {
-            c.map(|(raw, why, cost, reps)| {
+            c.map(|(raw, why, cost, reps, below_floor)| {
                 let feasible = why.is_none();
                 let p = if feasible { perf(raw).unwrap_or(0.0) } else { rule.perf(worst) };
-                Outcome { raw, perf: p, feasible, why, cost, reps }
+                Outcome { raw, perf: p, feasible, why, cost, reps, below_floor }
             })
         })
         .collect())

@@ -23,12 +23,17 @@ impl GgufSource {
         let file = File::open(path).with_context(|| format!("opening model file {}", path.display()))?;
         // Every count and length in the header checked against the file's size before candle allocates by them.
         let len = file.metadata().with_context(|| format!("reading {}", path.display()))?.len();
-        super::gguf_header::check(BufReader::new(&file), len)
+        let header = super::gguf_header::check(BufReader::new(&file), len)
             .map_err(|e| anyhow::anyhow!("{} is not a sound GGUF file: {e}", path.display()))?;
+        // candle reads the header string by string, asking the reader its position each time (a system call
+        // through a file): the header, whose size the walk just bounded by the file's, is read into memory once.
+        let mut head = vec![0u8; header.data_offset.min(len) as usize];
         let mut reader = BufReader::new(file);
         std::io::Seek::rewind(&mut reader)?;
-        let content =
-            Content::read(&mut reader).with_context(|| format!("reading GGUF header of {}", path.display()))?;
+        std::io::Read::read_exact(&mut reader, &mut head)
+            .with_context(|| format!("reading GGUF header of {}", path.display()))?;
+        let content = Content::read(&mut std::io::Cursor::new(head))
+            .with_context(|| format!("reading GGUF header of {}", path.display()))?;
         let cfg = config_from_metadata(&content).with_context(|| format!("GGUF metadata of {}", path.display()))?;
         Ok(Self { path: path.to_path_buf(), reader, content, cfg })
     }

@@ -14,6 +14,7 @@ use crate::BadInput;
 pub mod alors;
 pub mod gbdt;
 pub mod gbdt_arms;
+pub mod gbdt_mach;
 pub mod heuristic;
 pub mod isac;
 pub mod knn;
@@ -106,6 +107,7 @@ pub fn registry() -> Vec<Box<dyn Selector>> {
         Box::new(ours::OursV1),
         Box::new(ours::Ours),
         Box::new(ours2::Ours2),
+        Box::new(gbdt_mach::GbdtMach),
         Box::new(ours::OursAblated(ours::Ablation::NoRules)),
         Box::new(ours::OursAblated(ours::Ablation::NoJoint)),
         Box::new(ours::OursAblated(ours::Ablation::PriorRidge)),
