@@ -35,14 +35,16 @@ pub fn hardware(a: HardwareArgs) -> Result<ExitCode> {
     if let Some(dir) = &a.record {
         let p = harness::meta::machine::measure_here(256, 5)?;
         let path = p.record(dir)?;
+        let formats = harness::meta::machine::feature_formats();
+        let get = |i: usize| p.decode_gops.get(&formats[i]).copied().unwrap_or(f64::NAN);
         println!(
             "machine features of {} recorded in {} (bandwidth {:.1} GB/s; decode GOP/s f32 {:.1}, q8_0 {:.1}, q4_0 {:.1})",
             p.class.label(),
             path.display(),
             p.bandwidth_gbs.unwrap_or(f64::NAN),
-            p.decode_gops.get("f32").copied().unwrap_or(f64::NAN),
-            p.decode_gops.get("q8_0").copied().unwrap_or(f64::NAN),
-            p.decode_gops.get("q4_0").copied().unwrap_or(f64::NAN)
+            get(0),
+            get(1),
+            get(2)
         );
         return Ok(ExitCode::SUCCESS);
     }

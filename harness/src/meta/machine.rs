@@ -33,6 +33,14 @@ pub const NAMES: &[&str] = &[
     "log2_f32_prefill_gops",
 ];
 
+/// The weight formats whose speed is a machine feature: f32, 8-bit and 4-bit blocks, named as the
+/// weight formats name themselves (so no technique is spelled here).
+pub fn feature_formats() -> [String; 3] {
+    use crate::models::WeightFormat;
+    use candle_core::quantized::GgmlDType;
+    [WeightFormat::F32.name(), WeightFormat::Quant(GgmlDType::Q8_0).name(), WeightFormat::Quant(GgmlDType::Q4_0).name()]
+}
+
 /// The default folder of recorded machine profiles.
 pub const DEFAULT_DIR: &str = "results/machines";
 
@@ -77,7 +85,8 @@ impl MachineProfile {
         let has = |f: &str| if flags.contains(&f) { 1.0 } else { 0.0 };
         let lg = |v: Option<f64>| v.filter(|v| *v > 0.0).map_or(f64::NAN, f64::log2);
         let dec = |f: &str| self.decode_gops.get(f).copied();
-        let ratio = match (dec("q8_0"), dec("q4_0")) {
+        let [f32_, q8, q4] = feature_formats();
+        let ratio = match (dec(&q8), dec(&q4)) {
             (Some(a), Some(b)) if a > 0.0 && b > 0.0 => (b / a).log2(),
             _ => f64::NAN,
         };
@@ -88,11 +97,11 @@ impl MachineProfile {
             if has("avx512vnni") + has("avxvnni") > 0.0 { 1.0 } else { 0.0 },
             self.class.cores as f64,
             lg(self.bandwidth_gbs),
-            lg(dec("f32")),
-            lg(dec("q8_0")),
-            lg(dec("q4_0")),
+            lg(dec(&f32_)),
+            lg(dec(&q8)),
+            lg(dec(&q4)),
             ratio,
-            lg(self.prefill_gops.get("f32").copied()),
+            lg(self.prefill_gops.get(&f32_).copied()),
         ]
     }
 
@@ -213,8 +222,9 @@ mod tests {
         assert!(f[5..].iter().all(|v| v.is_nan()), "nothing measured is NaN: {f:?}");
         assert!(!p.measured());
         p.bandwidth_gbs = Some(32.0);
-        p.decode_gops.insert("q8_0".into(), 100.0);
-        p.decode_gops.insert("q4_0".into(), 200.0);
+        let [_, q8, q4] = feature_formats();
+        p.decode_gops.insert(q8, 100.0);
+        p.decode_gops.insert(q4, 200.0);
         let f = p.features();
         assert_eq!(f[5], 5.0);
         assert_eq!(f[9], 1.0, "q4_0 twice as fast as q8_0 per row");
@@ -228,7 +238,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut p = MachineProfile::unmeasured(class("avx2,fma"));
         p.bandwidth_gbs = Some(20.0);
-        p.decode_gops.insert("f32".into(), 30.0);
+        p.decode_gops.insert(feature_formats()[0].clone(), 30.0);
         let path = p.record(dir.path()).unwrap();
         assert!(path.file_name().unwrap().to_string_lossy().starts_with("amd-epyc-2cpu-"));
         let m = Machines::gather(&[], dir.path());

@@ -162,7 +162,8 @@ impl MachModel {
 
 /// Where each format's prefill speed sits among the extras (only f32's is a feature).
 fn prefill_index(names: &[String]) -> std::collections::BTreeMap<String, usize> {
-    machine_index(names, "log2_f32_prefill_gops").map(|i| ("f32".to_string(), i)).into_iter().collect()
+    let [f32_, ..] = crate::meta::machine::feature_formats();
+    machine_index(names, &format!("log2_{f32_}_prefill_gops")).map(|i| (f32_, i)).into_iter().collect()
 }
 
 impl Fitted for MachModel {
@@ -182,7 +183,7 @@ impl Fitted for MachModel {
 mod tests {
     #[test]
     fn machine_feature_names_cover_the_formats_the_offset_reads() {
-        for f in ["f32", "q8_0", "q4_0"] {
+        for f in crate::meta::machine::feature_formats() {
             assert!(crate::meta::machine::NAMES.contains(&format!("log2_{f}_decode_gops").as_str()), "{f}");
         }
     }
