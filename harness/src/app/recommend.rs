@@ -11,7 +11,7 @@ use harness::meta::features::{HardwareInfo, ModelInfo, TaskDescriptor};
 use harness::meta::objective::{AccuracyFloors, Objective};
 use harness::meta::quality::QualityTable;
 use harness::meta::recommend::{self as rec, Calibration};
-use harness::meta::{load, machine, output, selectors};
+use harness::meta::{load, output, selectors};
 use harness::models::hub;
 use harness::record::CellRecord;
 use harness::store;
@@ -147,8 +147,8 @@ pub fn recommend(a: RecommendArgs, explicit_store: bool) -> Result<ExitCode> {
         hardware: HardwareInfo::new(&a.hardware, &hardware, &fp),
     };
     let here = machine_class();
-    let mut machines = loaded.machines.clone();
-    machines.read_dir(Path::new(machine::DEFAULT_DIR));
+    // The stores' classes and the recorded profiles (results/machines), gathered with the table.
+    let machines = &loaded.machines;
     let mut extra = task.extra();
     extra.extend(machines.profile(&here).features());
     let embedding = match &loaded.embedder {
