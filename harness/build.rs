@@ -43,4 +43,36 @@ fn main() {
         println!("cargo:rerun-if-changed={m}");
     }
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    meta_sources();
+}
+
+/// Every file of `src/meta`, embedded, for the freeze manifest's hashes (`meta::freeze`).
+fn meta_sources() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).expect("src/meta").flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let root = std::path::Path::new("src/meta");
+    let mut files = vec![];
+    walk(root, &mut files);
+    let mut code = String::from("/// (path under `src/meta`, text) of every source file there, as built.\n");
+    code.push_str("pub const META_SOURCES: &[(&str, &str)] = &[\n");
+    for f in &files {
+        let rel = f.strip_prefix(root).expect("under src/meta").to_string_lossy().replace('\\', "/");
+        code.push_str(&format!(
+            "    ({rel:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/src/meta/{rel}\"))),\n"
+        ));
+    }
+    code.push_str("];\n");
+    let out = std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("meta_sources.rs");
+    std::fs::write(out, code).expect("write meta_sources.rs");
+    println!("cargo:rerun-if-changed=src/meta");
+    println!("cargo:rerun-if-changed=../selectors/FROZEN.yaml");
 }

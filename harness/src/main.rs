@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Cmd::Node(a) => commands::node(a),
         Cmd::Aslib(a) => app::aslib::aslib(a),
         Cmd::Replay(a) => app::replay::replay(a),
+        Cmd::Freeze(a) => app::freeze::freeze(a),
         Cmd::Slurm(a) => app::slurm::slurm(a),
         Cmd::Check(a) => app::slurm::check(a),
         Cmd::Worker => commands::worker(),

@@ -156,6 +156,13 @@ fn evaluate_prints_every_selector_and_stores_the_evaluation() {
         assert!(out.contains(&format!("│ {name} ")), "{name} missing:\n{out}");
     }
     assert!(out.contains("single-best mean regret"), "{out}");
+    // The headline comparisons, whether choosing matters, and the freeze of every selector scored.
+    assert!(out.contains("baselines: best no-fit rule rule-"), "{out}");
+    assert!(out.contains("fair single-best single-best-fair ("), "{out}");
+    assert!(out.contains("ours") && out.contains("best no-fit rule (rule-"), "{out}");
+    assert!(out.contains("choice matters: in "), "{out}");
+    assert!(out.contains("freeze manifest (selectors/FROZEN.yaml): "), "{out}");
+    assert!(!out.contains("DIFFERS from the manifest"), "{out}");
     assert!(err.contains("all-MiniLM-L6-v2 is not in the hub cache"), "{err}");
     let e = Store::open_existing(&store).unwrap().latest_evaluation().unwrap().expect("evaluation stored");
     assert_eq!((e.objective.as_str(), e.cv.as_str(), e.baseline.as_str()), ("latency", "loto", "random"));
@@ -196,7 +203,7 @@ fn grouped_cross_validation_constraints_and_formats() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["cv"], "lomo");
     let sel: Vec<&str> = v["selectors"].as_array().unwrap().iter().map(|s| s["selector"].as_str().unwrap()).collect();
-    assert_eq!(sel, ["ours", "knn", "single-best"]);
+    assert_eq!(sel, ["ours", "knn", "single-best", "single-best-fair"]);
 
     let o = harness(
         dir.path(),

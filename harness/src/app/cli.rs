@@ -114,6 +114,17 @@ pub enum Cmd {
                       needed to reach 95% of the full grid's top-1."
     )]
     Replay(ReplayArgs),
+    /// Whether each selector's code is the code frozen in selectors/FROZEN.yaml; --add freezes more.
+    #[command(
+        long_about = "The freeze manifest (selectors/FROZEN.yaml) holds, per frozen selector, the day it was frozen \
+                      and the sha256 of every file under harness/src/meta its picks depend on (its own file, the \
+                      shared base and what they import, transitively). Without --add: one line per selector of the \
+                      registry saying whether this build's code matches its entry; exit 1 when a frozen selector's \
+                      code differs. With --add NAMES: print the manifest with entries for those selectors added (a \
+                      frozen selector whose code changed is refused: it needs a new name); redirect it into \
+                      selectors/FROZEN.yaml and commit it before the tasks it will be scored on exist."
+    )]
+    Freeze(FreezeArgs),
     /// Write (and submit) a Slurm job array whose task K runs shard K of N of a grid; `slurm status` shows progress.
     #[command(
         long_about = "Write a Slurm job array for GRID: task K of N runs `harness run GRID --shard K/N`, into its own \
@@ -167,6 +178,16 @@ pub enum AslibCmd {
         #[arg(long, default_value_t = 10)]
         folds: usize,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct FreezeArgs {
+    /// Selectors to freeze (comma-separated registry names): prints the manifest with them added.
+    #[arg(long, value_delimiter = ',')]
+    pub add: Vec<String>,
+    /// The day the new entries are frozen on, YYYY-MM-DD [default: today, UTC].
+    #[arg(long)]
+    pub date: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,5 @@
 //! The command line: clap types ([`cli`]) and one handler per command ([`commands`]; `harness evaluate` in
-//! [`evaluate`], `harness hardware` in [`hardware`], `harness recommend` in [`recommend`], `harness aslib` in [`aslib`], `harness replay` in [`replay`],
+//! [`evaluate`], `harness hardware` in [`hardware`], `harness recommend` in [`recommend`], `harness aslib` in [`aslib`], `harness replay` in [`replay`], `harness freeze` in [`freeze`],
 //! `harness run --active` in [`active_run`]).
 
 pub mod active_run;
@@ -7,6 +7,7 @@ pub mod aslib;
 pub mod cli;
 pub mod commands;
 pub mod evaluate;
+pub mod freeze;
 pub mod hardware;
 pub mod recommend;
 pub mod replay;

@@ -119,7 +119,7 @@ fn plan(opts: &Options) -> Result<Plan> {
     } else {
         opts.selectors.clone()
     };
-    for must in [opts.baseline.as_str(), "single-best"] {
+    for must in [opts.baseline.as_str(), "single-best", "single-best-fair"] {
         if !report.iter().any(|s| s == must) {
             report.push(must.to_string());
         }
@@ -232,6 +232,84 @@ fn coverage(results: &mut [Option<PerTask>], folds: &[Fold]) {
             }
         }
     }
+}
+
+/// How many tested tasks' best arm differs from the single arm best over them all (the arm
+/// with the highest mean share of each task's best, infeasible or not run = 0): beyond the
+/// tie tolerance, the task loses by taking that one arm.
+fn choice_matters(table: &TaskTable, tested: &[usize]) -> serde_json::Value {
+    let share = |t: usize, a: usize| -> f64 {
+        let best = table.best(t);
+        match &table.outcomes[t][a] {
+            Some(o) if o.feasible && best > 0.0 => o.perf / best,
+            _ => 0.0,
+        }
+    };
+    let Some(sb) = (0..table.arms.len()).max_by(|&a, &b| {
+        let m = |a: usize| tested.iter().map(|&t| share(t, a)).sum::<f64>();
+        m(a).total_cmp(&m(b)).then(b.cmp(&a))
+    }) else {
+        return json!(null);
+    };
+    let differs = tested
+        .iter()
+        .filter(|&&t| table.best(t).is_finite() && share(t, sb) < 1.0 - super::metrics::TIE_TOLERANCE)
+        .count();
+    json!({
+        "tasks": tested.len(),
+        "differs": differs,
+        "single_best_arm": table.arms[sb].name(),
+        "single_best_mean_share": tested.iter().map(|&t| share(t, sb)).sum::<f64>() / tested.len().max(1) as f64,
+    })
+}
+
+/// The comparisons the evaluation leads with: the best no-fit rule and the fair single-best
+/// among the selectors reported (best = lowest mean regret on these very tasks, which favours
+/// the baseline), and every learner's paired difference to each, with group-bootstrap CIs,
+/// group permutation p-values and Holm's correction over all those comparisons.
+fn headline(
+    report: &[String],
+    regret_of: &dyn Fn(&str) -> Vec<f64>,
+    boot: &[Vec<usize>],
+    groups: &[String],
+    seed: u64,
+) -> serde_json::Value {
+    let family = |n: &str| selectors::by_name(n).map(|s| s.family()).ok();
+    let mean = |n: &str| {
+        let r = regret_of(n);
+        r.iter().sum::<f64>() / r.len().max(1) as f64
+    };
+    let best_of = |f: selectors::Family| {
+        report
+            .iter()
+            .filter(|n| family(n) == Some(f))
+            .min_by(|a, b| mean(a).total_cmp(&mean(b)))
+            .cloned()
+    };
+    let no_fit = best_of(selectors::Family::NoFit);
+    let fair = report.iter().find(|n| *n == "single-best-fair").cloned();
+    let learners: Vec<&String> = report.iter().filter(|n| family(n) == Some(selectors::Family::Learner)).collect();
+    let mut rows = vec![];
+    let mut ps = vec![];
+    for l in &learners {
+        for (kind, base) in [("best no-fit rule", &no_fit), ("single-best-fair", &fair)] {
+            let Some(b) = base else { continue };
+            let (x, y) = (regret_of(l), regret_of(b));
+            let d: Vec<f64> = x.iter().zip(&y).map(|(a, b)| a - b).collect();
+            let (v, lo, hi) = mean_ci(&d, boot);
+            ps.push(group_paired_test(&x, &y, groups, seed).unwrap_or(1.0));
+            rows.push(json!({"learner": l, "against": kind, "baseline": b, "diff": v, "ci_lo": lo, "ci_hi": hi}));
+        }
+    }
+    for (row, (p, h)) in rows.iter_mut().zip(ps.iter().zip(holm(&ps))) {
+        row["p"] = json!(p);
+        row["p_holm"] = json!(h);
+    }
+    json!({
+        "best_no_fit": no_fit.as_ref().map(|n| json!({"name": n, "regret_mean": mean(n)})),
+        "single_best_fair": fair.as_ref().map(|n| json!({"name": n, "regret_mean": mean(n)})),
+        "rows": rows,
+    })
 }
 
 /// The mean of per-task results over seeds (picks and prediction of the first seed).
@@ -416,12 +494,18 @@ pub fn evaluate(table: &TaskTable, opts: &Options) -> Result<Outcome> {
         "noise": noise_summary,
         "selectors": report.iter().map(|n| {
             let s = selectors::by_name(n).ok();
+            let manifest = s.as_ref().map(|s| super::freeze::status(s.as_ref()));
             json!({
                 "name": n,
                 "describe": s.as_ref().map(|s| s.describe()).unwrap_or_default(),
                 "frozen": s.as_ref().map(|s| s.frozen()).unwrap_or_default(),
+                "family": s.as_ref().map(|s| s.family().as_str()).unwrap_or_default(),
+                "manifest": manifest.as_ref().map(|m| m.short()).unwrap_or_default(),
+                "manifest_detail": manifest.as_ref().map(|m| m.label()).unwrap_or_default(),
             })
         }).collect::<Vec<_>>(),
+        "headline": headline(&report, &regret_of, &boot, &groups, opts.seed),
+        "choice_matters": choice_matters(table, &tested),
         "context": opts.context,
     });
     // Only when a learner used a stand-in, so a record without the key had none.

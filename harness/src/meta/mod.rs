@@ -16,6 +16,7 @@ pub mod cv;
 pub mod embeddings;
 pub mod evaluate;
 pub mod features;
+pub mod freeze;
 pub mod grouping;
 pub mod learn;
 pub mod load;

@@ -184,6 +184,7 @@ pub fn table(out: &mut dyn Write, table: &TaskTable, o: &Outcome) -> Result<()> 
         }
         writeln!(out, "{t}")?;
     }
+    headline(out, &cfg)?;
     if let Some(f) = cfg["fallbacks"].as_object() {
         let list: Vec<String> = f.iter().map(|(s, n)| format!("{s} {n}")).collect();
         writeln!(
@@ -219,6 +220,59 @@ pub fn table(out: &mut dyn Write, table: &TaskTable, o: &Outcome) -> Result<()> 
     }
     writeln!(out, "{t}")?;
     single_best_line(out, r)
+}
+
+/// The best no-fit rule and the fair single-best, each learner against both, whether the
+/// best arm moves between tasks, and whether each selector's code is the frozen code.
+fn headline(out: &mut dyn Write, cfg: &serde_json::Value) -> Result<()> {
+    let h = &cfg["headline"];
+    let named = |v: &serde_json::Value| {
+        v["name"].as_str().map(|n| format!("{n} ({:.1}%)", v["regret_mean"].as_f64().unwrap_or(f64::NAN) * 100.0))
+    };
+    if let Some(rows) = h["rows"].as_array().filter(|r| !r.is_empty()) {
+        writeln!(
+            out,
+            "baselines: best no-fit rule {}, fair single-best {} (mean regret on these tasks)",
+            named(&h["best_no_fit"]).unwrap_or_else(|| "none scored".into()),
+            named(&h["single_best_fair"]).unwrap_or_else(|| "not scored".into()),
+        )?;
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        t.set_header(["learner", "minus", "mean regret difference [95% CI]", "p (group permutation)", "p (Holm)"]);
+        for row in rows {
+            let f = |k: &str| row[k].as_f64().unwrap_or(f64::NAN);
+            t.add_row([
+                row["learner"].as_str().unwrap_or_default().to_string(),
+                format!("{} ({})", row["against"].as_str().unwrap_or_default(), row["baseline"].as_str().unwrap_or_default()),
+                format!("{:+.1} pts [{:+.1}, {:+.1}]", f("diff") * 100.0, f("ci_lo") * 100.0, f("ci_hi") * 100.0),
+                format!("{:.4}", f("p")),
+                format!("{:.4}", f("p_holm")),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    let c = &cfg["choice_matters"];
+    if let (Some(d), Some(n)) = (c["differs"].as_u64(), c["tasks"].as_u64()) {
+        writeln!(
+            out,
+            "choice matters: in {d} of {n} tasks the best arm beats the one arm best over them all ({}, {:.1}% of each              task's best on average) by more than the {:.0}% tie tolerance",
+            c["single_best_arm"].as_str().unwrap_or_default(),
+            c["single_best_mean_share"].as_f64().unwrap_or(f64::NAN) * 100.0,
+            super::metrics::TIE_TOLERANCE * 100.0
+        )?;
+    }
+    if let Some(sels) = cfg["selectors"].as_array() {
+        let mut by: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for s in sels {
+            by.entry(s["manifest"].as_str().unwrap_or("unknown")).or_default().push(s["name"].as_str().unwrap_or("?"));
+        }
+        let parts: Vec<String> = by.iter().map(|(k, v)| format!("{k}: {}", v.join(", "))).collect();
+        writeln!(out, "freeze manifest ({}): {}", super::freeze::MANIFEST_PATH, parts.join("; "))?;
+        for s in sels.iter().filter(|s| s["manifest"] == "differs") {
+            writeln!(out, "  {}: {}", s["name"].as_str().unwrap_or("?"), s["manifest_detail"].as_str().unwrap_or_default())?;
+        }
+    }
+    Ok(())
 }
 
 fn single_best_line(out: &mut dyn Write, r: &EvaluationRecord) -> Result<()> {

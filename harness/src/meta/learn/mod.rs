@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub mod blend;
 pub mod knn;
 pub mod level;
+pub mod machine_physics;
 pub mod pairs;
 pub mod physics;
 pub mod prior;

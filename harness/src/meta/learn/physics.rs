@@ -77,7 +77,7 @@ pub fn perf_of(obj: Objective, f: &TaskFeatures, time_ms: f64) -> f64 {
 
 /// Non-negative least squares of `rows` · c ≈ 1 (rows already divided by the target),
 /// by trying every support of the 5 terms (exact for so few).
-fn nnls(rows: &[[f64; 5]]) -> Option<[f64; 5]> {
+pub fn nnls(rows: &[[f64; 5]]) -> Option<[f64; 5]> {
     let k = 5;
     let mut best: Option<([f64; 5], f64)> = None;
     for mask in 1u32..(1 << k) {

@@ -90,6 +90,9 @@ fn factorise(
 }
 
 impl Selector for Alors {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         "alors"
     }

@@ -12,6 +12,9 @@ use crate::meta::selectors::{Fitted, Selector};
 pub struct GbdtSelector;
 
 impl Selector for GbdtSelector {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         "gbdt"
     }

@@ -12,6 +12,9 @@ use crate::meta::selectors::{Fitted, Selector, FROZEN_2};
 pub struct GbdtArms;
 
 impl Selector for GbdtArms {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         "gbdt-arms"
     }

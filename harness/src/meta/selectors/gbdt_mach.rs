@@ -19,6 +19,9 @@ use crate::meta::selectors::{Fitted, Selector};
 pub struct GbdtMach;
 
 impl Selector for GbdtMach {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         "gbdt-mach"
     }

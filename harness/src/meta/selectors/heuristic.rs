@@ -11,6 +11,12 @@ use crate::meta::selectors::{Fitted, Selector};
 pub struct Heuristic;
 
 impl Selector for Heuristic {
+    fn source(&self) -> &'static str {
+        file!()
+    }
+    fn family(&self) -> super::Family {
+        super::Family::NoFit
+    }
     fn name(&self) -> &'static str {
         "heuristic"
     }

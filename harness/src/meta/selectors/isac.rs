@@ -76,6 +76,9 @@ impl Fitted for Clusters {
 }
 
 impl Selector for Isac {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         "isac"
     }

@@ -12,6 +12,9 @@ use crate::meta::selectors::{Fitted, Selector};
 pub struct Knn;
 
 impl Selector for Knn {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         "knn"
     }

@@ -98,6 +98,9 @@ impl Fitted for Model {
 }
 
 impl Selector for MetaInf {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         "metainf"
     }

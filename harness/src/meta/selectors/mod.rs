@@ -22,11 +22,14 @@ pub mod metainf;
 pub mod oracle;
 pub mod ours;
 pub mod ours2;
+pub mod ours3;
+pub mod practitioner;
 pub mod random;
 pub mod random_forest;
 pub mod random_sensible;
 pub mod rf_arms;
 pub mod single_best;
+pub mod single_best_fair;
 pub mod single_best_regime;
 
 pub trait Selector: Send + Sync {
@@ -38,6 +41,14 @@ pub trait Selector: Send + Sync {
         false
     }
     fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>>;
+    /// The file that defines it (`file!()`): where [`super::freeze`] starts the set of
+    /// source files whose hashes freeze it.
+    fn source(&self) -> &'static str;
+    /// What kind of baseline or learner it is (the headline compares learners with the
+    /// best no-fit rule and the fair single-best).
+    fn family(&self) -> Family {
+        Family::Learner
+    }
     /// The git tag that froze this selector's code and constants (a later change makes
     /// a selector with a new name).
     fn frozen(&self) -> &'static str {
@@ -60,6 +71,38 @@ pub const FROZEN_1: &str = "selectors-frozen-1";
 pub const FROZEN_2: &str = "selectors-frozen-2";
 /// Baselines added after `selectors-frozen-2` (nothing in them is fitted to a result).
 pub const FROZEN_3: &str = "selectors-frozen-3";
+
+/// Baselines after `selectors-frozen-3`: the practitioners' no-fit rules and the fair
+/// single-best (issue 24), frozen by the manifest `selectors/FROZEN.toml` (2026-12-07).
+pub const FROZEN_4: &str = "selectors-frozen-4";
+
+/// What a selector is, for the comparisons the evaluation leads with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// A uniform draw (an expected value).
+    Random,
+    /// A rule with nothing fitted to any measurement.
+    NoFit,
+    /// One arm (or one per regime) chosen by its mean on the training tasks.
+    SingleBest,
+    /// Reads the held-out task's truth: the upper bound.
+    Oracle,
+    /// Fits a model to the training tasks.
+    Learner,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Random => "random",
+            Family::NoFit => "no-fit",
+            Family::SingleBest => "single-best",
+            Family::Oracle => "oracle",
+            Family::Learner => "learner",
+        }
+    }
+}
 
 /// A fitted selector.
 pub trait Fitted {
@@ -93,6 +136,10 @@ pub fn registry() -> Vec<Box<dyn Selector>> {
         Box::new(random::Random),
         Box::new(heuristic::Heuristic),
         Box::new(single_best::SingleBest),
+        Box::new(single_best_fair::SingleBestFair),
+        Box::new(practitioner::Practitioner(practitioner::Rule::Q4_0)),
+        Box::new(practitioner::Practitioner(practitioner::Rule::Q8_0)),
+        Box::new(practitioner::Practitioner(practitioner::Rule::Native)),
         Box::new(random_sensible::RandomSensible),
         Box::new(single_best_regime::SingleBestRegime),
         Box::new(oracle::Oracle),
@@ -108,6 +155,7 @@ pub fn registry() -> Vec<Box<dyn Selector>> {
         Box::new(ours::Ours),
         Box::new(ours2::Ours2),
         Box::new(gbdt_mach::GbdtMach),
+        Box::new(ours3::Ours3),
         Box::new(ours::OursAblated(ours::Ablation::NoRules)),
         Box::new(ours::OursAblated(ours::Ablation::NoJoint)),
         Box::new(ours::OursAblated(ours::Ablation::PriorRidge)),

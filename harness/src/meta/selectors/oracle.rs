@@ -11,6 +11,12 @@ pub struct Oracle;
 struct Truth;
 
 impl Selector for Oracle {
+    fn source(&self) -> &'static str {
+        file!()
+    }
+    fn family(&self) -> super::Family {
+        super::Family::Oracle
+    }
     fn name(&self) -> &'static str {
         "oracle"
     }

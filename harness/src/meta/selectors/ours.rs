@@ -181,6 +181,9 @@ fn spec_ablated(train: &Training, version: Version, ablation: Ablation) -> Blend
 pub struct OursAblated(pub Ablation);
 
 impl Selector for OursAblated {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         match self.0 {
             Ablation::None => "ours-full",
@@ -209,6 +212,9 @@ impl Selector for OursAblated {
 }
 
 impl Selector for Ours {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         "ours"
     }
@@ -230,6 +236,9 @@ impl Selector for Ours {
 pub struct OursV1;
 
 impl Selector for OursV1 {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         "ours-v1"
     }

@@ -87,6 +87,9 @@ impl Fitted for Model {
 }
 
 impl Selector for Ours2 {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         "ours-2"
     }

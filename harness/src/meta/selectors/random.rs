@@ -12,6 +12,12 @@ pub struct Random;
 struct Uniform;
 
 impl Selector for Random {
+    fn source(&self) -> &'static str {
+        file!()
+    }
+    fn family(&self) -> super::Family {
+        super::Family::Random
+    }
     fn name(&self) -> &'static str {
         "random"
     }

@@ -12,6 +12,9 @@ use crate::meta::selectors::{Fitted, Selector};
 pub struct RandomForest;
 
 impl Selector for RandomForest {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         "random-forest"
     }

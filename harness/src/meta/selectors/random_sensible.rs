@@ -17,6 +17,12 @@ pub struct RandomSensible;
 struct Sensible(Vec<Arm>);
 
 impl Selector for RandomSensible {
+    fn source(&self) -> &'static str {
+        file!()
+    }
+    fn family(&self) -> super::Family {
+        super::Family::NoFit
+    }
     fn name(&self) -> &'static str {
         "random-sensible"
     }

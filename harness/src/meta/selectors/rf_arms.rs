@@ -12,6 +12,9 @@ use crate::meta::selectors::{Fitted, Selector, FROZEN_2};
 pub struct RandomForestArms;
 
 impl Selector for RandomForestArms {
+    fn source(&self) -> &'static str {
+        file!()
+    }
     fn name(&self) -> &'static str {
         "random-forest-arms"
     }

@@ -12,6 +12,12 @@ use crate::meta::selectors::{Fitted, Selector};
 pub struct SingleBest;
 
 impl Selector for SingleBest {
+    fn source(&self) -> &'static str {
+        file!()
+    }
+    fn family(&self) -> super::Family {
+        super::Family::SingleBest
+    }
     fn name(&self) -> &'static str {
         "single-best"
     }

@@ -39,6 +39,12 @@ fn shares(train: &Training, idx: &[usize]) -> Vec<f64> {
 }
 
 impl Selector for SingleBestRegime {
+    fn source(&self) -> &'static str {
+        file!()
+    }
+    fn family(&self) -> super::Family {
+        super::Family::SingleBest
+    }
     fn name(&self) -> &'static str {
         "single-best-regime"
     }
