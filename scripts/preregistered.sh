@@ -11,8 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 new=${1:?usage: scripts/preregistered.sh NEW_STORE.db}
-HEADLINE=ours-3
-LEARNERS=ours-3,gbdt-mach,gbdt-arms
+HEADLINE=gbdt-mach
+LEARNERS=gbdt-mach,gbdt-arms,ours-3
 BASELINES=rule-q4_0,rule-q8_0,rule-native,heuristic,random-sensible,single-best-fair,single-best,random,oracle
 FLOOR=ppl:5%,agreement:0.9
 # The grids of the committed stores: the training side of the frozen protocol.

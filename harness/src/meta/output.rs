@@ -255,7 +255,7 @@ fn headline(out: &mut dyn Write, cfg: &serde_json::Value) -> Result<()> {
     if let (Some(d), Some(n)) = (c["differs"].as_u64(), c["tasks"].as_u64()) {
         writeln!(
             out,
-            "choice matters: in {d} of {n} tasks the best arm beats the one arm best over them all ({}, {:.1}% of each              task's best on average) by more than the {:.0}% tie tolerance",
+            "choice matters: in {d} of {n} tasks the best arm beats the one arm best over them all ({}, {:.1}% of each task's best on average) by more than the {:.0}% tie tolerance",
             c["single_best_arm"].as_str().unwrap_or_default(),
             c["single_best_mean_share"].as_f64().unwrap_or(f64::NAN) * 100.0,
             super::metrics::TIE_TOLERANCE * 100.0

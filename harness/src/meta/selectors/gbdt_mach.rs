@@ -29,7 +29,7 @@ impl Selector for GbdtMach {
         true
     }
     fn frozen(&self) -> &'static str {
-        "not frozen"
+        super::FROZEN_4
     }
     fn describe(&self) -> &'static str {
         "per-arm gradient-boosted trees on task + machine + node features -> ln(perf/best), level by ridge, roofline offset per weight format across machines"

@@ -41,7 +41,7 @@ pub trait Selector: Send + Sync {
         false
     }
     fn fit(&self, train: &Training) -> Result<Box<dyn Fitted>>;
-    /// The file that defines it (`file!()`): where [`super::freeze`] starts the set of
+    /// The file that defines it (`file!()`): where the freeze manifest (`meta/freeze.rs`) starts the set of
     /// source files whose hashes freeze it.
     fn source(&self) -> &'static str;
     /// What kind of baseline or learner it is (the headline compares learners with the
