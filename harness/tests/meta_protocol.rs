@@ -175,7 +175,8 @@ fn held_out_outcomes_never_reach_their_own_pick() {
 /// on the real rows the same learners beat it by far.
 #[test]
 fn permuted_outcomes_drop_every_learner_to_the_single_best() {
-    let learners = ["knn", "gbdt", "random-forest", "ours", "ours-2", "ours-3", "gbdt-arms", "gbdt-mach", "random-forest-arms"];
+    let learners =
+        ["knn", "gbdt", "random-forest", "ours", "ours-2", "ours-3", "gbdt-arms", "gbdt-mach", "random-forest-arms"];
     let mut names = learners.to_vec();
     names.push("single-best");
     let t = grid(8, 4, 5);

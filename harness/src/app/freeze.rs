@@ -27,7 +27,8 @@ fn today() -> String {
 pub fn freeze(a: FreezeArgs) -> Result<ExitCode> {
     if !a.add.is_empty() {
         let date = a.date.unwrap_or_else(today);
-        let ok = date.len() == 10 && date.chars().enumerate().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+        let ok = date.len() == 10
+            && date.chars().enumerate().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
         if !ok {
             return Err(BadInput(format!("--date `{date}`: expected YYYY-MM-DD")).into());
         }

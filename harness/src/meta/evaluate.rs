@@ -280,11 +280,7 @@ fn headline(
         r.iter().sum::<f64>() / r.len().max(1) as f64
     };
     let best_of = |f: selectors::Family| {
-        report
-            .iter()
-            .filter(|n| family(n) == Some(f))
-            .min_by(|a, b| mean(a).total_cmp(&mean(b)))
-            .cloned()
+        report.iter().filter(|n| family(n) == Some(f)).min_by(|a, b| mean(a).total_cmp(&mean(b))).cloned()
     };
     let no_fit = best_of(selectors::Family::NoFit);
     let fair = report.iter().find(|n| *n == "single-best-fair").cloned();

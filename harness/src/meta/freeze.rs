@@ -56,9 +56,14 @@ pub struct Entry {
 /// Whether the running code is the frozen code.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
-    Matches { frozen: String },
+    Matches {
+        frozen: String,
+    },
     /// Files whose hash differs, that joined its path, or that left it.
-    Differs { frozen: String, files: Vec<String> },
+    Differs {
+        frozen: String,
+        files: Vec<String>,
+    },
     NotFrozen,
 }
 
@@ -204,12 +209,7 @@ pub fn entry_in(sources: &[(&'static str, &'static str)], source: &str, tag: &st
 }
 
 /// Whether `name` (defined in `source`) is frozen in `manifest` as its code stands in `sources`.
-pub fn status_in(
-    manifest: &Manifest,
-    sources: &[(&'static str, &'static str)],
-    name: &str,
-    source: &str,
-) -> Status {
+pub fn status_in(manifest: &Manifest, sources: &[(&'static str, &'static str)], name: &str, source: &str) -> Status {
     let Some(e) = manifest.selectors.get(name) else { return Status::NotFrozen };
     let now = match entry_in(sources, source, &e.tag, &e.frozen) {
         Ok(n) => n,
@@ -347,7 +347,15 @@ mod tests {
         }
         let joined: Vec<(&str, &str)> = v1
             .iter()
-            .map(|&(p, t)| if p == "selectors/a.rs" { (p, "use crate::meta::learn::{rules::R, other};") } else { (p, t) })
+            .map(
+                |&(p, t)| {
+                    if p == "selectors/a.rs" {
+                        (p, "use crate::meta::learn::{rules::R, other};")
+                    } else {
+                        (p, t)
+                    }
+                },
+            )
             .collect();
         match status_in(&m, &joined, "a", "selectors/a.rs") {
             Status::Differs { files, .. } => {

@@ -243,7 +243,11 @@ fn headline(out: &mut dyn Write, cfg: &serde_json::Value) -> Result<()> {
             let f = |k: &str| row[k].as_f64().unwrap_or(f64::NAN);
             t.add_row([
                 row["learner"].as_str().unwrap_or_default().to_string(),
-                format!("{} ({})", row["against"].as_str().unwrap_or_default(), row["baseline"].as_str().unwrap_or_default()),
+                format!(
+                    "{} ({})",
+                    row["against"].as_str().unwrap_or_default(),
+                    row["baseline"].as_str().unwrap_or_default()
+                ),
                 format!("{:+.1} pts [{:+.1}, {:+.1}]", f("diff") * 100.0, f("ci_lo") * 100.0, f("ci_hi") * 100.0),
                 format!("{:.4}", f("p")),
                 format!("{:.4}", f("p_holm")),
@@ -269,7 +273,12 @@ fn headline(out: &mut dyn Write, cfg: &serde_json::Value) -> Result<()> {
         let parts: Vec<String> = by.iter().map(|(k, v)| format!("{k}: {}", v.join(", "))).collect();
         writeln!(out, "freeze manifest ({}): {}", super::freeze::MANIFEST_PATH, parts.join("; "))?;
         for s in sels.iter().filter(|s| s["manifest"] == "differs") {
-            writeln!(out, "  {}: {}", s["name"].as_str().unwrap_or("?"), s["manifest_detail"].as_str().unwrap_or_default())?;
+            writeln!(
+                out,
+                "  {}: {}",
+                s["name"].as_str().unwrap_or("?"),
+                s["manifest_detail"].as_str().unwrap_or_default()
+            )?;
         }
     }
     Ok(())

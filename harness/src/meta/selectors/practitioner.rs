@@ -155,11 +155,8 @@ impl Fitted for Fixed {
                 if share.is_finite() && share > DEFAULT_MEMORY_SHARE {
                     rank += 100.0;
                 }
-                let threads = if !cores.is_finite() || (arm.threads as f64) <= cores.max(1.0) {
-                    arm.threads as f64
-                } else {
-                    0.0
-                };
+                let threads =
+                    if !cores.is_finite() || (arm.threads as f64) <= cores.max(1.0) { arm.threads as f64 } else { 0.0 };
                 -rank * 1000.0 + threads
             })
             .collect())

@@ -20,9 +20,7 @@ pub struct SingleBestFair;
 /// Mean share of the best over all training tasks, 0 where the arm was not run or infeasible.
 pub fn fair_means(train: &Training) -> Vec<f64> {
     let n = train.n().max(1) as f64;
-    (0..train.arms.len())
-        .map(|a| train.y_ok.iter().map(|row| row[a].map_or(0.0, f64::exp)).sum::<f64>() / n)
-        .collect()
+    (0..train.arms.len()).map(|a| train.y_ok.iter().map(|row| row[a].map_or(0.0, f64::exp)).sum::<f64>() / n).collect()
 }
 
 impl Selector for SingleBestFair {
