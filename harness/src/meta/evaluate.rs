@@ -234,6 +234,32 @@ fn coverage(results: &mut [Option<PerTask>], folds: &[Fold]) {
     }
 }
 
+/// Paired differences of per-task regrets: for each (row, x, y) the row gains the mean of x − y
+/// with its group-bootstrap CI, the group permutation p-value, and Holm's correction over all rows.
+fn paired_differences(
+    pairs: Vec<(serde_json::Value, Vec<f64>, Vec<f64>)>,
+    boot: &[Vec<usize>],
+    groups: &[String],
+    seed: u64,
+) -> Vec<serde_json::Value> {
+    let mut ps = vec![];
+    let mut rows = vec![];
+    for (mut row, x, y) in pairs {
+        let d: Vec<f64> = x.iter().zip(&y).map(|(a, b)| a - b).collect();
+        let (v, lo, hi) = mean_ci(&d, boot);
+        ps.push(group_paired_test(&x, &y, groups, seed).unwrap_or(1.0));
+        row["diff"] = json!(v);
+        row["ci_lo"] = json!(lo);
+        row["ci_hi"] = json!(hi);
+        rows.push(row);
+    }
+    for (row, (p, h)) in rows.iter_mut().zip(ps.iter().zip(holm(&ps))) {
+        row["p"] = json!(p);
+        row["p_holm"] = json!(h);
+    }
+    rows
+}
+
 /// How many tested tasks' best arm differs from the single arm best over them all (the arm
 /// with the highest mean share of each task's best, infeasible or not run = 0): beyond the
 /// tie tolerance, the task loses by taking that one arm.
@@ -285,22 +311,14 @@ fn headline(
     let no_fit = best_of(selectors::Family::NoFit);
     let fair = report.iter().find(|n| *n == "single-best-fair").cloned();
     let learners: Vec<&String> = report.iter().filter(|n| family(n) == Some(selectors::Family::Learner)).collect();
-    let mut rows = vec![];
-    let mut ps = vec![];
+    let mut pairs = vec![];
     for l in &learners {
         for (kind, base) in [("best no-fit rule", &no_fit), ("single-best-fair", &fair)] {
             let Some(b) = base else { continue };
-            let (x, y) = (regret_of(l), regret_of(b));
-            let d: Vec<f64> = x.iter().zip(&y).map(|(a, b)| a - b).collect();
-            let (v, lo, hi) = mean_ci(&d, boot);
-            ps.push(group_paired_test(&x, &y, groups, seed).unwrap_or(1.0));
-            rows.push(json!({"learner": l, "against": kind, "baseline": b, "diff": v, "ci_lo": lo, "ci_hi": hi}));
+            pairs.push((json!({"learner": l, "against": kind, "baseline": b}), regret_of(l), regret_of(b)));
         }
     }
-    for (row, (p, h)) in rows.iter_mut().zip(ps.iter().zip(holm(&ps))) {
-        row["p"] = json!(p);
-        row["p_holm"] = json!(h);
-    }
+    let rows = paired_differences(pairs, boot, groups, seed);
     json!({
         "best_no_fit": no_fit.as_ref().map(|n| json!({"name": n, "regret_mean": mean(n)})),
         "single_best_fair": fair.as_ref().map(|n| json!({"name": n, "regret_mean": mean(n)})),
@@ -426,19 +444,12 @@ pub fn evaluate(table: &TaskTable, opts: &Options) -> Result<Outcome> {
     let mut paired = vec![];
     if report.contains(&opts.focus) {
         let f = regret_of(&opts.focus);
-        let others: Vec<&String> = report.iter().filter(|s| **s != opts.focus && *s != "oracle").collect();
-        let mut ps = vec![];
-        for o in &others {
-            let r = regret_of(o);
-            let d: Vec<f64> = f.iter().zip(&r).map(|(a, b)| a - b).collect();
-            let (v, lo, hi) = mean_ci(&d, &boot);
-            ps.push(group_paired_test(&f, &r, &groups, opts.seed).unwrap_or(1.0));
-            paired.push(json!({"other": o, "diff": v, "ci_lo": lo, "ci_hi": hi}));
-        }
-        for (row, (p, h)) in paired.iter_mut().zip(ps.iter().zip(holm(&ps))) {
-            row["p"] = json!(p);
-            row["p_holm"] = json!(h);
-        }
+        let pairs = report
+            .iter()
+            .filter(|s| **s != opts.focus && *s != "oracle")
+            .map(|o| (json!({"other": o}), f.clone(), regret_of(o)))
+            .collect();
+        paired = paired_differences(pairs, &boot, &groups, opts.seed);
     }
     let noise_summary = noise.as_ref().map(|rs| noise::summary(table, &tested, rs));
     let infeasible_cells = table.outcomes.iter().flatten().flatten().filter(|o| !o.feasible).count();
