@@ -20,7 +20,7 @@ if ! command -v cmake >/dev/null || ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev
     echo "note: install cmake and libclang-dev (sudo apt-get install -y cmake libclang-dev) for the llama.cpp engine"
   fi
 fi
-# The report's browser test (tests/report_browser.rs) opens index.html in headless Chromium.
+# The report's browser test (tests/it/report_browser.rs) opens index.html in headless Chromium.
 if ! command -v chromium >/dev/null; then
   if [[ $(id -u) == 0 ]]; then
     (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "warning: could not install chromium (needed by the report's browser test)"

@@ -6,7 +6,7 @@
 //! teacher-forced forward pass: comparing it with the reference would compare the reference with
 //! itself, so such a cell stores no agreement, KL or reference perplexity, only its basis
 //! `exact-by-construction` in `extra.accuracy`. That the techniques' own decoding loops give the
-//! reference's tokens is shown by tests on a real decoder (`tests/exact_decoding.rs`), not per cell.
+//! reference's tokens is shown by tests on a real decoder (`tests/it/exact_techniques.rs`), not per cell.
 
 use super::{CellRecord, Summary};
 use crate::engines::DEFAULT_ENGINE;

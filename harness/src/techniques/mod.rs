@@ -6,7 +6,7 @@
 //! Adding a technique: one new file with a [`Technique`] implementation and one
 //! line in [`registry`]. Nothing outside this folder spells a technique's name:
 //! learners, rules, accuracy scoring and reports read the descriptors and the plan
-//! (a test in `tests/technique_names.rs` enforces it).
+//! (a test in `tests/it/technique_names.rs` enforces it).
 
 mod chunked_prefill;
 mod continuous_batching;

@@ -112,7 +112,7 @@ impl LoadedModel for CandleModel {
     /// Teacher-forced scoring by the model's own forward pass. The draft and the KV mode are
     /// decoding loops and do not enter: that is why those techniques' accuracy is stored as
     /// exact by construction (`record::accuracy`), and their loops are checked token for token
-    /// against plain greedy decoding by `tests/exact_decoding.rs`.
+    /// against plain greedy decoding by `tests/it/exact_techniques.rs`.
     fn log_probs(&self, tokens: &[u32]) -> Result<Tensor> {
         let n = tokens.len();
         let mut kv = self.0.new_flat_kv(1);

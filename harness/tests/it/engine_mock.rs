@@ -1,7 +1,7 @@
 //! Whole cells through the worker on the mock engine: scripted costs instead of a
 //! model, so the worker's measurement, capability checks and memory cap run fast.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;
@@ -59,6 +59,8 @@ fn steady() -> MockEngine {
 
 #[test]
 fn plain_and_serving_cells_measure_on_the_mock() {
+    // The verdict must be `valid`: no other test's processes may load the machine while the cells are timed.
+    let _alone = common::alone();
     let plain = run(&steady(), cell("f32", "plain"));
     assert_eq!(plain.status, CellStatus::Ok);
     let s = plain.summary.unwrap();

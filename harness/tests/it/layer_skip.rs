@@ -2,7 +2,7 @@
 //! are really gone (fewer weights), and the cell is scored against the f32 reference
 //! rather than assumed lossless because its weights stay f32.
 
-mod common;
+use crate::common;
 
 use common::*;
 use harness::store::{ResultStore, SqliteStore};

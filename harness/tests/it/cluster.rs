@@ -2,7 +2,7 @@
 //! array, a run killed at random moments, workers that hang or crash. Every cell ends
 //! up stored exactly once, and `harness check` passes.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

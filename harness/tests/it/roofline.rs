@@ -1,6 +1,6 @@
 //! `harness roofline`: the machine's bandwidth, every decode cell's share of it, kept in the store.
 
-mod common;
+use crate::common;
 
 use common::*;
 use harness::store::{ResultStore, SqliteStore};

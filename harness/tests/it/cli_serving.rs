@@ -1,6 +1,6 @@
 //! `harness run` on serving workloads: request-level figures reach the store.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -1,6 +1,6 @@
 //! `harness run` end to end on the smoke grid: store, resume, errors.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! A cell's identity end to end: prose and prices are not part of it, the machine
 //! class is, and stores merge by it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

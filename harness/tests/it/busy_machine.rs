@@ -2,7 +2,7 @@
 //! beside it is judged `invalid: machine busy (…)` (naming a hog), measured again at
 //! the end of the run, and valid once the machine is idle.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command};
 
@@ -22,6 +22,8 @@ impl Drop for Hogs {
 
 #[test]
 fn a_cell_timed_beside_cpu_hogs_is_invalid_and_valid_when_idle() {
+    // No other test may load the machine: the second run must find it idle.
+    let _alone = common::alone();
     let dir = tempfile::tempdir().unwrap();
     let grid = dir.path().join("busy.yaml");
     std::fs::write(

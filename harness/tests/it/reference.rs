@@ -2,7 +2,7 @@
 //! drawing it leaves the file byte for byte as committed (it is at this harness's
 //! schema version: when a migration is added, migrate the reference stores too).
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -2,7 +2,7 @@
 //! on a trained model (SmolLM2, skipped with a message when not fetched) perplexity
 //! rises with sparsity, while llama.cpp, which cannot prune at load, refuses the cell.
 
-mod common;
+use crate::common;
 
 use harness::engines;
 use harness::models::ModelSpec;

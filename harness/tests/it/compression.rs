@@ -2,7 +2,7 @@
 //! it is not fetched): structured pruning really shrinks the network, speculative decoding's
 //! output is the model's own greedy output, and the calibration text stays off the held-out text.
 
-mod common;
+use crate::common;
 
 use harness::engines::LoadedModel;
 use harness::models::generate::KvMode;

@@ -17,7 +17,7 @@ use harness::engines::{self, LoadedModel};
 use harness::models::generate::KvMode;
 use harness::workloads::generate::generate;
 
-mod common;
+use crate::common;
 
 const NODE_EXE: &str = env!("CARGO_BIN_EXE_harness");
 
@@ -46,7 +46,11 @@ fn prompts(batch: usize) -> Vec<Vec<u32>> {
 }
 
 fn sharded(cfg: &CellConfig) -> PipelineModel {
-    std::env::set_var("HARNESS_NODE_EXE", NODE_EXE);
+    // The nodes are the harness binary, not this test binary; the same value for every test, set once, read only
+    // by the pipeline's node spawner.
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::env::set_var("HARNESS_NODE_EXE", NODE_EXE));
+    common::shared();
     pipeline::load(cfg, &cfg.technique.plan(), Path::new("/nonexistent")).unwrap()
 }
 

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use harness::hardware::cgroup::{Mechanism, NodeGroup, NodeLimits};
 
-mod common;
+use crate::common;
 
 fn mechanism() -> Option<Mechanism> {
     match Mechanism::detect() {

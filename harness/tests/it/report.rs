@@ -2,7 +2,7 @@
 //! non-trivial SVG and PNG, output is byte-for-byte deterministic, absent data
 //! are skipped with the command that produces them.
 
-mod report_fixture;
+use crate::report_fixture;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

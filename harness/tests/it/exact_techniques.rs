@@ -3,7 +3,7 @@
 //! store its accuracy as `exact-by-construction` instead of measuring it; and the worker does
 //! store them so, with no agreement or KL it did not measure.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

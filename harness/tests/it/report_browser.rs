@@ -5,7 +5,7 @@
 //! the browser test is skipped with a message on a developer's machine; `.ci/run` sets
 //! `HARNESS_REQUIRE=all`, so there a missing browser fails instead of passing unseen.
 
-mod report_fixture;
+use crate::report_fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -16,9 +16,8 @@
 //! llama.cpp's departures are printed, not judged.
 //! Skipped with a message when the model is not fetched (`scripts/fetch_models.sh`;
 //! `.ci/run` fetches it and sets `HARNESS_REQUIRE`, under which a missing model fails).
-#![cfg(feature = "llamacpp")]
 
-mod common;
+use crate::common;
 
 use harness::engines::{self, LoadedModel};
 use harness::models::generate::KvMode;

@@ -1,6 +1,6 @@
 //! `harness compare --axis`: cells that differ only on one axis, paired.
 
-mod common;
+use crate::common;
 
 use common::*;
 
