@@ -21,7 +21,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Run(a) => commands::run(a),
         Cmd::Export(a) => commands::export(a),
-        Cmd::Techniques => commands::techniques(),
+        Cmd::Techniques => app::list::run(app::list::ListArgs { what: app::list::ListWhat::Techniques }),
+        Cmd::List(a) => app::list::run(a),
         Cmd::BenchEngine(a) => commands::bench_engine(a),
         Cmd::Report(a) => commands::report(a),
         Cmd::Evaluate(a) => app::evaluate::evaluate(a),

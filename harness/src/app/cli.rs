@@ -31,8 +31,11 @@ pub enum Cmd {
     Run(RunArgs),
     /// Write the stored cells as CSV or JSON.
     Export(ExportArgs),
-    /// List the acceleration techniques a grid may name.
+    /// List the acceleration techniques a grid may name (the same as `harness list techniques`).
+    #[command(hide = true)]
     Techniques,
+    /// Print a registry: techniques, engines, selectors, figures or weight formats.
+    List(super::list::ListArgs),
     /// Our engine against candle's own quantized_llama on the same GGUF, alternating rounds.
     BenchEngine(BenchArgs),
     /// Draw every figure and table from the store: SVG/PNG, index.html and report.md.

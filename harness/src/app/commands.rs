@@ -185,17 +185,6 @@ pub fn export(a: ExportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn techniques() -> Result<ExitCode> {
-    for (t, name) in harness::techniques::registry().iter().zip(harness::techniques::known_names()) {
-        println!("{name:20} {:?}: {}", t.family(), t.describe());
-        if let Some(p) = t.parameter() {
-            println!("{:20} parameter {p}", "");
-        }
-    }
-    println!("\nCombine with `+`, e.g. `q4k+kv-off`; give a parameter after `:`, e.g. `layer-skip:2`.");
-    Ok(ExitCode::SUCCESS)
-}
-
 pub fn constraints(a: &TaskTableArgs) -> Constraints {
     Constraints {
         accuracy: a.accuracy_floor.as_ref().map(|f| f.0.clone()).unwrap_or_default(),

@@ -27,6 +27,7 @@ mod engine_mock;
 mod exact_techniques;
 mod forward_reference;
 mod layer_skip;
+mod list;
 mod meta_planted;
 mod meta_protocol;
 mod module_graph;
