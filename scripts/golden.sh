@@ -18,7 +18,7 @@ export NO_COLOR=1
 PREREG=gbdt-mach,gbdt-arms,ours-3,ours-2,rule-q4_0,rule-q8_0,rule-native,heuristic,random-sensible,single-best-fair,single-best,random,oracle
 for s in results/reference/*.db results/evaluation/*.db; do
   name=$(basename "$s" .db)
-  "$bin" report --store "$s" --out "$out/report-$name" > "$out/report-$name.txt"
+  "$bin" report --store "$s" --out "$out/report-$name" | sed "s#$out#OUT#g" > "$out/report-$name.txt"
   case $s in results/evaluation/*) sel=(--selectors "$PREREG");; *) sel=();; esac
   "$bin" evaluate --store "$s" --no-save --format json --bootstrap 200 "${sel[@]}" > "$out/evaluate-$name.json"
 done
@@ -32,11 +32,19 @@ rm -rf "$work"
 # Timings are not outputs.
 python3 - "$out" <<'PY'
 import json, pathlib, sys
+# Nor are the commit that ran it and the temporary merged store's path.
+DROP = ("seconds", "elapsed", "wall", "created_at", "code_revision", "store")
 def strip(v):
+    if isinstance(v, str) and v.startswith("{"):
+        try:
+            return json.dumps(strip(json.loads(v)), sort_keys=True)
+        except ValueError:
+            return v
     if isinstance(v, dict):
-        return {k: strip(x) for k, x in v.items() if not any(t in k for t in ("seconds", "elapsed", "wall"))}
+        return {k: strip(x) for k, x in v.items() if not any(t in k for t in DROP)}
     if isinstance(v, list):
-        return [strip(x) for x in v]
+        # Time per pick (`selection_ms`) is a timing too.
+        return [strip(x) for x in v if not (isinstance(x, dict) and str(x.get("name", "")).endswith("_ms"))]
     return v
 for p in pathlib.Path(sys.argv[1]).glob("evaluate-*.json"):
     p.write_text(json.dumps(strip(json.loads(p.read_text())), indent=1, sort_keys=True) + "\n")
