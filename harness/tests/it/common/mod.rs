@@ -133,7 +133,6 @@ pub fn next_token_log_probs(
 // (libtest runs each test on a thread of its own). A shared holder never waits on a writer that is only waiting, so
 // a test's own helper threads cannot deadlock it.
 
-#[derive(Default)]
 struct Holders {
     shared: usize,
     alone: bool,
@@ -145,17 +144,13 @@ fn holders() -> std::sync::MutexGuard<'static, Holders> {
     MACHINE.0.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// This thread's hold: released when the thread ends.
-struct Hold {
-    shared: bool,
-}
+/// This thread's shared hold: released when the thread ends.
+struct Hold;
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        if self.shared {
-            holders().shared -= 1;
-            MACHINE.1.notify_all();
-        }
+        holders().shared -= 1;
+        MACHINE.1.notify_all();
     }
 }
 
@@ -175,7 +170,7 @@ pub fn shared() {
             s = MACHINE.1.wait(s).unwrap_or_else(|e| e.into_inner());
         }
         s.shared += 1;
-        *h = Some(Hold { shared: true });
+        *h = Some(Hold);
     });
 }
 
