@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the ASlib scenarios the README quotes (SAT11-HAND, QBF-2011) from the public
+# Fetches the ASlib scenarios docs/evaluation.md quotes (SAT11-HAND, QBF-2011) from the public
 # aslib_data repository into data/aslib/ (git-ignored), or uses a local copy:
 #   ASLIB_DATA=/path/to/aslib_data bash scripts/fetch_aslib.sh
 # Then: bash scripts/aslib_eval.sh

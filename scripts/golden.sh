@@ -14,7 +14,7 @@ bin=target/release/harness
 export NO_COLOR=1
 # Every selector on the reference stores (about a minute each); on the evaluation stores (about a thousand cells)
 # every selector takes over 20 minutes on 2 cores (issue 27), so there the pre-registered set of
-# scripts/preregistered.sh, whose rows the README's tables are.
+# scripts/preregistered.sh, whose rows docs/evaluation.md's tables are.
 PREREG=gbdt-mach,gbdt-arms,ours-3,ours-2,rule-q4_0,rule-q8_0,rule-native,heuristic,random-sensible,single-best-fair,single-best,random,oracle
 for s in results/reference/*.db results/evaluation/*.db; do
   name=$(basename "$s" .db)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The pre-registered comparison of README "Pre-registered comparison (issue 24)", exactly as registered on
+# The pre-registered comparison of docs/evaluation.md "Pre-registered comparison (issue 24)" (in the README when registered; moved unchanged), exactly as registered on
 # 2026-12-07 before any of its test tasks existed. Scores the frozen selectors (selectors/FROZEN.yaml) on
 # tasks measured after that commit:
 #   1. the frozen protocol: fit on every committed store's grids, score once on the new store's grids;

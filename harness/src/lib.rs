@@ -7,7 +7,8 @@
 //! a worker that drives an engine over [`models`], [`workloads`] and [`serving`], timed by
 //! [`measure`]) → [`store`] (cells as [`record`] types) → [`meta`] (learn and evaluate
 //! selectors from the store alone) and [`report`] / [`export`] (figures, tables, files from
-//! the store alone). [`hardware`] fingerprints the machine. The command line lives in the
+//! the store alone). [`sweep`] alternates measuring and learning (the active sweep).
+//! [`hardware`] fingerprints the machine. The command line lives in the
 //! binary (`src/app/`); nothing here parses arguments.
 
 pub mod bench_engine;
@@ -26,6 +27,7 @@ pub mod report;
 pub mod require;
 pub mod serving;
 pub mod store;
+pub mod sweep;
 pub mod techniques;
 pub mod workloads;
 

@@ -2,13 +2,44 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use anyhow::Result;
+use clap::{Args, Subcommand};
 use harness::meta::aslib;
 
-use super::cli::{AslibArgs, AslibCmd};
-use super::commands::load_table;
+use super::task_table::{load_table, TaskTableArgs};
 
-pub fn aslib(a: AslibArgs) -> Result<ExitCode> {
+#[derive(Debug, Args)]
+pub struct AslibArgs {
+    #[command(subcommand)]
+    pub command: AslibCmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AslibCmd {
+    /// Read an ASlib runtime scenario directory into a task table (JSON).
+    Import {
+        /// The scenario directory (description.txt, algorithm_runs.arff, feature_values.arff, cv.arff).
+        dir: PathBuf,
+        /// Where to write the task table.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write the store's task table as an ASlib scenario directory.
+    Export {
+        #[command(flatten)]
+        table: TaskTableArgs,
+        /// The scenario directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Folds of cv.arff (over model x workload groups).
+        #[arg(long, default_value_t = 10)]
+        folds: usize,
+    },
+}
+
+pub fn run(a: AslibArgs) -> Result<ExitCode> {
     match a.command {
         AslibCmd::Import { dir, out } => {
             let s = aslib::import(&dir)?;

@@ -1,11 +1,13 @@
 //! `harness evaluate`: cross-validated or frozen evaluation of the selectors on the store or an imported
 //! task table, printed and stored.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use clap::Args;
 use harness::config;
+use harness::meta::cv::CvScheme;
 use harness::meta::evaluate::{self, Options};
 use harness::meta::grouping::GridSplit;
 use harness::meta::load::Loaded;
@@ -16,8 +18,100 @@ use harness::models::hub;
 use harness::BadInput;
 use serde_json::json;
 
-use super::cli::{EvaluateArgs, EvaluateFormat};
-use super::commands::{constraints, load_table};
+use super::task_table::{constraints, load_table, GroupByArg, TaskTableArgs};
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Build the task x technique table from the store (task = model x workload x hardware profile; arm = \
+                  technique @ threads), cross-validate every selector (leave-one-task-out by default), and print \
+                  top-1/top-3 accuracy, regret versus the oracle, gap closed, NDCG@3, Spearman, efficiency gains, \
+                  infeasible picks and selection time, each with a bootstrap 95% CI over tasks, plus a paired test \
+                  against --baseline. The evaluation is written into the store for `harness report`.\n\n\
+                  Arms that failed or break a constraint stay candidates and count at half the performance of the \
+                  task's worst feasible arm in every metric."
+)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub table: TaskTableArgs,
+    /// Selector the paired test compares against.
+    #[arg(long, default_value = "random")]
+    pub baseline: String,
+    /// Selectors to evaluate, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',', long_help = selectors_help())]
+    pub selectors: Vec<String>,
+    /// Cross-validation: `loto` (one task out), `lomo` (one model out), `lomw` (one model x workload out, on
+    /// every node at once), `loho` (one node out, scoring task kinds that ran on another node too), `lomach` (one
+    /// machine class out), `kfold:K` (K folds over model x workload groups, for large stores), `given` (the folds
+    /// an imported ASlib scenario brings).
+    #[arg(long, default_value = "loto", value_parser = CvScheme::parse, value_name = "SCHEME")]
+    pub cv: CvScheme,
+    /// Frozen protocol: fit the selectors on the tasks of these grids only (grid names as stored, or grid files),
+    /// comma-separated; needs --test.
+    #[arg(long, value_delimiter = ',', value_name = "GRIDS", requires = "test")]
+    pub train: Vec<String>,
+    /// Frozen protocol: score the fitted selectors once on the tasks of these grids (see --train).
+    #[arg(long, value_delimiter = ',', value_name = "GRIDS", requires = "train")]
+    pub test: Vec<String>,
+    /// With --train/--test: keep test arms that no training task ran (by default they are dropped: no selector
+    /// was built for them).
+    #[arg(long)]
+    pub all_arms: bool,
+    /// What picking an infeasible arm (failed, not applicable, over a constraint) delivers: `zero` (nothing,
+    /// regret 1), `worst` (as the task's worst feasible arm) or `factor:F` (F x the worst feasible arm).
+    #[arg(long, default_value = "zero", value_parser = Infeasible::parse, value_name = "RULE")]
+    pub infeasible: Infeasible,
+    /// Also print the mean regret of every selector under each infeasibility rule (zero, worst, factor:0.5).
+    #[arg(long)]
+    pub sensitivity: bool,
+    /// Learner seeds: learners that draw random numbers run with seeds SEED..SEED+N-1 and their per-task results
+    /// are averaged; the spread of the mean regret over the seeds is reported.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub seeds: usize,
+    /// What the bootstrap CIs and permutation tests resample: `kind` (model x workload: a task and its twins on
+    /// other nodes together), `model`, or `task`.
+    #[arg(long, value_enum, default_value_t = GroupByArg::Kind)]
+    pub group_by: GroupByArg,
+    /// The selector whose paired differences (it minus every other) are reported with Holm-corrected p-values.
+    #[arg(long, default_value = "ours")]
+    pub focus: String,
+    /// Resamples of each cell's stored repetitions for the noise analysis (0: none).
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub noise_resamples: usize,
+    /// Let `metainf` run without text embeddings (it then reads the numeric features and is labelled so).
+    #[arg(long)]
+    pub allow_no_embeddings: bool,
+    /// Evaluate an imported task table (`harness aslib import DIR --out FILE`) instead of the store.
+    #[arg(long, value_name = "FILE")]
+    pub tasks: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EvaluateFormat::Table)]
+    pub format: EvaluateFormat,
+    /// Bootstrap resamples for the confidence intervals.
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap, tie-breaks and learners.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print only; do not write the evaluation into the store.
+    #[arg(long)]
+    pub no_save: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvaluateFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// `--selectors` help, from the registry: every selector with its one-line description.
+fn selectors_help() -> String {
+    let mut s = String::from("Selectors to evaluate, comma-separated [default: all]:\n");
+    for sel in harness::meta::selectors::registry() {
+        s.push_str(&format!("  {:14} {}\n", sel.name(), sel.describe()));
+    }
+    s
+}
 
 /// The grid names `grids` stand for: stored grid names, or grid files whose `name:` is read.
 fn grid_names(grids: &[String]) -> Result<Vec<String>> {
@@ -50,7 +144,7 @@ pub fn tasks_of_grids(table: &TaskTable, grids: &[String], flag: &str) -> Result
     Ok((0..table.tasks.len()).filter(|&t| names.contains(&table.tasks[t].grid)).collect())
 }
 
-pub fn evaluate(a: EvaluateArgs) -> Result<ExitCode> {
+pub fn run(a: EvaluateArgs) -> Result<ExitCode> {
     for name in a.selectors.iter().chain([&a.baseline]) {
         selectors::by_name(name)?;
     }

@@ -3,28 +3,28 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use clap::Args;
 use harness::meta::freeze::{self, Status};
 use harness::meta::selectors;
 use harness::BadInput;
 
-use super::cli::FreezeArgs;
-
-/// Today's date in UTC as YYYY-MM-DD (civil-from-days, Howard Hinnant's algorithm).
-fn today() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+#[derive(Debug, Args)]
+pub struct FreezeArgs {
+    /// Selectors to freeze (comma-separated registry names): prints the manifest with them added.
+    #[arg(long, value_delimiter = ',')]
+    pub add: Vec<String>,
+    /// The day the new entries are frozen on, YYYY-MM-DD [default: today, UTC].
+    #[arg(long)]
+    pub date: Option<String>,
 }
 
-pub fn freeze(a: FreezeArgs) -> Result<ExitCode> {
+/// Today's date in UTC as YYYY-MM-DD.
+fn today() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    harness::record::time::utc_date(secs)
+}
+
+pub fn run(a: FreezeArgs) -> Result<ExitCode> {
     if !a.add.is_empty() {
         let date = a.date.unwrap_or_else(today);
         let ok = date.len() == 10

@@ -3,7 +3,10 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use anyhow::Result;
+use clap::Args;
 use harness::config;
 use harness::execute::{plan, runner};
 use harness::hardware::fingerprint::{code_version, machine_class};
@@ -11,9 +14,28 @@ use harness::models::hub;
 use harness::workloads::corpus;
 use harness::BadInput;
 
-use super::cli::HardwareArgs;
+#[derive(Debug, Args)]
+pub struct HardwareArgs {
+    /// A grid file whose hardware profiles to list.
+    pub grid: Option<PathBuf>,
+    /// Measure how much slower a node at this compute share is than a full one: the same f32
+    /// decode of a synthetic 110M-parameter model, one core, in worker processes on the two
+    /// nodes alternately; prints each round and the ratio of the medians.
+    #[arg(long, value_name = "SHARE")]
+    pub share_ratio: Option<f64>,
+    /// Rounds of --share-ratio (each measures both nodes).
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Skip measuring memory bandwidth and single-core speed.
+    #[arg(long)]
+    pub no_measure: bool,
+    /// Measure this machine class's features (bandwidth and matmul speed per weight format, on every thread) and
+    /// record them in DIR (one JSON file per class), where every learner reads them.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = harness::meta::machine::DEFAULT_DIR)]
+    pub record: Option<PathBuf>,
+}
 
-pub fn hardware(a: HardwareArgs) -> Result<ExitCode> {
+pub fn run(a: HardwareArgs) -> Result<ExitCode> {
     use harness::hardware::cgroup::{Mechanism, CFS_PERIOD_US};
     let fp = harness::hardware::fingerprint::fingerprint();
     println!("machine: {}", fp.cpu_model);

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
+use clap::Args;
 use harness::config::{self, HardwareSpec};
 use harness::hardware::fingerprint::machine_class;
 use harness::meta::features::{HardwareInfo, ModelInfo, TaskDescriptor};
@@ -17,8 +18,44 @@ use harness::record::CellRecord;
 use harness::store;
 use harness::BadInput;
 
-use super::cli::RecommendArgs;
-use super::commands::constraints;
+use super::task_table::{constraints, TaskTableArgs};
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Recommend an arm (technique @ threads) for a task defined in a grid file, typically one not yet \
+                  run, from the stores given with --store or, by default, every committed reference store \
+                  (results/reference/, results/evaluation/: all machine classes measured for the project) plus \
+                  results/harness.db when it exists. Only arms that can run on the profile are candidates \
+                  (threads, memory, placements only on clusters, engines built in), and only those whose \
+                  predicted quality meets the accuracy floor (default ppl:5%,agreement:0.9; --accuracy-floor none \
+                  opts out). Prints the pick with its quality, its predicted objective with a 90% interval \
+                  calibrated on held-out tasks (split-conformal), the calibrated chance it is within 5% of the \
+                  best, the machines the evidence came from and the nearest stored tasks; abstains when the task \
+                  is outside what the stores cover. The calibration is computed once per store content and \
+                  cached in results/cache/."
+)]
+pub struct RecommendArgs {
+    #[command(flatten)]
+    pub table: TaskTableArgs,
+    /// Model name, as defined in the grid file.
+    #[arg(long)]
+    pub model: String,
+    /// Workload name, as defined in the grid file.
+    #[arg(long)]
+    pub workload: String,
+    /// Hardware profile name (`local` is always defined).
+    #[arg(long, default_value = harness::config::LOCAL_HARDWARE)]
+    pub hardware: String,
+    /// Grid file defining the model, workload and hardware.
+    #[arg(long, default_value = "experiments/grid.yaml")]
+    pub grid: PathBuf,
+    /// Selector making the recommendation (not one that needs the truth, like `oracle`).
+    #[arg(long, default_value = "gbdt-mach")]
+    pub selector: String,
+    /// Print the latency-quality front of the arms that can run here instead of the ranking.
+    #[arg(long)]
+    pub pareto: bool,
+}
 
 /// Where the committed stores live (every machine class measured for the project).
 pub const REFERENCE_DIRS: &[&str] = &["results/reference", "results/evaluation"];
@@ -55,7 +92,7 @@ pub fn read_stores(paths: &[PathBuf]) -> Result<Vec<CellRecord>> {
     Ok(by_key.into_values().collect())
 }
 
-pub fn recommend(a: RecommendArgs, explicit_store: bool) -> Result<ExitCode> {
+pub fn run(a: RecommendArgs, explicit_store: bool) -> Result<ExitCode> {
     let sel = selectors::by_name(&a.selector)?;
     if sel.needs_truth() {
         return Err(BadInput(format!(

@@ -3,16 +3,33 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use clap::Args;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use harness::meta::active::{self, Policy};
 use harness::meta::selectors;
 use harness::BadInput;
 
-use super::cli::ReplayArgs;
-use super::commands::load_table;
 use super::evaluate::tasks_of_grids;
+use super::task_table::{load_table, TaskTableArgs};
 
-pub fn replay(a: ReplayArgs) -> Result<ExitCode> {
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub table: TaskTableArgs,
+    /// Replay the active policy (and, beside it, the random order).
+    #[arg(long)]
+    pub active: bool,
+    /// The grid whose tasks are swept (grid file or stored grid name); the store's other tasks are the prior.
+    pub grid: String,
+    /// The selector that recommends and predicts (it must predict performance).
+    #[arg(long, default_value = "random-forest")]
+    pub selector: String,
+    /// Seed of the random order and of the learner.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     if !a.active {
         return Err(BadInput("harness replay needs a policy to replay: pass --active".into()).into());
     }

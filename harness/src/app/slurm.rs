@@ -1,9 +1,9 @@
-//! `harness slurm GRID --array N`, `harness slurm status`, and `harness check`: running a
-//! grid on a cluster and making sure its stores are whole.
+//! `harness slurm GRID --array N` and `harness slurm status`: running a grid on a cluster.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use harness::config;
@@ -12,16 +12,67 @@ use harness::execute::{plan, shard};
 use harness::hardware::fingerprint::{code_version, machine_class};
 use harness::models::hub;
 use harness::record::CellStatus;
-use harness::store::{self, check};
+use harness::store;
 use harness::workloads::corpus;
 
-use super::cli::{CheckArgs, SlurmArgs, SlurmCmd, SlurmStatusArgs};
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SlurmArgs {
+    #[command(subcommand)]
+    pub command: Option<SlurmCmd>,
+    #[command(flatten)]
+    pub write: SlurmWriteArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SlurmCmd {
+    /// Progress of a job array written by `harness slurm`, read from its stores and from squeue.
+    Status(SlurmStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SlurmWriteArgs {
+    /// Grid file (YAML).
+    pub grid: Option<std::path::PathBuf>,
+    /// Tasks in the array (the grid is split into this many shards, balanced by expected cost).
+    #[arg(long, value_name = "N")]
+    pub array: Option<usize>,
+    /// Slurm partition for the tasks.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Wall-clock limit per task, in Slurm's format (e.g. 2:00:00).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// One shared store for every task (postgres://user@host:port/db; the password from PGPASSWORD or PGPASSFILE).
+    /// Default: one SQLite store per task in DIR.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Folder for the job script, the task logs and the per-task stores [default: results/slurm/GRID-NAME].
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+    /// Submit the script with sbatch and print the job id.
+    #[arg(long)]
+    pub submit: bool,
+    /// Hub cache holding the model files [default: $HARNESS_HUB_CACHE or models/hub].
+    #[arg(long)]
+    pub hub_cache: Option<std::path::PathBuf>,
+    /// Corpus directory [default: $HARNESS_CORPUS_DIR or data/corpus].
+    #[arg(long)]
+    pub corpus_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SlurmStatusArgs {
+    /// The folder `harness slurm` wrote the array into.
+    #[arg(long)]
+    pub dir: std::path::PathBuf,
+}
 
 fn absolute(p: &std::path::Path) -> Result<std::path::PathBuf> {
     std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))
 }
 
-pub fn slurm(a: SlurmArgs) -> Result<ExitCode> {
+pub fn run(a: SlurmArgs) -> Result<ExitCode> {
     if let Some(SlurmCmd::Status(s)) = a.command {
         return status(s);
     }
@@ -204,22 +255,4 @@ impl Stored {
         let [ok, failed, na] = self.by_status.each_ref().map(count);
         [mine.len(), ok, failed, na, count(&self.measuring), mine.len() - ok - failed - na]
     }
-}
-
-/// `harness check [--repair]`: exit 0 when whole (warnings allowed), 1 when not.
-pub fn check(a: CheckArgs) -> Result<ExitCode> {
-    let s = if a.repair { store::open_existing(&a.store.store)? } else { store::open_read_only(&a.store.store)? };
-    let report = check::check(s.as_ref(), a.repair)?;
-    for f in &report.findings {
-        println!("{}: {}", f.severity.label(), f.what);
-    }
-    let verdict = if report.passed() { "ok" } else { "NOT whole" };
-    println!(
-        "{}: {} cells, {} being measured now, {} findings: {verdict}",
-        s.location(),
-        report.cells,
-        report.claims_live,
-        report.findings.len()
-    );
-    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

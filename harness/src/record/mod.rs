@@ -10,6 +10,7 @@ pub mod evaluation;
 pub mod fingerprint;
 pub mod identity;
 pub mod task;
+pub mod time;
 
 pub use cell::*;
 pub use evaluation::{EvaluationRecord, MetricCi, SelectorResult, TaskPick};

@@ -37,6 +37,16 @@ impl Axis {
 
     pub const NAMES: &'static [&'static str] = &["engine", "threads", "hardware", "technique"];
 
+    /// The name [`Axis::parse`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Axis::Engine => "engine",
+            Axis::Threads => "threads",
+            Axis::Hardware => "hardware",
+            Axis::Technique => "technique",
+        }
+    }
+
     /// This axis's value of a cell, and the key of the cell's identity with that axis
     /// neutralised: two cells share it exactly when they differ only on the axis (prose,
     /// prices and names never count, as for any cell identity).

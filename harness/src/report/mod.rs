@@ -12,6 +12,7 @@ pub mod backend;
 pub mod data;
 pub mod draw;
 pub mod html;
+pub mod inventory;
 pub mod markdown;
 mod markup;
 pub mod overview;

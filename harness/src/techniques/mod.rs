@@ -138,41 +138,43 @@ pub trait Technique: Send + Sync {
     }
 }
 
-/// Every technique the harness knows; the order `harness techniques` lists them in.
-pub fn registry() -> Vec<Box<dyn Technique>> {
+/// Every technique the harness knows; the order `harness list techniques` lists them in. A static
+/// slice: built once, never per call.
+pub fn registry() -> &'static [&'static dyn Technique] {
     use quantize::Quantize as Q;
-    vec![
-        Box::new(precision::Precision::native()),
-        Box::new(precision::Precision::f32()),
-        Box::new(precision::Precision::f16()),
-        Box::new(precision::Precision::bf16()),
-        Box::new(Q::new("q8_0", GgmlDType::Q8_0, 4)),
-        Box::new(Q::new("q4_0", GgmlDType::Q4_0, 11)),
-        Box::new(Q::new("q4_1", GgmlDType::Q4_1, 10)),
-        Box::new(Q::new("q5_0", GgmlDType::Q5_0, 8)),
-        Box::new(Q::new("q5_1", GgmlDType::Q5_1, 7)),
-        Box::new(Q::new("q2k", GgmlDType::Q2K, 13)),
-        Box::new(Q::new("q3k", GgmlDType::Q3K, 12)),
-        Box::new(Q::new("q4k", GgmlDType::Q4K, 9)),
-        Box::new(Q::new("q5k", GgmlDType::Q5K, 6)),
-        Box::new(Q::new("q6k", GgmlDType::Q6K, 5)),
-        Box::new(kv_off::KvOff),
-        Box::new(kv_type::KvType),
-        Box::new(flash_attn::FlashAttn),
-        Box::new(layer_skip::LayerSkip),
-        Box::new(prune::Prune),
-        Box::new(prune_heads::PruneHeads),
-        Box::new(lowrank::LowRankTechnique),
-        Box::new(speculative::Speculative),
-        Box::new(skip_layers::SkipLayers),
-        Box::new(static_batching::StaticBatching),
-        Box::new(continuous_batching::ContinuousBatching),
-        Box::new(chunked_prefill::ChunkedPrefill),
-        Box::new(prefix_cache::PrefixCache),
-        Box::new(local::Local),
-        Box::new(offload::Offload),
-        Box::new(shard::Shard),
-    ]
+    static REGISTRY: &[&dyn Technique] = &[
+        &precision::Precision::native(),
+        &precision::Precision::f32(),
+        &precision::Precision::f16(),
+        &precision::Precision::bf16(),
+        &Q::new("q8_0", GgmlDType::Q8_0, 4),
+        &Q::new("q4_0", GgmlDType::Q4_0, 11),
+        &Q::new("q4_1", GgmlDType::Q4_1, 10),
+        &Q::new("q5_0", GgmlDType::Q5_0, 8),
+        &Q::new("q5_1", GgmlDType::Q5_1, 7),
+        &Q::new("q2k", GgmlDType::Q2K, 13),
+        &Q::new("q3k", GgmlDType::Q3K, 12),
+        &Q::new("q4k", GgmlDType::Q4K, 9),
+        &Q::new("q5k", GgmlDType::Q5K, 6),
+        &Q::new("q6k", GgmlDType::Q6K, 5),
+        &kv_off::KvOff,
+        &kv_type::KvType,
+        &flash_attn::FlashAttn,
+        &layer_skip::LayerSkip,
+        &prune::Prune,
+        &prune_heads::PruneHeads,
+        &lowrank::LowRankTechnique,
+        &speculative::Speculative,
+        &skip_layers::SkipLayers,
+        &static_batching::StaticBatching,
+        &continuous_batching::ContinuousBatching,
+        &chunked_prefill::ChunkedPrefill,
+        &prefix_cache::PrefixCache,
+        &local::Local,
+        &offload::Offload,
+        &shard::Shard,
+    ];
+    REGISTRY
 }
 
 /// Names as grids write them, parameterised ones with their placeholder (`layer-skip:K`).

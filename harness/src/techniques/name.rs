@@ -88,7 +88,7 @@ impl TechniqueName {
 
     fn with_techniques<R>(&self, f: impl FnOnce(Vec<(Option<&dyn Technique>, Option<&str>)>) -> R) -> R {
         let reg = registry();
-        let parts = self.parts.iter().map(|p| (p.technique.map(|i| reg[i].as_ref()), p.param.as_deref())).collect();
+        let parts = self.parts.iter().map(|p| (p.technique.map(|i| reg[i]), p.param.as_deref())).collect();
         f(parts)
     }
 

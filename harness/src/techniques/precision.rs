@@ -11,7 +11,7 @@ pub struct Precision {
 }
 
 impl Precision {
-    pub fn native() -> Self {
+    pub const fn native() -> Self {
         Self {
             name: "native",
             describe: "weights exactly as the model file stores them",
@@ -19,7 +19,7 @@ impl Precision {
             rank: 3,
         }
     }
-    pub fn f32() -> Self {
+    pub const fn f32() -> Self {
         Self {
             name: "f32",
             describe: "f32 weights: the reference every other technique is compared with",
@@ -27,10 +27,10 @@ impl Precision {
             rank: 0,
         }
     }
-    pub fn f16() -> Self {
+    pub const fn f16() -> Self {
         Self { name: "f16", describe: "f16 weights, f32 activations", format: WeightFormat::F16, rank: 1 }
     }
-    pub fn bf16() -> Self {
+    pub const fn bf16() -> Self {
         Self { name: "bf16", describe: "bf16 weights, f32 activations", format: WeightFormat::BF16, rank: 2 }
     }
 }

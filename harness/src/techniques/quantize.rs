@@ -15,7 +15,7 @@ pub struct Quantize {
 
 impl Quantize {
     /// `rank` places it in tables: more bits first.
-    pub fn new(name: &'static str, dtype: GgmlDType, rank: u16) -> Self {
+    pub const fn new(name: &'static str, dtype: GgmlDType, rank: u16) -> Self {
         Self { name, dtype, rank }
     }
 }

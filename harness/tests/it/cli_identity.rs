@@ -152,6 +152,10 @@ fn bad_names_and_truth_needing_selectors_exit_2() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = run(&["export", "--store", db, "--format", "xlsx"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("csv") && text(&o).contains("json"), "the registry's formats are listed: {}", text(&o));
+    let o = run(&["compare", "--store", db, "--axis", "colour"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("engine") && text(&o).contains("technique"), "the axes are listed: {}", text(&o));
     let o = run(&["evaluate", "--store", db, "--selectors", "random,nope"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = rec(&["--selector", "heuristic"]);

@@ -26,6 +26,7 @@ mod engine_agreement;
 mod engine_mock;
 mod exact_techniques;
 mod forward_reference;
+mod inventory;
 mod layer_skip;
 mod list;
 mod meta_planted;

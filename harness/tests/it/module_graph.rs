@@ -1,6 +1,7 @@
-//! The data path is one way: no top-level module of the library imports, directly or
-//! through others, a module that imports it back (production code; tests may reach
-//! anywhere). The command line (`src/app/`) sits outside the library.
+//! The data path is one way: every top-level module of the library sits in one layer of
+//! [`LAYERS`] and imports only modules of lower layers (production code; tests may reach
+//! anywhere), so no module imports, directly or through others, a module that imports it
+//! back. The command line (`src/app/`) sits outside the library.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -14,6 +15,21 @@ fn files(p: &Path, out: &mut Vec<std::path::PathBuf>) {
         out.push(p.to_path_buf());
     }
 }
+
+/// The library's layers, lowest first. A module imports only modules of the layers below
+/// its own; a new module is placed here (the test fails until it is).
+const LAYERS: &[(&str, &[&str])] = &[
+    ("kernels, model files and required resources", &["models", "require"]),
+    ("techniques: names and plans", &["techniques"]),
+    ("engines: names and capabilities", &["engines"]),
+    ("grid files", &["config"]),
+    ("records and serving policies", &["record", "serving"]),
+    ("the machine, stores, workload text, exports", &["hardware", "store", "workloads", "export"]),
+    ("measurement, the distributed pipeline, errors", &["measure", "distributed", "error"]),
+    ("execution, figures, the engine bench", &["execute", "report", "bench_engine"]),
+    ("learning and evaluation", &["meta"]),
+    ("measuring while learning (the active sweep)", &["sweep"]),
+];
 
 #[test]
 fn top_level_modules_import_each_other_one_way() {
@@ -46,6 +62,23 @@ fn top_level_modules_import_each_other_one_way() {
                     entry.insert(name);
                 }
             }
+        }
+    }
+    let layer = |m: &str| LAYERS.iter().position(|(_, ms)| ms.contains(&m));
+    for m in &mods {
+        let Some(own) = layer(m) else { panic!("`{m}` is in no layer of LAYERS: place it there") };
+        for d in &deps[m.as_str()] {
+            let theirs = layer(d).unwrap_or(usize::MAX);
+            assert!(
+                theirs < own,
+                "`{m}` (layer {own}: {}) imports `{d}` (layer {theirs}), which is not below it",
+                LAYERS[own].0
+            );
+        }
+    }
+    for (_, ms) in LAYERS {
+        for m in *ms {
+            assert!(mods.iter().any(|x| x == m), "LAYERS names `{m}`, which lib.rs does not declare");
         }
     }
     for m in &mods {

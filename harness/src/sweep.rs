@@ -1,27 +1,61 @@
-//! `harness run GRID --active [--budget N]`: measure a grid's cells in the order an
-//! active sweep asks for them (see `harness::meta::active`), learning from the
-//! store's tasks of other grids, and stop each task once its recommendation is stable.
+//! The live active sweep behind `harness run GRID --active [--budget N]`: measure a grid's
+//! cells in the order an active policy asks for them (see [`crate::meta::active`]), learning
+//! from the store's tasks of other grids, and stop each task once its recommendation is
+//! stable. It sits above [`crate::execute`] and [`crate::meta`]: the one place where
+//! measuring and learning alternate.
 
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 
+use crate::execute::plan::PlannedCell;
+use crate::execute::runner::{self, RunOptions};
+use crate::hardware::fingerprint::fingerprint;
+use crate::meta::active::{self, Policy, STABLE_STEPS};
+use crate::meta::features::{Arm, TaskDescriptor};
+use crate::meta::load::{self, ModelCatalog};
+use crate::meta::objective::{Constraints, Objective};
+use crate::meta::selectors;
+use crate::record::{CellStatus, MachineClass};
+use crate::store::ResultStore;
+use crate::BadInput;
 use anyhow::{bail, Result};
-use harness::execute::plan::PlannedCell;
-use harness::execute::runner::{self, RunOptions};
-use harness::hardware::fingerprint::fingerprint;
-use harness::meta::active::{self, Policy, STABLE_STEPS};
-use harness::meta::features::{Arm, TaskDescriptor};
-use harness::meta::load::{self, ModelCatalog};
-use harness::meta::objective::{Constraints, Objective};
-use harness::meta::selectors;
-use harness::record::{CellStatus, MachineClass};
-use harness::store::ResultStore;
-use harness::BadInput;
 
-/// What `--active` needs of the command line.
-pub struct ActiveArgs {
+/// How the sweep runs.
+pub struct SweepOptions {
+    /// The learner that predicts (it must predict performance, not read the truth).
     pub selector: String,
+    /// At most this many cells measured.
     pub budget: Option<usize>,
+}
+
+/// Where a sweep left one task.
+pub struct TaskOutcome {
+    pub name: String,
+    /// Cells of the task stored now, and its cells in the grid.
+    pub measured: usize,
+    pub cells: usize,
+    /// The recommended cell's technique, threads and engine.
+    pub technique: String,
+    pub threads: usize,
+    pub engine: String,
+    /// The recommended cell's latency: measured, predicted, or unknown.
+    pub latency: Latency,
+}
+
+pub enum Latency {
+    Measured(f64),
+    Predicted(f64),
+    Unknown,
+}
+
+/// What a sweep did.
+pub struct SweepOutcome {
+    pub tasks: Vec<TaskOutcome>,
+    /// Cells measured by this sweep, and how many of them failed.
+    pub spent: usize,
+    pub failed: usize,
+    /// The grid's cells stored now, of its cells.
+    pub stored: usize,
+    pub planned: usize,
 }
 
 /// One task of the grid being swept.
@@ -50,14 +84,14 @@ fn measured(store: &dyn ResultStore, cells: &[PlannedCell]) -> Result<Vec<Option
         .collect()
 }
 
-pub fn run_active(
-    a: &ActiveArgs,
+pub fn run(
+    a: &SweepOptions,
     grid_name: &str,
     cells: &[PlannedCell],
     store: &dyn ResultStore,
     machine: &MachineClass,
     opts: &RunOptions,
-) -> Result<ExitCode> {
+) -> Result<SweepOutcome> {
     let sel = selectors::by_name(&a.selector)?;
     if sel.needs_truth() {
         return Err(
@@ -158,32 +192,27 @@ pub fn run_active(
         }
     }
     // Final recommendations.
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    t.set_header(["task", "cells measured", "recommended", "its latency"]);
+    let mut outcomes = vec![];
     for task in &tasks {
         let measured = measured(store, &task.cells)?;
         let (rec, _) = active::decide(&task.belief, &measured, Policy::Active, &[]);
         let c = &task.cells[rec].config;
-        let lat = match measured[rec] {
-            Some(Some(p)) => format!("{:.1} ms measured", 1.0 / p),
-            _ if task.belief.mean[rec].is_finite() => format!("{:.1} ms predicted", (-task.belief.mean[rec]).exp()),
-            _ => "unknown".into(),
+        let latency = match measured[rec] {
+            Some(Some(p)) => Latency::Measured(1.0 / p),
+            _ if task.belief.mean[rec].is_finite() => Latency::Predicted((-task.belief.mean[rec]).exp()),
+            _ => Latency::Unknown,
         };
-        t.add_row([
-            task.name.clone(),
-            format!("{} of {}", measured.iter().filter(|m| m.is_some()).count(), task.cells.len()),
-            format!("{} @{}t on {}", c.technique, c.threads, c.engine),
-            lat,
-        ]);
+        outcomes.push(TaskOutcome {
+            name: task.name.clone(),
+            measured: measured.iter().filter(|m| m.is_some()).count(),
+            cells: task.cells.len(),
+            technique: c.technique.to_string(),
+            threads: c.threads,
+            engine: c.engine.clone(),
+            latency,
+        });
     }
-    println!("{t}");
     let keys = store.keys()?;
-    let stored_here = cells.iter().filter(|c| keys.contains(&c.key)).count();
-    println!(
-        "{spent} cells measured by the active sweep, {failed} failed; {stored_here} of the grid's {} cells stored (run \
-         without --active to measure the rest)",
-        cells.len()
-    );
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let stored = cells.iter().filter(|c| keys.contains(&c.key)).count();
+    Ok(SweepOutcome { tasks: outcomes, spent, failed, stored, planned: cells.len() })
 }
