@@ -20,6 +20,10 @@ pub mod execute;
 pub mod export;
 pub mod hardware;
 pub mod measure;
+// The files of the frozen selectors (selectors/FROZEN.yaml hashes them byte for byte) keep their bytes until
+// they are re-issued under new names, so the few doc links there that do not resolve are allowed here, not
+// fixed there; everything else is documented under `-D warnings` (.ci/run).
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
 pub mod meta;
 pub mod models;
 pub mod record;

@@ -16,7 +16,7 @@ use crate::techniques::TechniqueName;
 /// the same exactly when their shapes are, whatever the grids called them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId {
-    /// `model / workload / hardware` as the grid named them (made unique by [`TaskId::display`]).
+    /// `model / workload / hardware` as the grid named them (made unique by [`TaskId::display_names`]).
     pub model: String,
     pub workload: String,
     pub hardware: String,

@@ -5,7 +5,7 @@
 //! cell's thread count; tokens come from our tokenizer of the same GGUF (same ids).
 //!
 //! Other weight formats are made by llama.cpp's own quantizer from the file (see
-//! [`quantize`]), into a cache keyed by the file's digest. What it does not do yet is
+//! `quantize.rs`), into a cache keyed by the file's digest. What it does not do yet is
 //! `not_applicable` with the reason: decoding without a KV cache, the ragged serving
 //! step (its multi-sequence API could carry it), leaving layers out.
 
