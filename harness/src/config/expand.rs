@@ -76,6 +76,7 @@ pub fn expand(g: &Grid) -> Vec<CellConfig> {
                                 measure: f.measure.clone(),
                                 draft_spec: t
                                     .plan()
+                                    .recipe
                                     .speculative
                                     .and_then(|sp| sp.draft.model().and_then(|d| f.models.get(d).cloned())),
                             });

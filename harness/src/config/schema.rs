@@ -386,7 +386,7 @@ pub(super) fn validate(g: &Grid) -> Result<(), ConfigError> {
             }
         }
         for t in axes.technique.iter().flatten() {
-            if let Some(m) = t.plan().speculative.and_then(|sp| sp.draft.model().map(str::to_string)) {
+            if let Some(m) = t.plan().recipe.speculative.and_then(|sp| sp.draft.model().map(str::to_string)) {
                 if !f.models.contains_key(&m) {
                     let known: Vec<_> = f.models.keys().cloned().collect();
                     return err(

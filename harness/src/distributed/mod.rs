@@ -3,9 +3,10 @@
 //! activations passed over TCP through shaped links.
 //!
 //! `protocol` is the wire format and handshake, `node` the server, `link` the shaping,
-//! `split` the placement policies and their cost model, `pipeline` the coordinator that the
-//! worker loads a cluster cell's model through.
+//! `split` the placement policies and their cost model, `pipeline` the coordinator, and `engine`
+//! the [`engine::ClusterEngine`] the worker runs a cluster cell's model through, like any engine.
 
+pub mod engine;
 pub mod link;
 pub mod node;
 pub mod pipeline;

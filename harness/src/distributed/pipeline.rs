@@ -445,6 +445,10 @@ impl PipelineModel {
 }
 
 impl LoadedModel for PipelineModel {
+    fn own_processes(&self) -> Option<Vec<u32>> {
+        Some(self.node_pids())
+    }
+
     fn batch(&self, kv: KvMode) -> Result<Box<dyn Batch + '_>> {
         if kv != KvMode::On {
             return Err(NotApplicable(

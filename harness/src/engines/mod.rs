@@ -24,7 +24,7 @@ use crate::models::weights::NotApplicable;
 use crate::models::ModelSpec;
 use candle_core::quantized::GgmlDType;
 
-use crate::techniques::ExecutionPlan;
+use crate::techniques::{ExecutionPlan, Requirement};
 
 /// The engine of cells whose grid names none: our candle engine.
 pub const DEFAULT_ENGINE: &str = "candle";
@@ -76,7 +76,9 @@ pub fn version(name: &str) -> Option<&'static str> {
     names().contains(&name).then(|| by_name(name).map(|e| e.version())).flatten()
 }
 
-/// What an engine can run beyond prefill and decode of a batch with a KV cache.
+/// What an engine can run beyond prefill and decode of a batch with a KV cache. Each engine
+/// writes every field out (no `..Capabilities::ALL`), so a new capability fails to compile
+/// until every engine has said whether it has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
     /// Decoding without a KV cache (the whole sequence recomputed every step).
@@ -109,24 +111,38 @@ impl Capabilities {
         speculative: true,
     };
 
+    /// Whether an engine with these capabilities meets `r`: every requirement a recipe can
+    /// make is answered here, by an exhaustive match (a new one fails to compile until it is).
+    pub fn supports(&self, r: &Requirement) -> bool {
+        let Capabilities {
+            recompute,
+            ragged_step,
+            layer_skip,
+            log_probs,
+            kv_dtypes,
+            flash_attention,
+            prune,
+            speculative,
+        } = *self;
+        match r {
+            Requirement::KvDtype(d) => kv_dtypes.contains(d),
+            Requirement::Recompute => recompute,
+            Requirement::RaggedStep => ragged_step,
+            Requirement::LayerSkip => layer_skip,
+            Requirement::LogProbs => log_probs,
+            Requirement::FlashAttention => flash_attention,
+            Requirement::MagnitudePruning | Requirement::StructuredPruning | Requirement::LowRank => prune,
+            Requirement::Speculative => speculative,
+        }
+    }
+
     /// Why a cell running `plan` (on a serving workload when `serving`) cannot run
     /// on an engine with these capabilities; `None` when it can.
     pub fn lacking(&self, engine: &str, plan: &ExecutionPlan, serving: bool) -> Option<String> {
-        if let Some(d) = plan.kv_dtype.filter(|d| !self.kv_dtypes.contains(d)) {
-            return Some(format!("engine `{engine}` lacks a KV cache in {d:?}"));
-        }
-        let needs = [
-            (plan.kv == KvMode::Off, self.recompute, "decoding without a KV cache"),
-            (serving, self.ragged_step, "the ragged batch step of the serving loop"),
-            (plan.skip_layers > 0, self.layer_skip, "leaving decoder layers out"),
-            (true, self.log_probs, "log-probabilities for accuracy scoring"),
-            (plan.flash_attention.is_some(), self.flash_attention, "a choice of flash attention"),
-            (plan.sparsity.is_some(), self.prune, "magnitude pruning of the weights"),
-            (plan.structured.is_some(), self.prune, "structured pruning of heads and channels"),
-            (plan.low_rank.is_some(), self.prune, "low-rank factors of the weights"),
-            (plan.speculative.is_some(), self.speculative, "speculative decoding"),
-        ];
-        needs.iter().find(|(need, has, _)| *need && !*has).map(|(_, _, what)| format!("engine `{engine}` lacks {what}"))
+        plan.requirements(serving)
+            .into_iter()
+            .find(|r| !self.supports(r))
+            .map(|r| format!("engine `{engine}` lacks {}", r.what()))
     }
 }
 
@@ -174,6 +190,11 @@ pub trait LoadedModel {
     /// built, speculative decoding's acceptance); nothing by default.
     fn run_stats(&self) -> serde_json::Value {
         serde_json::Value::Null
+    }
+    /// Processes of this model's own whose CPU time is this cell's work, not another load
+    /// (a cluster's emulated node servers); `None` for a model run in this process alone.
+    fn own_processes(&self) -> Option<Vec<u32>> {
+        None
     }
     /// What the nodes it runs on cost per hour together, when that is not the profile's price
     /// (a model split over a cluster's nodes pays for the nodes it used).

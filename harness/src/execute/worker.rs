@@ -11,10 +11,10 @@ use anyhow::{Context, Result};
 
 use super::{WorkerReply, WorkerRequest};
 use crate::config::CellConfig;
+use crate::distributed::engine::ClusterEngine;
 use crate::engines::{self, Engine, LoadedModel};
 use crate::measure;
 use crate::measure::summary::{self, PlainShape, ServingShape};
-use crate::models::generate::KvMode;
 use crate::models::linear::LoadStats;
 use crate::models::weights::NotApplicable;
 use crate::record::accuracy::Basis;
@@ -65,6 +65,11 @@ struct Accuracy {
 pub fn run_cell(req: &WorkerRequest) -> Result<WorkerReply> {
     let cfg = &req.config;
     let engine = engines::by_name(&cfg.engine).with_context(|| format!("unknown engine `{}`", cfg.engine))?;
+    // A cluster profile's cells run on the cluster as their engine, its nodes running this one.
+    let engine: Box<dyn Engine> = match cfg.hardware_spec.cluster {
+        Some(_) => Box::new(ClusterEngine::new(cfg.clone(), engine)),
+        None => engine,
+    };
     run_cell_on(engine.as_ref(), req)
 }
 
@@ -77,9 +82,12 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
         return Err(NotApplicable(why).into());
     }
     engine.check(&plan, w.serving.is_some())?;
-    let cluster = cfg.hardware_spec.cluster.is_some();
-    if let Some(why) = cluster_not_applicable(cfg, &plan, engine.name()) {
-        return Err(NotApplicable(why).into());
+    if plan.placement.is_some() && cfg.hardware_spec.cluster.is_none() {
+        let hw = &cfg.hardware;
+        return Err(NotApplicable(format!(
+            "placement techniques choose among the nodes of a cluster profile; `{hw}` is a single node"
+        ))
+        .into());
     }
     let (src, tok) = cfg.model_spec.open(&req.hub_cache)?;
     let max_seq = src.config().max_seq_len;
@@ -101,19 +109,12 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
     }
 
     let enforced = !req.node_group.is_empty();
-    let mut node_pids = None;
-    let model: Box<dyn LoadedModel> = if cluster {
-        let m = crate::distributed::pipeline::load(cfg, &plan, &req.hub_cache)?;
-        node_pids = Some(m.node_pids());
-        Box::new(m)
-    } else {
-        engine.load(&cfg.model_spec, &plan, &req.hub_cache)?
-    };
+    let model = engine.load(&cfg.model_spec, &plan, &req.hub_cache)?;
     if !enforced {
         check_memory_cap(cfg, model.peak_memory_mb(), "loading the model")?;
     }
     // The kernel's CPU accounting around the timed phase: did anything else run?
-    let probe = if let Some(pids) = node_pids {
+    let probe = if let Some(pids) = model.own_processes() {
         // The nodes' processes are this cell's own work, not another process's load.
         measure::busy::CpuProbe::start_excluding(pids)
     } else if enforced && cfg.hardware_spec.compute_share().is_some() {
@@ -155,54 +156,27 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
     Ok(WorkerReply { status: CellStatus::Ok, reason: None, summary: Some(summary), samples })
 }
 
-/// Why a cell cannot run given its profile: placement techniques need a cluster profile, and a
-/// cluster runs plain generation of our engine with weight and KV formats only.
-fn cluster_not_applicable(cfg: &CellConfig, plan: &ExecutionPlan, engine: &str) -> Option<String> {
-    let hw = &cfg.hardware;
-    if cfg.hardware_spec.cluster.is_none() {
-        return plan.placement.is_some().then(|| {
-            format!("placement techniques choose among the nodes of a cluster profile; `{hw}` is a single node")
-        });
-    }
-    if cfg.workload_spec.serving.is_some() {
-        return Some(format!("on cluster `{hw}` the model runs plain generation, not the serving loop"));
-    }
-    if engine != engines::DEFAULT_ENGINE {
-        return Some(format!("the nodes of cluster `{hw}` run the {} engine", engines::DEFAULT_ENGINE));
-    }
-    let reshaped = plan.speculative.is_some()
-        || plan.structured.is_some()
-        || plan.skip_layers > 0
-        || plan.low_rank.is_some()
-        || plan.sparsity.is_some();
-    reshaped.then(|| {
-        format!(
-            "on cluster `{hw}` the nodes build weight and KV formats only, not pruned, factored or speculative models"
-        )
-    })
-}
-
 /// Tokens of training text the importance scores of structured pruning are computed on.
 const CALIBRATION_TOKENS: usize = 256;
 
 fn extra(plan: &ExecutionPlan, ls: &LoadStats, eval_tokens: usize, more: serde_json::Value) -> serde_json::Value {
-    let mut v = serde_json::json!({
-        "weight_format": plan.weights.name(),
-        "kv_cache": matches!(plan.kv, KvMode::On),
-        "continuous_batching": plan.serving.continuous,
-        "chunked_prefill": plan.serving.chunked_prefill,
-        "prefix_cache": plan.serving.prefix_cache,
-        "skipped_layers": plan.skip_layers,
-        "linear_tensors": ls.linear_tensors,
-        "fallback_tensors": ls.fallback_tensors,
-        "sparsity": ls.sparsity(),
-        "low_rank_kept": (ls.factored_weights > 0).then(|| ls.low_rank_params as f64 / ls.factored_weights as f64),
-        "eval_tokens": eval_tokens,
-    });
-    if let (Some(obj), serde_json::Value::Object(more)) = (v.as_object_mut(), more) {
+    let mut obj = plan.describe();
+    obj.extend(
+        serde_json::json!({
+            "linear_tensors": ls.linear_tensors,
+            "fallback_tensors": ls.fallback_tensors,
+            "sparsity": ls.sparsity(),
+            "low_rank_kept": (ls.factored_weights > 0).then(|| ls.low_rank_params as f64 / ls.factored_weights as f64),
+            "eval_tokens": eval_tokens,
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+    );
+    if let serde_json::Value::Object(more) = more {
         obj.extend(more);
     }
-    v
+    serde_json::Value::Object(obj)
 }
 
 /// Perplexity under this technique, and fidelity to the reference (the same

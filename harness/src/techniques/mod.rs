@@ -32,7 +32,10 @@ mod static_batching;
 use candle_core::quantized::GgmlDType;
 
 pub use name::TechniqueName;
-pub use plan::{dtype_bits, Aspect, Draft, ExecutionPlan, LowRank, Placement, ServingFlags, Speculation, SplitPolicy};
+pub use plan::{
+    dtype_bits, Aspect, Draft, ExecutionPlan, LowRank, Placement, Recipe, Requirement, ServingFlags, Speculation,
+    SplitPolicy,
+};
 
 /// What kind of acceleration a technique is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]

@@ -58,11 +58,14 @@ pub enum SplitPolicy {
     Optimal,
 }
 
-/// What a worker does for a cell, after all its techniques applied. Open to new
-/// kinds of techniques: each adds the field it needs and claims its [`Aspect`] so
-/// two techniques can never silently decide the same thing.
+/// Every decision a cell's techniques make: what the engine must build and run. Two
+/// cells with equal recipes run the same computation whatever their techniques are called
+/// (derived equality). Its consumers — the engines' requirements ([`Recipe::requirements`]),
+/// the cell's stored description ([`Recipe::describe`]) and the cluster check
+/// ([`Recipe::reshapes_model`]) — each destructure it whole, so a field added here fails to
+/// compile until each of them has decided what it means.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ExecutionPlan {
+pub struct Recipe {
     pub weights: WeightFormat,
     pub kv: KvMode,
     /// Scheduling of a serving workload (ignored by plain workloads).
@@ -85,15 +88,172 @@ pub struct ExecutionPlan {
     pub structured: Option<f32>,
     /// Speculative decoding: a draft proposes tokens, the model verifies them in one pass.
     pub speculative: Option<Speculation>,
+    /// Where the model runs on a cluster profile (`None`: on the node requests arrive at).
+    pub placement: Option<Placement>,
+}
+
+/// What running a cell asks of its engine beyond prefill and decode of a batch with a KV
+/// cache, in the order a lacking engine is told about them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Requirement {
+    /// The KV cache kept in this number format.
+    KvDtype(GgmlDType),
+    /// Decoding without a KV cache (the whole sequence recomputed every step).
+    Recompute,
+    /// The ragged batch step the serving loop drives (a serving workload).
+    RaggedStep,
+    /// Leaving decoder layers out.
+    LayerSkip,
+    /// Log-probabilities of a teacher-forced pass (every cell scores accuracy).
+    LogProbs,
+    /// Flash attention switched on or off as asked.
+    FlashAttention,
+    /// Magnitude pruning of the weights.
+    MagnitudePruning,
+    /// Structured pruning of heads and channels.
+    StructuredPruning,
+    /// Low-rank factors of the weights.
+    LowRank,
+    /// Speculative decoding with a draft.
+    Speculative,
+}
+
+impl Requirement {
+    /// What is lacking, as an engine that cannot meet it is told: "engine `x` lacks WHAT".
+    pub fn what(&self) -> String {
+        match self {
+            Requirement::KvDtype(d) => format!("a KV cache in {d:?}"),
+            Requirement::Recompute => "decoding without a KV cache".into(),
+            Requirement::RaggedStep => "the ragged batch step of the serving loop".into(),
+            Requirement::LayerSkip => "leaving decoder layers out".into(),
+            Requirement::LogProbs => "log-probabilities for accuracy scoring".into(),
+            Requirement::FlashAttention => "a choice of flash attention".into(),
+            Requirement::MagnitudePruning => "magnitude pruning of the weights".into(),
+            Requirement::StructuredPruning => "structured pruning of heads and channels".into(),
+            Requirement::LowRank => "low-rank factors of the weights".into(),
+            Requirement::Speculative => "speculative decoding".into(),
+        }
+    }
+}
+
+impl Recipe {
+    /// What an engine must be able to do to run this recipe (on a serving workload when
+    /// `serving`). Placement is the cluster's to meet, not the engine's; weight formats are
+    /// each engine's to build or refuse at load.
+    pub fn requirements(&self, serving: bool) -> Vec<Requirement> {
+        let Recipe {
+            weights: _,
+            kv,
+            serving: _,
+            skip_layers,
+            skip_by_change: _,
+            sparsity,
+            kv_dtype,
+            flash_attention,
+            low_rank,
+            structured,
+            speculative,
+            placement: _,
+        } = self;
+        let mut out = Vec::new();
+        out.extend(kv_dtype.map(Requirement::KvDtype));
+        let needs = [
+            (*kv == KvMode::Off, Requirement::Recompute),
+            (serving, Requirement::RaggedStep),
+            (*skip_layers > 0, Requirement::LayerSkip),
+            (true, Requirement::LogProbs),
+            (flash_attention.is_some(), Requirement::FlashAttention),
+            (sparsity.is_some(), Requirement::MagnitudePruning),
+            (structured.is_some(), Requirement::StructuredPruning),
+            (low_rank.is_some(), Requirement::LowRank),
+            (speculative.is_some(), Requirement::Speculative),
+        ];
+        out.extend(needs.into_iter().filter(|(need, _)| *need).map(|(_, r)| r));
+        out
+    }
+
+    /// Whether the model is rebuilt beyond its weight and KV formats (pruned, factored, layers
+    /// left out, or drafted for): what a cluster's nodes cannot build.
+    pub fn reshapes_model(&self) -> bool {
+        let Recipe {
+            weights: _,
+            kv: _,
+            serving: _,
+            skip_layers,
+            skip_by_change: _,
+            sparsity,
+            kv_dtype: _,
+            flash_attention: _,
+            low_rank,
+            structured,
+            speculative,
+            placement: _,
+        } = self;
+        speculative.is_some() || structured.is_some() || *skip_layers > 0 || low_rank.is_some() || sparsity.is_some()
+    }
+
+    /// The recipe as a stored cell describes it (its `extra`). Decisions the cell's technique
+    /// name already spells out in full are not repeated.
+    pub fn describe(&self) -> serde_json::Map<String, serde_json::Value> {
+        let Recipe {
+            weights,
+            kv,
+            serving,
+            skip_layers,
+            // In the technique name (`layer-skip-calib:K`), `sparsity` below as measured, and the
+            // parameters' names (`kv-type:`, `flash-attn:`, `lowrank:`, `prune-heads:`, `spec:`, placements).
+            skip_by_change: _,
+            sparsity: _,
+            kv_dtype: _,
+            flash_attention: _,
+            low_rank: _,
+            structured: _,
+            speculative: _,
+            placement: _,
+        } = self;
+        let ServingFlags { continuous, chunked_prefill, prefix_cache, static_batching: _ } = serving;
+        let v = serde_json::json!({
+            "weight_format": weights.name(),
+            "kv_cache": matches!(kv, KvMode::On),
+            "continuous_batching": continuous,
+            "chunked_prefill": chunked_prefill,
+            "prefix_cache": prefix_cache,
+            "skipped_layers": skip_layers,
+        });
+        match v {
+            serde_json::Value::Object(m) => m,
+            _ => unreachable!("a JSON object literal"),
+        }
+    }
+}
+
+/// What a worker does for a cell, after all its techniques applied: the [`Recipe`] (read
+/// through `Deref`), the inputs the worker sets from the cell at run time, and which
+/// technique decided each [`Aspect`], so two techniques can never silently decide the
+/// same thing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionPlan {
+    pub recipe: Recipe,
     /// Tokens the importance scores of structured pruning are computed on: set by the worker
     /// from the corpus's training text, never the held-out text ([`crate::workloads::calibration`]).
     pub calibration: Vec<u32>,
     /// The draft model's spec when speculation drafts with another model (set by the worker from the cell).
     pub draft_spec: Option<crate::models::ModelSpec>,
-    /// Where the model runs on a cluster profile (`None`: on the node requests arrive at).
-    pub placement: Option<Placement>,
     /// Which technique decided each aspect.
     claims: Vec<(Aspect, &'static str)>,
+}
+
+impl std::ops::Deref for ExecutionPlan {
+    type Target = Recipe;
+    fn deref(&self) -> &Recipe {
+        &self.recipe
+    }
+}
+
+impl std::ops::DerefMut for ExecutionPlan {
+    fn deref_mut(&mut self) -> &mut Recipe {
+        &mut self.recipe
+    }
 }
 
 /// Something only one technique of a cell may decide.
@@ -143,7 +303,7 @@ impl ServingFlags {
     }
 }
 
-impl Default for ExecutionPlan {
+impl Default for Recipe {
     /// The baseline: f32 weights (a GGUF's dequantized reference), KV cache on, every layer.
     fn default() -> Self {
         Self {
@@ -158,11 +318,15 @@ impl Default for ExecutionPlan {
             low_rank: None,
             structured: None,
             speculative: None,
-            calibration: Vec::new(),
-            draft_spec: None,
             placement: None,
-            claims: Vec::new(),
         }
+    }
+}
+
+impl Default for ExecutionPlan {
+    /// The baseline recipe, no run-time inputs, nothing claimed.
+    fn default() -> Self {
+        Self { recipe: Recipe::default(), calibration: Vec::new(), draft_spec: None, claims: Vec::new() }
     }
 }
 
@@ -193,18 +357,7 @@ impl ExecutionPlan {
 
     /// The same recipe, ignoring which technique decided what (two spellings of one plan compare equal).
     pub fn same_recipe(&self, other: &ExecutionPlan) -> bool {
-        self.weights == other.weights
-            && self.kv == other.kv
-            && self.serving == other.serving
-            && self.skip_layers == other.skip_layers
-            && self.skip_by_change == other.skip_by_change
-            && self.sparsity == other.sparsity
-            && self.kv_dtype == other.kv_dtype
-            && self.flash_attention == other.flash_attention
-            && self.low_rank == other.low_rank
-            && self.structured == other.structured
-            && self.speculative == other.speculative
-            && self.placement == other.placement
+        self.recipe == other.recipe
     }
 
     /// Whether the engine needs calibration text to build this plan.

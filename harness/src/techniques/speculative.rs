@@ -89,17 +89,17 @@ mod tests {
 
     #[test]
     fn drafts_and_k_are_parsed_and_nonsense_refused() {
-        let s = TechniqueName::parse("spec:draft=q4_0,k=4").unwrap().plan().speculative.unwrap();
+        let s = TechniqueName::parse("spec:draft=q4_0,k=4").unwrap().plan().recipe.speculative.unwrap();
         assert_eq!(s.k, 4);
         assert_eq!(s.draft, Draft::Format(WeightFormat::Quant(candle_core::quantized::GgmlDType::Q4_0)));
-        let s = TechniqueName::parse("q8_0+spec:draft=skip:6,k=3").unwrap().plan().speculative.unwrap();
+        let s = TechniqueName::parse("q8_0+spec:draft=skip:6,k=3").unwrap().plan().recipe.speculative.unwrap();
         assert_eq!(s.draft, Draft::SkipLayers(6));
         for bad in
             ["spec", "spec:k=4", "spec:draft=q4_0", "spec:draft=q4_0,k=0", "spec:draft=q4_0,k=99", "spec:draft=a b,k=2"]
         {
             assert!(TechniqueName::parse(bad).is_err(), "{bad}");
         }
-        let s = TechniqueName::parse("spec:draft=qwen2.5-coder-0.5b,k=4").unwrap().plan().speculative.unwrap();
+        let s = TechniqueName::parse("spec:draft=qwen2.5-coder-0.5b,k=4").unwrap().plan().recipe.speculative.unwrap();
         assert_eq!(s.draft, Draft::Model("qwen2.5-coder-0.5b".into()));
         let err = TechniqueName::parse("kv-off+spec:draft=q4_0,k=4").unwrap_err().to_string();
         assert!(err.contains("kv-off"), "{err}");

@@ -34,7 +34,16 @@ impl Engine for CandleEngine {
 
     fn capabilities(&self) -> Capabilities {
         // Our KV cache is f32, or 8-bit with a scale per 32 values (flat forward); attention is its own fused loop.
-        Capabilities { kv_dtypes: &[GgmlDType::F32, GgmlDType::Q8_0], flash_attention: false, ..Capabilities::ALL }
+        Capabilities {
+            recompute: true,
+            ragged_step: true,
+            layer_skip: true,
+            log_probs: true,
+            kv_dtypes: &[GgmlDType::F32, GgmlDType::Q8_0],
+            flash_attention: false,
+            prune: true,
+            speculative: true,
+        }
     }
 
     fn check(&self, plan: &ExecutionPlan, serving: bool) -> Result<()> {

@@ -91,9 +91,11 @@ impl Engine for LlamaCppEngine {
             recompute: false,
             ragged_step: false,
             layer_skip: false,
+            log_probs: true,
+            kv_dtypes: Capabilities::ALL.kv_dtypes,
+            flash_attention: true,
             prune: false,
             speculative: false,
-            ..Capabilities::ALL
         }
     }
 
