@@ -14,6 +14,7 @@ use crate::meta::features::{Arm, TaskDescriptor};
 use crate::meta::load::{self, ModelCatalog};
 use crate::meta::objective::{Constraints, Objective};
 use crate::meta::selectors;
+use crate::record::task::task_name;
 use crate::record::{CellStatus, MachineClass};
 use crate::store::ResultStore;
 use crate::BadInput;
@@ -33,10 +34,8 @@ pub struct TaskOutcome {
     /// Cells of the task stored now, and its cells in the grid.
     pub measured: usize,
     pub cells: usize,
-    /// The recommended cell's technique, threads and engine.
-    pub technique: String,
-    pub threads: usize,
-    pub engine: String,
+    /// The recommended cell's arm.
+    pub arm: Arm,
     /// The recommended cell's latency: measured, predicted, or unknown.
     pub latency: Latency,
 }
@@ -75,7 +74,7 @@ fn measured(store: &dyn ResultStore, cells: &[PlannedCell]) -> Result<Vec<Option
         .iter()
         .map(|c| {
             Ok(store.get(&c.key)?.map(|r| match (&r.summary, r.status) {
-                (Some(s), CellStatus::Ok) if s.verdict != "invalid" => {
+                (Some(s), CellStatus::Ok) if s.verdict.is_valid() => {
                     Objective::Latency.raw(s).and_then(|x| Objective::Latency.performance(x))
                 }
                 _ => None,
@@ -148,7 +147,7 @@ pub fn run(
             })
             .unzip();
         tasks.push(SweepTask {
-            name: format!("{m} / {w} / {h}"),
+            name: task_name(&m, &w, &h),
             cells,
             belief: active::Belief { mean, spread },
             history: vec![],
@@ -206,9 +205,7 @@ pub fn run(
             name: task.name.clone(),
             measured: measured.iter().filter(|m| m.is_some()).count(),
             cells: task.cells.len(),
-            technique: c.technique.to_string(),
-            threads: c.threads,
-            engine: c.engine.clone(),
+            arm: Arm { technique: c.technique.clone(), threads: c.threads, engine: c.engine.clone() },
             latency,
         });
     }

@@ -9,7 +9,9 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use harness::hardware::fingerprint::machine_class;
 use harness::models::hub;
+use harness::record::Arm;
 use harness::store;
+use harness::techniques::TechniqueName;
 
 use super::cli::StoreArg;
 
@@ -108,9 +110,8 @@ pub fn run(a: RooflineArgs) -> Result<ExitCode> {
     }
     for (model, r) in best {
         println!(
-            "best at batch 1, {model}: {} @{}t on {} reaches {:.0}% of the bandwidth",
-            r.technique,
-            r.threads,
+            "best at batch 1, {model}: {} on {} reaches {:.0}% of the bandwidth",
+            Arm::new(TechniqueName::from_stored(&r.technique), r.threads).label(true, false),
             r.workload,
             r.share * 100.0
         );

@@ -165,7 +165,7 @@ pub fn summary_table(recs: &[CellRecord]) -> Table {
         let mut row = vec![r.model.clone(), r.technique.clone(), r.threads.to_string(), r.workload.clone()];
         match (&r.summary, r.status) {
             (Some(s), CellStatus::Ok) => {
-                let status = if s.verdict == "valid" { "ok".to_string() } else { "ok (noisy)".to_string() };
+                let status = if s.verdict.is_valid() { "ok".to_string() } else { "ok (noisy)".to_string() };
                 row.extend([
                     status,
                     f(s.latency_ms.p50, 1),
@@ -210,12 +210,7 @@ fn print_sweep(out: &sweep::SweepOutcome) -> ExitCode {
             sweep::Latency::Predicted(ms) => format!("{ms:.1} ms predicted"),
             sweep::Latency::Unknown => "unknown".into(),
         };
-        t.add_row([
-            task.name.clone(),
-            format!("{} of {}", task.measured, task.cells),
-            format!("{} @{}t on {}", task.technique, task.threads, task.engine),
-            lat,
-        ]);
+        t.add_row([task.name.clone(), format!("{} of {}", task.measured, task.cells), task.arm.label(true, true), lat]);
     }
     println!("{t}");
     println!(

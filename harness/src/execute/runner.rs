@@ -13,6 +13,7 @@ use super::plan::PlannedCell;
 use super::{WorkerReply, WorkerRequest};
 use crate::hardware::cgroup::{Mechanism, NodeGroup, NodeLimits};
 use crate::hardware::fingerprint::{code_version, fingerprint};
+use crate::record::Verdict;
 use crate::record::{CellRecord, CellStatus, MachineClass};
 use crate::store::claim::{self, ClaimOutcome, Claimant};
 use crate::store::ResultStore;
@@ -63,7 +64,7 @@ pub fn run(
     let done = store.keys()?;
     let mut rerun = if opts.retry_failed { store.keys_with_status(CellStatus::Failed)? } else { Default::default() };
     if opts.retry_invalid {
-        rerun.extend(store.keys_with_verdict("invalid")?);
+        rerun.extend(store.keys_with_verdict(Verdict::Invalid.as_str())?);
     }
     let version = code_version();
     let mut todo: Vec<&PlannedCell> =
@@ -260,7 +261,7 @@ fn cell_name(c: &crate::config::CellConfig) -> String {
 fn outcome(rec: &CellRecord) -> String {
     match (&rec.status, &rec.summary) {
         (CellStatus::Ok, Some(s)) => match &s.verdict_reason {
-            Some(why) if s.verdict != "valid" => format!("ok, p50 {:.1} ms, {}: {why}", s.latency_ms.p50, s.verdict),
+            Some(why) if !s.verdict.is_valid() => format!("ok, p50 {:.1} ms, {}: {why}", s.latency_ms.p50, s.verdict),
             _ => format!("ok, p50 {:.1} ms, {}", s.latency_ms.p50, s.verdict),
         },
         (status, _) => format!("{}: {}", status.as_str(), rec.reason.as_deref().unwrap_or("")),

@@ -18,7 +18,7 @@ use crate::measure::summary::{self, PlainShape, ServingShape};
 use crate::models::linear::LoadStats;
 use crate::models::weights::NotApplicable;
 use crate::record::accuracy::Basis;
-use crate::record::{CellStatus, SampleSeries, Summary};
+use crate::record::{CellStatus, SampleSeries, Summary, Verdict};
 use crate::serving::{self, ServingConfig};
 use crate::techniques::ExecutionPlan;
 use crate::workloads::generate::generate;
@@ -128,7 +128,7 @@ pub fn run_cell_on(engine: &dyn Engine, req: &WorkerRequest) -> Result<WorkerRep
     };
     let busy = probe.and_then(|p| p.finish());
     if let Some(why) = busy.as_ref().and_then(|b| b.busy_reason()) {
-        summary.verdict = "invalid".into();
+        summary.verdict = Verdict::Invalid;
         summary.verdict_reason = Some(why);
     }
     summary.peak_rss_mb = model.peak_memory_mb();

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::config::MeasureSpec;
+use crate::record::Verdict;
 
 /// Run `f` `warmup` times untimed, then until both `min_reps` and
 /// `min_time_s` are reached. `max_reps` and `max_time_s` cut the repetitions
@@ -33,16 +34,16 @@ pub fn repeat<T>(spec: &MeasureSpec, mut f: impl FnMut() -> Result<T>) -> Result
 }
 
 /// `valid`, or `invalid` with the reason.
-pub fn verdict(spec: &MeasureSpec, samples: &[f64]) -> (String, Option<String>) {
+pub fn verdict(spec: &MeasureSpec, samples: &[f64]) -> (Verdict, Option<String>) {
     if samples.len() < spec.min_reps {
-        return ("invalid".into(), Some(format!("too few samples: {} < min_reps {}", samples.len(), spec.min_reps)));
+        return (Verdict::Invalid, Some(format!("too few samples: {} < min_reps {}", samples.len(), spec.min_reps)));
     }
     let (mean, stdev) = stats::mean_stdev(samples);
     let cv = if mean > 0.0 { stdev / mean } else { 0.0 };
     if cv > spec.max_cv {
-        return ("invalid".into(), Some(format!("too noisy: coefficient of variation {cv:.2} > {:.2}", spec.max_cv)));
+        return (Verdict::Invalid, Some(format!("too noisy: coefficient of variation {cv:.2} > {:.2}", spec.max_cv)));
     }
-    ("valid".into(), None)
+    (Verdict::Valid, None)
 }
 
 #[cfg(test)]

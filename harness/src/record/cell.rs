@@ -53,11 +53,70 @@ pub struct LatencyStats {
     pub outliers: usize,
 }
 
+/// Whether a measured cell's figures can be trusted: `valid`, or `invalid` (too few samples,
+/// too noisy, a busy machine) with the reason beside it. Stored as its name; a stored name
+/// this harness does not know reads as `invalid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Verdict {
+    #[default]
+    Valid,
+    Invalid,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Invalid => "invalid",
+        }
+    }
+
+    pub fn is_valid(self) -> bool {
+        self == Verdict::Valid
+    }
+}
+
+impl From<&str> for Verdict {
+    fn from(s: &str) -> Verdict {
+        if s == "valid" {
+            Verdict::Valid
+        } else {
+            Verdict::Invalid
+        }
+    }
+}
+
+impl From<String> for Verdict {
+    fn from(s: String) -> Verdict {
+        Verdict::from(s.as_str())
+    }
+}
+
+impl From<Verdict> for String {
+    fn from(v: Verdict) -> String {
+        v.as_str().to_string()
+    }
+}
+
+/// `verdict == "invalid"` reads as it always has.
+impl PartialEq<&str> for Verdict {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Headline metrics of a measured cell.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    /// `valid` or `invalid`.
-    pub verdict: String,
+    /// Whether the figures can be trusted (`invalid` with [`Summary::verdict_reason`]).
+    pub verdict: Verdict,
     pub verdict_reason: Option<String>,
     /// Timed repetitions (warm-up excluded).
     pub reps: usize,
@@ -158,6 +217,34 @@ impl CellRecord {
     pub fn machine(&self) -> MachineClass {
         MachineClass::of(&self.fingerprint)
     }
+
+    /// The cell's task; an error when its stored configuration cannot be read.
+    pub fn task_id(&self) -> Result<super::TaskId, serde_json::Error> {
+        super::TaskId::of(self)
+    }
+
+    /// The cell's arm: its technique at its thread count on its engine.
+    pub fn arm(&self) -> super::Arm {
+        super::Arm::of(self)
+    }
+
+    /// `model / workload / hardware` as the grid named them: the task's plain name.
+    pub fn task_name(&self) -> String {
+        super::task::task_name(&self.model, &self.workload, &self.hardware)
+    }
+
+    /// The key a cell of configuration `cfg` (this cell's, or one derived from it) has under
+    /// `engine_version`, with this cell's model digest, code version and machine class.
+    pub fn expected_key(&self, cfg: &crate::config::CellConfig, engine_version: &str) -> String {
+        super::CellIdentity::new(cfg, &self.model_digest, engine_version, &self.code_version, &self.machine()).key()
+    }
+
+    /// Whether the cell ran its scope's baseline technique: f32 weights for plain generation
+    /// (`serving` false), static batching for a serving workload.
+    pub fn is_reference(&self, serving: bool) -> bool {
+        let scope = if serving { crate::techniques::Scope::Serving } else { crate::techniques::Scope::Generation };
+        crate::techniques::TechniqueName::from_stored(&self.technique).is_reference(scope)
+    }
 }
 
 /// A fully populated record for tests here and in the exporters.
@@ -176,7 +263,7 @@ pub fn test_record(key: &str) -> CellRecord {
         status: CellStatus::Ok,
         reason: None,
         summary: Some(Summary {
-            verdict: "valid".into(),
+            verdict: Verdict::Valid,
             verdict_reason: Some("cv \"low\"".into()),
             reps: 3,
             latency_ms: LatencyStats {

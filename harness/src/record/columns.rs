@@ -126,8 +126,8 @@ pub const COLUMNS: &[Column] = &[
         r.status = v.as_text().and_then(|s| CellStatus::parse(&s)).unwrap_or(CellStatus::Failed)
     }),
     col!("reason", |r| Value::opt_text(&r.reason), |r, v| r.reason = v.as_text()),
-    col!("verdict", |r| sum(r, |s| Value::text(&s.verdict)), |r, v| set_sum(r, |s| {
-        s.verdict = v.as_text().unwrap_or_default()
+    col!("verdict", |r| sum(r, |s| Value::text(s.verdict.as_str())), |r, v| set_sum(r, |s| {
+        s.verdict = v.as_text().unwrap_or_default().into()
     })),
     col!("verdict_reason", |r| sum(r, |s| Value::opt_text(&s.verdict_reason)), |r, v| set_sum(r, |s| {
         s.verdict_reason = v.as_text()

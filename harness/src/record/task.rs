@@ -59,8 +59,18 @@ impl TaskId {
 
     /// `model / workload / hardware`: the plain name.
     pub fn name(&self) -> String {
-        format!("{} / {} / {}", self.model, self.workload, self.hardware)
+        task_name(&self.model, &self.workload, &self.hardware)
     }
+}
+
+/// `model / workload / hardware`: how a task is named everywhere (the one place it is formatted).
+pub fn task_name(model: &str, workload: &str, hardware: &str) -> String {
+    format!("{model} / {workload} / {hardware}")
+}
+
+/// `model / workload`: a task's kind, the same task on any node.
+pub fn task_kind_name(model: &str, workload: &str) -> String {
+    format!("{model} / {workload}")
 }
 
 /// How a task is shown: its names, made unique where names alone would merge tasks.
@@ -74,7 +84,7 @@ pub struct TaskName {
 impl TaskName {
     /// `model / workload / hardware`.
     pub fn name(&self) -> String {
-        format!("{} / {} / {}", self.model, self.workload, self.hardware)
+        task_name(&self.model, &self.workload, &self.hardware)
     }
 }
 
@@ -151,6 +161,11 @@ impl Arm {
             s.push_str(&format!(" on {}", self.engine));
         }
         s
+    }
+
+    /// The arm without its technique, `@2t on candle`: what pairs across techniques share.
+    pub fn setting_label(&self) -> String {
+        format!("@{}t on {}", self.threads, self.engine)
     }
 }
 

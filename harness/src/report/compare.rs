@@ -12,7 +12,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::{CellConfig, HardwareSpec};
 use crate::engines;
 use crate::measure::stats::median;
-use crate::record::{CellIdentity, CellRecord, CellStatus};
+use crate::record::task::task_kind_name;
+use crate::record::{CellRecord, CellStatus};
 use crate::techniques::{self, Scope};
 
 /// An axis cells can be paired across.
@@ -66,8 +67,7 @@ impl Axis {
             }
         };
         let engine_version = engines::version(&c.engine).unwrap_or_default();
-        let machine = rec.machine();
-        (value, CellIdentity::new(&c, &rec.model_digest, engine_version, &rec.code_version, &machine).key())
+        (value, rec.expected_key(&c, engine_version))
     }
 }
 
@@ -181,14 +181,15 @@ pub fn compare(records: &[CellRecord], axis: Axis, values: Option<(&str, &str)>)
         let cfg: CellConfig = serde_json::from_str(&a.config_json).expect("read above");
         let w = &cfg.workload_spec;
         let task = match axis {
-            Axis::Hardware => format!("{} / {}", a.model, a.workload),
-            _ => format!("{} / {} / {}", a.model, a.workload, a.hardware),
+            Axis::Hardware => task_kind_name(&a.model, &a.workload),
+            _ => a.task_name(),
         };
+        let arm = a.arm();
         let arm = match axis {
-            Axis::Engine => format!("{} @{}t", a.technique, a.threads),
-            Axis::Threads => format!("{} on {}", a.technique, a.engine),
-            Axis::Hardware => format!("{} @{}t on {}", a.technique, a.threads, a.engine),
-            Axis::Technique => format!("@{}t on {}", a.threads, a.engine),
+            Axis::Engine => arm.label(true, false),
+            Axis::Threads => arm.label(false, true),
+            Axis::Hardware => arm.label(true, true),
+            Axis::Technique => arm.setting_label(),
         };
         let decode = rate(samples(a, "tpot_ms"), samples(b, "tpot_ms"), w.batch as f64, i as u64);
         let prefill =

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::engines::DEFAULT_ENGINE;
 use crate::record::{Arm, CellRecord, CellStatus, EvaluationRecord, Summary, TaskId};
-use crate::techniques::{Scope, TechniqueName};
+use crate::techniques::TechniqueName;
 
 /// What a report is drawn from.
 pub struct ReportData {
@@ -149,7 +149,7 @@ impl Cell {
     }
 
     pub fn is_valid(&self) -> bool {
-        self.summary().is_some_and(|s| s.verdict == "valid")
+        self.summary().is_some_and(|s| s.verdict.is_valid())
     }
 
     pub fn is_serving(&self) -> bool {
@@ -168,7 +168,7 @@ impl Cell {
 
     /// `model / workload / hardware`, the task name `harness evaluate` uses.
     pub fn task(&self) -> String {
-        format!("{} / {} / {}", self.rec.model, self.rec.workload, self.rec.hardware)
+        self.rec.task_name()
     }
 }
 
@@ -306,8 +306,7 @@ impl ReportData {
     /// Whether the cell ran its scope's baseline technique (f32 weights for plain
     /// generation, static batching for serving workloads).
     pub fn is_baseline(&self, c: &Cell) -> bool {
-        let scope = if c.is_serving() { Scope::Serving } else { Scope::Generation };
-        c.arm.technique.is_reference(scope)
+        c.rec.is_reference(c.is_serving())
     }
 
     /// Measured cells (status ok, valid or noisy), one per task and arm.

@@ -7,7 +7,6 @@ use super::axis::fmt_num;
 use super::data::{Cell, ReportData};
 use super::{Figure, Item, Table};
 use crate::record::TaskId;
-use crate::techniques::Scope;
 
 pub struct FastestPerTask;
 
@@ -32,7 +31,7 @@ impl Figure for FastestPerTask {
         let mut f32s: BTreeMap<(&TaskId, usize, &str), f64> = BTreeMap::new();
         for c in data.measured() {
             let p50 = c.summary().expect("measured").latency_ms.p50;
-            if c.arm.technique.is_reference(Scope::Generation) {
+            if c.rec.is_reference(false) {
                 f32s.insert((&c.task_id, c.arm.threads, &c.arm.engine), p50);
             }
             if best.get(&c.task_id).is_none_or(|b| p50 < b.summary().expect("measured").latency_ms.p50) {

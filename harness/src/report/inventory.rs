@@ -63,7 +63,7 @@ pub fn markdown(dir: &Path) -> Result<String> {
                 CellStatus::NotApplicable => row.not_applicable += 1,
                 CellStatus::Ok => {}
             }
-            row.invalid += usize::from(r.summary.as_ref().is_some_and(|s| s.verdict == "invalid"));
+            row.invalid += usize::from(r.summary.as_ref().is_some_and(|s| !s.verdict.is_valid()));
             row.emulated += usize::from(r.emulated);
         }
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

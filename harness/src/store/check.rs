@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use super::{ResultStore, StoreError};
 use crate::config::CellConfig;
 use crate::record::identity::engine_version_of;
-use crate::record::{CellIdentity, CellStatus};
+use crate::record::CellStatus;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,7 +111,7 @@ pub fn check(store: &dyn ResultStore, repair: bool) -> Result<CheckReport, Store
             None => {
                 let current = crate::engines::version(&cfg.engine).unwrap_or("unknown");
                 unexplained.entry(format!("{} {current}", cfg.engine)).or_default().push(rec.key.clone());
-                CellIdentity::new(&cfg, &rec.model_digest, current, &rec.code_version, &rec.machine()).key()
+                rec.expected_key(&cfg, current)
             }
         };
         by_identity.entry(id).or_default().push(&rec.key);

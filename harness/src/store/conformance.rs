@@ -113,7 +113,7 @@ fn keys_and_counts(open: Open<'_>) {
     assert!(store.keys_with_status(CellStatus::Failed).unwrap().contains(&c));
     assert!(!store.keys_with_status(CellStatus::Failed).unwrap().contains(&a));
     let verdict = test_record(&a).summary.unwrap().verdict;
-    assert!(store.keys_with_verdict(&verdict).unwrap().contains(&a));
+    assert!(store.keys_with_verdict(verdict.as_str()).unwrap().contains(&a));
     let count = |v: &[(CellStatus, usize)], s: CellStatus| v.iter().find(|(x, _)| *x == s).map_or(0, |(_, n)| *n);
     let after = store.count_by_status().unwrap();
     assert_eq!(count(&after, CellStatus::Ok), count(&before, CellStatus::Ok) + 2);

@@ -40,3 +40,4 @@ mod require;
 mod roofline;
 mod serving_equivalence;
 mod technique_names;
+mod vocabulary;

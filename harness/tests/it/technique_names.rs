@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {
@@ -18,7 +18,7 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The contents of every `"..."` literal in `code` (escapes kept as written).
-fn string_literals(code: &str) -> Vec<String> {
+pub(crate) fn string_literals(code: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut chars = code.chars().peekable();
     let mut prev = ' ';
