@@ -161,18 +161,15 @@ const CALIBRATION_TOKENS: usize = 256;
 
 fn extra(plan: &ExecutionPlan, ls: &LoadStats, eval_tokens: usize, more: serde_json::Value) -> serde_json::Value {
     let mut obj = plan.describe();
-    obj.extend(
-        serde_json::json!({
-            "linear_tensors": ls.linear_tensors,
-            "fallback_tensors": ls.fallback_tensors,
-            "sparsity": ls.sparsity(),
-            "low_rank_kept": (ls.factored_weights > 0).then(|| ls.low_rank_params as f64 / ls.factored_weights as f64),
-            "eval_tokens": eval_tokens,
-        })
-        .as_object()
-        .cloned()
-        .unwrap_or_default(),
-    );
+    let low_rank_kept = (ls.factored_weights > 0).then(|| ls.low_rank_params as f64 / ls.factored_weights as f64);
+    let stats = [
+        ("linear_tensors", serde_json::json!(ls.linear_tensors)),
+        ("fallback_tensors", serde_json::json!(ls.fallback_tensors)),
+        ("sparsity", serde_json::json!(ls.sparsity())),
+        ("low_rank_kept", serde_json::json!(low_rank_kept)),
+        ("eval_tokens", serde_json::json!(eval_tokens)),
+    ];
+    obj.extend(stats.into_iter().map(|(k, v)| (k.to_string(), v)));
     if let serde_json::Value::Object(more) = more {
         obj.extend(more);
     }

@@ -89,16 +89,20 @@ pub fn markdown(dir: &Path) -> Result<String> {
 /// `readme` with the text between [`BEGIN`] and [`END`] replaced by `table`; `None` when
 /// the markers are missing or out of order.
 pub fn splice(readme: &str, table: &str) -> Option<String> {
-    let b = readme.find(BEGIN)? + BEGIN.len();
-    let e = b + readme[b..].find(END)?;
+    let (b, e) = between_markers(readme)?;
     Some(format!("{}\n{}{}", &readme[..b], table, &readme[e..]))
 }
 
 /// The table between the markers of `readme`, as [`splice`] writes it.
 pub fn spliced(readme: &str) -> Option<&str> {
-    let b = readme.find(BEGIN)? + BEGIN.len();
-    let e = b + readme[b..].find(END)?;
+    let (b, e) = between_markers(readme)?;
     readme.get(b + 1..e)
+}
+
+/// Where the text between [`BEGIN`] and the [`END`] after it starts and ends.
+fn between_markers(readme: &str) -> Option<(usize, usize)> {
+    let b = readme.find(BEGIN)? + BEGIN.len();
+    Some((b, b + readme[b..].find(END)?))
 }
 
 #[cfg(test)]

@@ -212,18 +212,17 @@ impl Recipe {
             placement: _,
         } = self;
         let ServingFlags { continuous, chunked_prefill, prefix_cache, static_batching: _ } = serving;
-        let v = serde_json::json!({
-            "weight_format": weights.name(),
-            "kv_cache": matches!(kv, KvMode::On),
-            "continuous_batching": continuous,
-            "chunked_prefill": chunked_prefill,
-            "prefix_cache": prefix_cache,
-            "skipped_layers": skip_layers,
-        });
-        match v {
-            serde_json::Value::Object(m) => m,
-            _ => unreachable!("a JSON object literal"),
-        }
+        [
+            ("weight_format", serde_json::json!(weights.name())),
+            ("kv_cache", serde_json::json!(matches!(kv, KvMode::On))),
+            ("continuous_batching", serde_json::json!(continuous)),
+            ("chunked_prefill", serde_json::json!(chunked_prefill)),
+            ("prefix_cache", serde_json::json!(prefix_cache)),
+            ("skipped_layers", serde_json::json!(skip_layers)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
     }
 }
 

@@ -23,8 +23,7 @@ const ALLOWED: &[(&str, &str, &str)] = &[
 
 /// What `lit` formats: a task name, an arm label, or nothing.
 fn formats(lit: &str) -> Option<&'static str> {
-    let holes: Vec<&str> = lit.split('{').skip(1).collect();
-    let task = lit.contains("} / {") && lit.matches(" / ").count() >= 2 && holes.len() >= 3;
+    let task = lit.contains("} / {") && lit.matches(" / ").count() >= 2 && lit.matches('{').count() >= 3;
     let arm = lit.contains(" @{") && lit.contains("}t");
     if task {
         Some("task")
